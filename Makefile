@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Each creates .venv and installs everything on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench compile gas clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bflc demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+compile: $(STAMP)
+	$(BIN)/bflc contract compile
+
+gas: $(STAMP)
+	$(BIN)/python benchmarks/gas_table.py
+
+bench: gas
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,54 @@
+"""Typed errors. Each says what was wrong and what to do about it.
+
+The CLI prints ``str(error)`` as one line and exits non-zero; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+
+class BflcError(Exception):
+    """Base class of every error bflc raises on purpose.
+
+    Parameters
+    ----------
+    message:
+        What went wrong, in one sentence.
+    hint:
+        What the user can do about it (optional).
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} ({hint})")
+
+
+class ConfigError(BflcError):
+    """A parameter or option has a value bflc cannot use."""
+
+
+class DataError(BflcError):
+    """A dataset file is missing, corrupt or inconsistent."""
+
+
+class BlobError(BflcError):
+    """A model blob is missing, malformed, oversize or fails its hash check."""
+
+
+class ChainError(BflcError):
+    """The chain could not be reached or answered unexpectedly."""
+
+
+class ContractRevert(ChainError):
+    """A transaction or call was reverted by the contract.
+
+    ``reason`` holds the contract's revert string exactly as written in
+    ``contracts/BFLC.vy``.
+    """
+
+    def __init__(self, reason: str, function: str | None = None) -> None:
+        self.reason = reason
+        self.function = function
+        where = f" in {function}" if function else ""
+        super().__init__(f"contract reverted{where}: {reason}")
