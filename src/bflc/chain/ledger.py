@@ -1,0 +1,217 @@
+"""The ``Ledger`` interface: everything above the chain talks to this class.
+
+A backend implements four primitives (``_call``, ``_transact``,
+``block_number`` and ``as_account``); every protocol operation is written
+once here on top of them, so the in-process chain and a JSON-RPC node behave
+the same.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from bflc.chain.types import (
+    ModelOrigin,
+    ModelRecord,
+    NodeStatus,
+    Phase,
+    ProtocolParams,
+    RoundState,
+    TxResult,
+    UpdateRecord,
+)
+from bflc.errors import ChainError
+
+
+@dataclass
+class TxStats:
+    """Transactions and gas spent through one connection, by function."""
+
+    transactions: int = 0
+    gas_used: int = 0
+    by_function: Counter = field(default_factory=Counter)
+    gas_by_function: Counter = field(default_factory=Counter)
+
+    def record(self, function: str, gas_used: int) -> None:
+        self.transactions += 1
+        self.gas_used += gas_used
+        self.by_function[function] += 1
+        self.gas_by_function[function] += gas_used
+
+
+class Ledger(ABC):
+    """One account's view of a deployed BFLC contract.
+
+    Transactions are sent from ``self.account``; use :meth:`as_account` for
+    another account on the same connection.
+    """
+
+    account: str
+    stats: TxStats
+
+    # ------------------------------------------------------------ primitives
+
+    @abstractmethod
+    def _call(self, function: str, *args: Any) -> Any:
+        """Run a view function and return its decoded result."""
+
+    @abstractmethod
+    def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
+        """Send a transaction, wait for it, raise ContractRevert on revert."""
+
+    @abstractmethod
+    def block_number(self) -> int:
+        """The latest block number."""
+
+    @abstractmethod
+    def as_account(self, account: str) -> "Ledger":
+        """The same contract and connection, sending from ``account``."""
+
+    # ------------------------------------------------------------ views
+
+    def params(self) -> ProtocolParams:
+        return ProtocolParams.from_contract(tuple(self._call("params")))
+
+    def managers(self) -> list[str]:
+        return list(self._call("get_managers"))
+
+    def current_round(self) -> int:
+        return int(self._call("current_round"))
+
+    def phase(self) -> Phase:
+        return Phase(self._call("phase"))
+
+    def status(self, node: str | None = None) -> NodeStatus:
+        return NodeStatus(self._call("status", node or self.account))
+
+    def balance(self, node: str | None = None) -> int:
+        return int(self._call("balances", node or self.account))
+
+    def escrow(self, node: str | None = None) -> int:
+        return int(self._call("escrow", node or self.account))
+
+    def reward_pool(self) -> int:
+        return int(self._call("reward_pool"))
+
+    def committee(self, round: int) -> list[str]:
+        return list(self._call("get_committee", round))
+
+    def is_committee_member(self, round: int, node: str | None = None) -> bool:
+        return bool(self._call("is_committee_member", round, node or self.account))
+
+    def has_submitted(self, round: int, node: str | None = None) -> bool:
+        return bool(self._call("has_submitted", round, node or self.account))
+
+    def model(self, round: int) -> ModelRecord:
+        blob_hash, uri, block, origin = self._call("get_model", round)
+        return ModelRecord(round=round, blob_hash=bytes(blob_hash), uri=uri, block=block, origin=ModelOrigin(origin))
+
+    def model_history(self) -> list[ModelRecord]:
+        return [self.model(r) for r in range(self.current_round() + 1)]
+
+    def round_state(self) -> RoundState:
+        r = self.current_round()
+        return RoundState(
+            round=r,
+            phase=self.phase(),
+            start_block=int(self._call("round_start_block")),
+            num_final=int(self._call("num_final")),
+            committee=tuple(self.committee(r)),
+            model=self.model(r),
+        )
+
+    def update(self, update_id: int, with_votes: bool = True) -> UpdateRecord:
+        raw = self._call("get_update", update_id)
+        voters: tuple[str, ...] = ()
+        scores: tuple[int, ...] = ()
+        if with_votes:
+            members, values = self._call("get_votes", update_id)
+            voters, scores = tuple(members), tuple(int(v) for v in values)
+        return UpdateRecord(
+            update_id=update_id,
+            round=raw[0],
+            provider=raw[1],
+            blob_hash=bytes(raw[2]),
+            n_samples=raw[3],
+            num_votes=raw[4],
+            median=raw[5],
+            final=raw[6],
+            qualified=raw[7],
+            voters=voters,
+            scores=scores,
+        )
+
+    def round_update_ids(self, round: int) -> list[int]:
+        return list(self._call("get_round_updates", round))
+
+    def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
+        return [self.update(u, with_votes) for u in self.round_update_ids(round)]
+
+    def qualified(self, round: int) -> list[int]:
+        return list(self._call("get_qualified", round))
+
+    def proposal(self, round: int, member: str | None = None) -> bytes:
+        return bytes(self._call("get_proposal", round, member or self.account))
+
+    def proposal_count(self, round: int, blob_hash: bytes) -> int:
+        return int(self._call("get_proposal_count", round, blob_hash))
+
+    # ------------------------------------------------------------ admission
+
+    def apply(self, fee: int) -> TxResult:
+        return self._transact("apply", value=fee)
+
+    def withdraw_application(self) -> TxResult:
+        return self._transact("withdraw_application")
+
+    def admit(self, node: str) -> TxResult:
+        return self._transact("admit", node)
+
+    def blacklist(self, node: str) -> TxResult:
+        return self._transact("blacklist", node)
+
+    def leave(self) -> TxResult:
+        return self._transact("leave")
+
+    def rejoin(self) -> TxResult:
+        return self._transact("rejoin")
+
+    def declare_factor(self, value: int) -> TxResult:
+        return self._transact("declare_factor", value)
+
+    def fund(self, amount: int) -> TxResult:
+        return self._transact("fund", value=amount)
+
+    def withdraw(self) -> TxResult:
+        return self._transact("withdraw")
+
+    # ------------------------------------------------------------ rounds
+
+    def submit_update(self, round: int, blob_hash: bytes, n_samples: int) -> int:
+        """Submit an update; returns its id."""
+        result = self._transact("submit_update", round, blob_hash, n_samples)
+        events = result.events_named("UpdateSubmitted")
+        if not events:
+            raise ChainError("submit_update was mined without an UpdateSubmitted event", "check the contract address")
+        return int(events[0].args["update_id"])
+
+    def submit_scores(self, round: int, update_ids: Sequence[int], scores: Sequence[int]) -> TxResult:
+        return self._transact("submit_scores", round, list(update_ids), list(scores))
+
+    def close_scoring(self, round: int) -> TxResult:
+        return self._transact("close_scoring", round)
+
+    def propose_model(self, round: int, blob_hash: bytes, uri: str) -> TxResult:
+        return self._transact("propose_model", round, blob_hash, uri)
+
+    def replace_committee(self, round: int, members: Sequence[str]) -> TxResult:
+        return self._transact("replace_committee", round, list(members))
+
+    def reelect_committee(self, round: int) -> TxResult:
+        return self._transact("reelect_committee", round)
+
+    def failback(self, target_round: int) -> TxResult:
+        return self._transact("failback", target_round)

@@ -1,0 +1,247 @@
+"""Plain data exchanged with the BFLC contract: parameters, records, results.
+
+Scores and factors are fixed-point on chain: ``SCORE_ONE`` stands for 1.0.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from bflc.errors import ConfigError
+
+SCORE_ONE = 1_000_000
+BPS = 10_000
+MAX_MANAGERS = 16
+MAX_COMMITTEE = 64
+MAX_UPDATES = 128
+MAX_BATCH = 128
+MAX_URI = 256
+
+
+class ElectionMode(enum.IntEnum):
+    """How the next committee is chosen (Vyper ``flag`` values)."""
+
+    RANDOM = 1
+    SCORE = 2
+    MULTI_FACTOR = 4
+
+    @classmethod
+    def parse(cls, name: str) -> "ElectionMode":
+        key = name.strip().lower().replace("_", "-")
+        table = {"random": cls.RANDOM, "score": cls.SCORE, "multi-factor": cls.MULTI_FACTOR}
+        if key not in table:
+            raise ConfigError(f"unknown election mode {name!r}", "use one of: random, score, multi-factor")
+        return table[key]
+
+
+class NodeStatus(enum.IntEnum):
+    """A node's admission state (0 = never seen)."""
+
+    NONE = 0
+    APPLIED = 1
+    ADMITTED = 2
+    LEFT = 4
+    BLACKLISTED = 8
+
+
+class Phase(enum.IntEnum):
+    """Phase of the current round."""
+
+    SCORING = 1
+    AGGREGATING = 2
+
+
+class ModelOrigin(enum.IntEnum):
+    """How a round's global model came to be."""
+
+    GENESIS = 1
+    AGGREGATED = 2
+    CARRIED_OVER = 4
+    FAILBACK = 8
+
+
+def to_fixed(score: float) -> int:
+    """Convert a score in [0, 1] to the contract's fixed-point integer.
+
+    Raises
+    ------
+    ConfigError
+        If the score is not a finite number in [0, 1].
+    """
+    if not (0.0 <= float(score) <= 1.0):
+        raise ConfigError(f"score {score!r} is outside [0, 1]", "scores are accuracies between 0 and 1")
+    return int(round(float(score) * SCORE_ONE))
+
+
+def from_fixed(value: int) -> float:
+    """Convert a fixed-point score back to a float in [0, 1]."""
+    return value / SCORE_ONE
+
+
+@dataclass(frozen=True)
+class ProtocolParams:
+    """Protocol parameters fixed at deployment.
+
+    Parameters
+    ----------
+    committee_size:
+        M, the number of committee members elected each round.
+    updates_per_round:
+        K, the number of final (fully scored) updates that triggers aggregation.
+    qualify_top_fraction:
+        Fraction of the final updates, best median first, that qualify (0, 1].
+    min_score:
+        Minimum median score in [0, 1] an update needs to qualify.
+    election:
+        How the next committee is elected.
+    score_weight, factor_weight:
+        Weights of the median score and the declared factor in multi-factor
+        election; they must add up to 1.
+    score_deadline_blocks:
+        Blocks after a round starts when scoring may be closed with a quorum.
+    round_deadline_blocks:
+        Blocks after a round starts when an unfinished committee may be replaced.
+    permission_fee:
+        Wei a new node pays to join, shared among the managers.
+    round_reward:
+        Wei paid from the reward pool per accepted model.
+    committee_share:
+        Fraction of the round reward paid to the committee members who proposed
+        the accepted model; the rest goes to qualified providers by score.
+    """
+
+    committee_size: int = 4
+    updates_per_round: int = 10
+    qualify_top_fraction: float = 1.0
+    min_score: float = 0.0
+    election: ElectionMode = ElectionMode.SCORE
+    score_weight: float = 1.0
+    factor_weight: float = 0.0
+    score_deadline_blocks: int = 50
+    round_deadline_blocks: int = 100
+    permission_fee: int = 0
+    round_reward: int = 0
+    committee_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.committee_size <= MAX_COMMITTEE, f"committee_size must be in 1..{MAX_COMMITTEE}"),
+            (1 <= self.updates_per_round <= MAX_UPDATES, f"updates_per_round must be in 1..{MAX_UPDATES}"),
+            (0.0 < self.qualify_top_fraction <= 1.0, "qualify_top_fraction must be in (0, 1]"),
+            (0.0 <= self.min_score <= 1.0, "min_score must be in [0, 1]"),
+            (self.score_weight >= 0 and self.factor_weight >= 0, "election weights must be non-negative"),
+            (_bps(self.score_weight) + _bps(self.factor_weight) == BPS, "score_weight + factor_weight must be 1"),
+            (self.score_deadline_blocks >= 1, "score_deadline_blocks must be at least 1"),
+            (self.round_deadline_blocks >= self.score_deadline_blocks, "round_deadline_blocks must be >= score_deadline_blocks"),
+            (self.permission_fee >= 0 and self.round_reward >= 0, "fees and rewards must be non-negative"),
+            (0.0 <= self.committee_share <= 1.0, "committee_share must be in [0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"invalid protocol parameter: {message}")
+
+    def to_contract(self) -> tuple[Any, ...]:
+        """The ``Params`` struct as the contract's constructor expects it."""
+        return (
+            self.committee_size,
+            self.updates_per_round,
+            _bps(self.qualify_top_fraction),
+            to_fixed(self.min_score),
+            int(self.election),
+            _bps(self.score_weight),
+            _bps(self.factor_weight),
+            self.score_deadline_blocks,
+            self.round_deadline_blocks,
+            self.permission_fee,
+            self.round_reward,
+            _bps(self.committee_share),
+        )
+
+    @classmethod
+    def from_contract(cls, raw: tuple[Any, ...]) -> "ProtocolParams":
+        """Rebuild parameters from the contract's ``params()`` view."""
+        return cls(
+            committee_size=raw[0],
+            updates_per_round=raw[1],
+            qualify_top_fraction=raw[2] / BPS,
+            min_score=from_fixed(raw[3]),
+            election=ElectionMode(raw[4]),
+            score_weight=raw[5] / BPS,
+            factor_weight=raw[6] / BPS,
+            score_deadline_blocks=raw[7],
+            round_deadline_blocks=raw[8],
+            permission_fee=raw[9],
+            round_reward=raw[10],
+            committee_share=raw[11] / BPS,
+        )
+
+
+def _bps(fraction: float) -> int:
+    return int(round(fraction * BPS))
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """One submitted update as the chain records it."""
+
+    update_id: int
+    round: int
+    provider: str
+    blob_hash: bytes
+    n_samples: int
+    num_votes: int
+    median: int
+    final: bool
+    qualified: bool
+    voters: tuple[str, ...] = ()
+    scores: tuple[int, ...] = ()
+
+    @property
+    def median_score(self) -> float:
+        return from_fixed(self.median)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """The global model of one round."""
+
+    round: int
+    blob_hash: bytes
+    uri: str
+    block: int
+    origin: ModelOrigin
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """What a node needs to know to act in the current round."""
+
+    round: int
+    phase: Phase
+    start_block: int
+    num_final: int
+    committee: tuple[str, ...]
+    model: ModelRecord
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    """A decoded contract event."""
+
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """Outcome of a mined transaction."""
+
+    tx_hash: str
+    gas_used: int
+    block: int
+    events: tuple[ChainEvent, ...] = field(default_factory=tuple)
+
+    def events_named(self, name: str) -> list[ChainEvent]:
+        return [e for e in self.events if e.name == name]

@@ -1,0 +1,1 @@
+"""Bundled datasets (see FEMNIST.md for the FEMNIST subset and its credits)."""

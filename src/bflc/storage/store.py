@@ -1,0 +1,237 @@
+"""Content-addressed blob stores: the key of a blob is the sha256 of its bytes.
+
+:class:`BlobStore` holds the rules every backend shares (hash on ``put``,
+size limit and hash check on ``get``); a backend only moves bytes.
+:class:`LocalBlobStore` keeps blobs in a directory; an S3-compatible backend
+will sit behind the same interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import numpy as np
+
+from bflc.errors import BlobError, ConfigError
+from bflc.storage import codec
+
+__all__ = ["BlobStore", "LocalBlobStore", "get_model", "open_store", "put_model"]
+
+_SUPPORTED_URLS = "a directory path or file:///absolute/path"
+
+
+class BlobStore(ABC):
+    """A content-addressed store of immutable blobs keyed by their sha256 hex digest."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its hash; storing the same bytes again is a no-op."""
+        key = codec.blob_hash(data)
+        if not self.has(key):
+            self._write(key, bytes(data))
+        return key
+
+    def get(self, blob_hash: str, *, max_bytes: int = codec.MAX_BLOB_BYTES) -> bytes:
+        """The bytes stored under ``blob_hash``, verified against it.
+
+        Parameters
+        ----------
+        blob_hash:
+            64 lowercase hex characters.
+        max_bytes:
+            Blobs larger than this are rejected without being read whole.
+
+        Raises
+        ------
+        BlobError
+            If the hash is malformed, the blob is missing or oversize, or its
+            bytes do not hash to ``blob_hash`` (corrupted or tampered with).
+        """
+        codec.check_hash(blob_hash)
+        with self._open(blob_hash) as stream:
+            data = stream.read(codec.check_max_bytes(max_bytes) + 1)
+        codec.check_blob_size(len(data), max_bytes)
+        actual = codec.blob_hash(data)
+        if actual != blob_hash:
+            raise BlobError(
+                f"blob {blob_hash} in {self.uri(blob_hash)} fails its hash check (hashes to {actual})",
+                "the stored copy is corrupt or was tampered with; delete it and fetch it again",
+            )
+        return data
+
+    @abstractmethod
+    def has(self, blob_hash: str) -> bool:
+        """Whether a blob is stored under ``blob_hash``."""
+
+    @abstractmethod
+    def delete(self, blob_hash: str) -> None:
+        """Remove the blob stored under ``blob_hash``; nothing happens if there is none."""
+
+    @abstractmethod
+    def list(self) -> list[str]:
+        """The hashes of all stored blobs, sorted."""
+
+    @abstractmethod
+    def uri(self, blob_hash: str) -> str:
+        """Where the blob ``blob_hash`` lives, as a URI other nodes can be told."""
+
+    @abstractmethod
+    def _open(self, blob_hash: str) -> BinaryIO:
+        """A readable binary stream of a stored blob; BlobError if it is missing."""
+
+    @abstractmethod
+    def _write(self, blob_hash: str, data: bytes) -> None:
+        """Store ``data`` under ``blob_hash`` so that it appears whole or not at all."""
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs as files ``root/<first 2 hex digits>/<hash>`` in a local directory.
+
+    Parameters
+    ----------
+    root:
+        The store directory; created on the first ``put``.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().absolute()
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    def _path(self, blob_hash: str) -> Path:
+        codec.check_hash(blob_hash)
+        return self.root / blob_hash[:2] / blob_hash
+
+    def has(self, blob_hash: str) -> bool:
+        return self._path(blob_hash).is_file()
+
+    def delete(self, blob_hash: str) -> None:
+        path = self._path(blob_hash)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            raise BlobError(f"could not delete blob {path}: {error}", "check its permissions") from error
+
+    def list(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            path.name
+            for path in self.root.glob("??/*")
+            if codec.is_blob_hash(path.name) and path.parent.name == path.name[:2]
+        )
+
+    def uri(self, blob_hash: str) -> str:
+        return self._path(blob_hash).as_uri()
+
+    def _open(self, blob_hash: str) -> BinaryIO:
+        path = self._path(blob_hash)
+        try:
+            return path.open("rb")
+        except FileNotFoundError as error:
+            raise BlobError(
+                f"blob {blob_hash} is not in the store at {self.root}",
+                "fetch it from the node that announced it, or check the store path",
+            ) from error
+        except OSError as error:
+            raise BlobError(f"could not read blob {path}: {error}", "check its permissions") from error
+
+    def _write(self, blob_hash: str, data: bytes) -> None:
+        path = self._path(blob_hash)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write under a temporary name and rename: a crash never leaves a partial blob
+            # under its final name.
+            fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as temp:
+                    os.fchmod(temp.fileno(), 0o644)  # mkstemp makes 0600; blobs are public content
+                    temp.write(data)
+                    temp.flush()
+                    os.fsync(temp.fileno())
+                os.replace(temp_name, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp_name)
+                raise
+            _fsync_directory(path.parent)
+        except OSError as error:
+            raise BlobError(
+                f"could not write blob {blob_hash} to {self.root}: {error}",
+                "check free disk space and permissions of the store directory",
+            ) from error
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Persist a rename inside ``directory`` across power loss."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_store(url: str | Path) -> BlobStore:
+    """The blob store at ``url``: a directory path or ``file:///absolute/path``.
+
+    Anything containing ``://`` is read as a URL, anything else as a path.
+
+    Raises
+    ------
+    ConfigError
+        For an empty location, a ``file:`` URL that is not absolute and
+        local, or any other scheme (``s3://`` is planned but not available yet).
+    """
+    text = str(url)
+    if not text:
+        raise ConfigError("the blob store location is empty", f"pass {_SUPPORTED_URLS}")
+    if "://" not in text:
+        return LocalBlobStore(text)
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path or parts.query or parts.fragment:
+            raise ConfigError(
+                f"blob store URL {text!r} is not a local absolute file URL",
+                "write it as file:///absolute/path (three slashes)",
+            )
+        return LocalBlobStore(url2pathname(parts.path))
+    if scheme == "s3":
+        raise ConfigError(
+            f"the S3 blob store ({text!r}) is not available yet", f"use {_SUPPORTED_URLS}"
+        )
+    raise ConfigError(
+        f"unsupported blob store URL scheme {parts.scheme!r} in {text!r}",
+        f"use {_SUPPORTED_URLS}",
+    )
+
+
+def put_model(store: BlobStore, tensors: Mapping[str, np.ndarray]) -> str:
+    """Encode a model (see :func:`~bflc.storage.codec.encode_model`), store it, return its hash."""
+    return store.put(codec.encode_model(tensors))
+
+
+def get_model(
+    store: BlobStore,
+    blob_hash: str,
+    *,
+    expected: codec.ModelSpec | None = None,
+    max_bytes: int = codec.MAX_BLOB_BYTES,
+) -> dict[str, np.ndarray]:
+    """Fetch, hash-check, then decode the model ``blob_hash`` from ``store``.
+
+    Raises
+    ------
+    BlobError
+        As :meth:`BlobStore.get` and :func:`~bflc.storage.codec.decode_model`.
+    """
+    data = store.get(blob_hash, max_bytes=max_bytes)
+    return codec.decode_model(data, expected=expected, max_bytes=max_bytes)
