@@ -61,7 +61,8 @@ def _as_weights(weights: ArrayLike, n_updates: int) -> np.ndarray:
     array = array.astype(np.float64)
     if not np.isfinite(array).all() or (array < 0).any():
         raise ConfigError("weights must be finite and non-negative", hint)
-    total = array.sum()
+    with np.errstate(over="ignore"):  # an overflowing sum is reported below
+        total = array.sum()
     if not 0 < total < math.inf:
         raise ConfigError(f"weights must have a positive finite sum, got {total}", hint)
     return array
@@ -255,5 +256,6 @@ def krum(
     selected = krum_select(rows, num_malicious, num_selected)
     if num_selected == 1:
         return rows[selected[0]].copy()
-    all_weights = np.ones(rows.shape[0]) if weights is None else _as_weights(weights, rows.shape[0])
+    n_updates = rows.shape[0]
+    all_weights = np.ones(n_updates) if weights is None else _as_weights(weights, n_updates)
     return fedavg(rows[selected], all_weights[selected])

@@ -159,15 +159,14 @@ def deploy_contract(
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     ctor = factory.constructor(managers, first_committee, genesis_hash, genesis_uri, params_tuple)
     tx = {"from": Web3.to_checksum_address(deployer), "gas": DEPLOY_GAS}
+    # A dry run first: deployment happens once, and a node that mines a failed
+    # deployment would not tell why.
     try:
+        w3.eth.call({**tx, "data": ctor.build_transaction(tx)["data"]})
         tx_hash = ctor.transact(tx)
     except REVERT_ERRORS as exc:
         raise ContractRevert(revert_reason(exc), "constructor") from None
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1 or not receipt["contractAddress"]:
-        try:
-            ctor.call(tx)
-        except REVERT_ERRORS as exc:
-            raise ContractRevert(revert_reason(exc), "constructor") from None
         raise ChainError("contract deployment failed", "check the deployer's balance and the block gas limit")
     return str(receipt["contractAddress"])

@@ -146,7 +146,7 @@ def _check_tensors(tensors: Mapping[str, np.ndarray]) -> None:
 
 
 def _check_spec(tensors: Mapping[str, np.ndarray], expected: ModelSpec) -> None:
-    """Raise BlobError unless ``tensors`` has exactly the names, shapes and dtypes of ``expected``."""
+    """Raise BlobError unless ``tensors`` has exactly the tensors ``expected`` describes."""
     missing = sorted(expected.keys() - tensors.keys())
     extra = sorted(tensors.keys() - expected.keys())
     if missing or extra:

@@ -61,7 +61,8 @@ class BlobStore(ABC):
         actual = codec.blob_hash(data)
         if actual != blob_hash:
             raise BlobError(
-                f"blob {blob_hash} in {self.uri(blob_hash)} fails its hash check (hashes to {actual})",
+                f"blob {blob_hash} at {self.uri(blob_hash)} fails its hash check "
+                f"(its bytes hash to {actual})",
                 "the stored copy is corrupt or was tampered with; delete it and fetch it again",
             )
         return data
@@ -118,7 +119,9 @@ class LocalBlobStore(BlobStore):
         try:
             path.unlink(missing_ok=True)
         except OSError as error:
-            raise BlobError(f"could not delete blob {path}: {error}", "check its permissions") from error
+            raise BlobError(
+                f"could not delete blob {path}: {error}", "check its permissions"
+            ) from error
 
     def list(self) -> list[str]:
         if not self.root.is_dir():
@@ -142,7 +145,9 @@ class LocalBlobStore(BlobStore):
                 "fetch it from the node that announced it, or check the store path",
             ) from error
         except OSError as error:
-            raise BlobError(f"could not read blob {path}: {error}", "check its permissions") from error
+            raise BlobError(
+                f"could not read blob {path}: {error}", "check its permissions"
+            ) from error
 
     def _write(self, blob_hash: str, data: bytes) -> None:
         path = self._path(blob_hash)

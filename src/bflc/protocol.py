@@ -1,0 +1,120 @@
+"""The contract's rules as pure Python functions.
+
+These mirror ``contracts/BFLC.vy`` exactly (same integer arithmetic, same
+tie-breaking) and serve two purposes: a readable statement of each rule, and
+the reference the property tests compare the contract against. Scores are the
+contract's fixed-point integers (``SCORE_ONE`` = 1.0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from eth_abi import encode
+from eth_utils import keccak
+
+from bflc.chain.types import BPS
+
+
+def lower_median(scores: Sequence[int]) -> int:
+    """Median of committee scores; for an even count, the lower middle value.
+
+    The lower middle value means that members who inflate scores (the paper's
+    colluding attack) must hold a strict majority of the votes to move it up.
+
+    >>> lower_median([3, 1, 2])
+    2
+    >>> lower_median([4, 1, 3, 2])
+    2
+    """
+    if not scores:
+        raise ValueError("median of no scores")
+    ordered = sorted(scores)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A final update as seen by qualification and election."""
+
+    update_id: int
+    provider: str
+    median: int
+    factor: int = 0
+
+
+def rank_updates(updates: Sequence[Candidate]) -> list[Candidate]:
+    """Best median first; equal medians keep ascending update id."""
+    return sorted(updates, key=lambda c: (-c.median, c.update_id))
+
+
+def qualify(updates: Sequence[Candidate], top_bps: int, min_score: int) -> list[Candidate]:
+    """The qualified updates: the top ``ceil(n * top_bps / 10000)`` of the
+    ranking, without those whose median is below ``min_score``."""
+    ranked = rank_updates(updates)
+    top = (len(ranked) * top_bps + BPS - 1) // BPS
+    return [c for c in ranked[:top] if c.median >= min_score]
+
+
+def election_seed(model_hash: bytes, round: int) -> bytes:
+    """Seed of random election after ``model_hash`` is accepted in ``round``."""
+    return keccak(encode(["bytes32", "uint256"], [model_hash, round]))
+
+
+def elect_by_score(candidates: Sequence[Candidate], size: int) -> list[str]:
+    """Providers of the ``size`` best-ranked candidates (already ranked)."""
+    return [c.provider for c in candidates[:size]]
+
+
+def elect_random(candidates: Sequence[Candidate], size: int, seed: bytes) -> list[str]:
+    """Partial Fisher-Yates shuffle driven by ``keccak256(seed, i)``."""
+    order = list(candidates)
+    n = len(order)
+    for i in range(min(size, n)):
+        j = i + int.from_bytes(keccak(encode(["bytes32", "uint256"], [seed, i])), "big") % (n - i)
+        order[i], order[j] = order[j], order[i]
+    return [c.provider for c in order[: min(size, n)]]
+
+
+def elect_multi_factor(candidates: Sequence[Candidate], size: int, score_bps: int, factor_bps: int) -> list[str]:
+    """Best ``score_bps * median + factor_bps * factor`` first; ties keep the
+    given (median) order."""
+    ordered = sorted(
+        enumerate(candidates),
+        key=lambda ic: (-(score_bps * ic[1].median + factor_bps * ic[1].factor), ic[0]),
+    )
+    return [c.provider for _, c in ordered[:size]]
+
+
+def share_fee(fee: int, num_managers: int) -> list[int]:
+    """Each manager's part of a permission fee; the first ``fee % n`` get one
+    extra wei so the parts add up to the fee."""
+    each, rest = divmod(fee, num_managers)
+    return [each + (1 if i < rest else 0) for i in range(num_managers)]
+
+
+def share_reward(
+    reward: int, committee_share_bps: int, medians: Sequence[int], num_agreeing_members: int
+) -> tuple[list[int], int]:
+    """Split a round reward.
+
+    Returns the providers' shares (proportional to their medians, equal if all
+    medians are zero) and each agreeing committee member's share. Shares are
+    rounded down; what is not paid stays in the reward pool.
+    """
+    committee_part = reward * committee_share_bps // BPS
+    provider_part = reward - committee_part
+    total = sum(medians)
+    if total == 0:
+        providers = [provider_part // len(medians)] * len(medians) if medians else []
+    else:
+        providers = [provider_part * m // total for m in medians]
+    member = committee_part // num_agreeing_members if num_agreeing_members else 0
+    return providers, member
+
+
+def is_quorum(votes: int, committee_size: int) -> bool:
+    """More than half of the committee."""
+    return 2 * votes > committee_size
+

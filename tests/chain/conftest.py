@@ -1,0 +1,84 @@
+"""A small deployed network for contract tests, on the in-process chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+from bflc.chain import Ledger, ProtocolParams, to_fixed
+from bflc.chain.inprocess import InProcessChain
+
+GENESIS = b"\x01" * 32
+
+
+@dataclass
+class Network:
+    chain: InProcessChain
+    ledger: Ledger
+    managers: list[str]
+    committee: list[str]
+    trainers: list[str]
+    outsiders: list[str]
+    params: ProtocolParams
+    _next_blob: int = field(default=100)
+
+    def at(self, account: str) -> Ledger:
+        return self.ledger.as_account(account)
+
+    def blob(self) -> bytes:
+        self._next_blob += 1
+        return self._next_blob.to_bytes(32, "big")
+
+    def submit(self, trainers: list[str], round: int | None = None, samples: int = 10) -> list[int]:
+        r = self.ledger.current_round() if round is None else round
+        return [self.at(t).submit_update(r, self.blob(), samples) for t in trainers]
+
+    def score_all(self, ids: list[int], scores: list[float], members: list[str] | None = None) -> None:
+        """Every member gives update ids[i] the score scores[i]."""
+        r = self.ledger.current_round()
+        for m in members or self.ledger.committee(r):
+            self.at(m).submit_scores(r, ids, [to_fixed(s) for s in scores])
+
+    def propose_all(self, blob_hash: bytes, members: list[str] | None = None, uri: str = "file:///m") -> None:
+        r = self.ledger.current_round()
+        for m in members or self.ledger.committee(r):
+            if self.ledger.current_round() != r:
+                break
+            self.at(m).propose_model(r, blob_hash, uri)
+
+    def contract_value(self) -> int:
+        return self.chain.native_balance(self.ledger.address)
+
+
+def build_network(
+    num_managers: int = 2, num_committee: int = 4, num_trainers: int = 12, **params
+) -> Network:
+    defaults = dict(
+        committee_size=num_committee, updates_per_round=3, score_deadline_blocks=5, round_deadline_blocks=10
+    )
+    defaults.update(params)
+    p = ProtocolParams(**defaults)
+    chain = InProcessChain(num_managers + num_committee + num_trainers + 10)
+    acc = chain.accounts
+    managers = acc[:num_managers]
+    committee = acc[num_managers : num_managers + num_committee]
+    trainers = acc[num_managers + num_committee : num_managers + num_committee + num_trainers]
+    outsiders = acc[num_managers + num_committee + num_trainers :]
+    ledger = chain.deploy(managers, committee, GENESIS, "file:///genesis", p)
+    for t in trainers:
+        if p.permission_fee:
+            ledger.as_account(t).apply(p.permission_fee)
+        ledger.admit(t)
+    return Network(chain, ledger, managers, committee, trainers, outsiders, p)
+
+
+@pytest.fixture
+def make_network() -> Callable[..., Network]:
+    return build_network
+
+
+@pytest.fixture
+def net() -> Network:
+    return build_network()

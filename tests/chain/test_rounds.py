@@ -1,0 +1,267 @@
+"""A round from submission to the next committee: medians, qualification,
+model acceptance, election, rewards, deadlines and failback."""
+
+import pytest
+
+from bflc.chain import ModelOrigin, Phase, to_fixed
+from bflc.errors import ContractRevert
+from bflc.protocol import Candidate, election_seed, elect_random, share_reward
+
+MODEL_A = b"\xaa" * 32
+MODEL_B = b"\xbb" * 32
+
+
+def _vote(net, member, ids, scores):
+    net.at(member).submit_scores(net.ledger.current_round(), ids, [to_fixed(s) for s in scores])
+
+
+def test_median_odd_committee(make_network):
+    net = make_network(num_committee=3, updates_per_round=1)
+    [uid] = net.submit(net.trainers[:1])
+    for member, score in zip(net.committee, [0.9, 0.1, 0.4]):
+        _vote(net, member, [uid], [score])
+    u = net.ledger.update(uid)
+    assert u.final and u.median == 400_000  # sorted 0.1, 0.4, 0.9
+    assert u.voters == tuple(net.committee) and u.scores == (900_000, 100_000, 400_000)
+
+
+def test_median_even_committee_takes_lower_middle(net):
+    [uid] = net.submit(net.trainers[:1])
+    for member, score in zip(net.committee, [0.9, 0.2, 0.6, 0.3]):
+        _vote(net, member, [uid], [score])
+    # sorted 0.2, 0.3, 0.6, 0.9: the lower middle value is 0.3
+    assert net.ledger.update(uid).median == 300_000
+
+
+def test_update_is_final_only_when_every_member_voted(net):
+    [uid] = net.submit(net.trainers[:1])
+    for member in net.committee[:3]:
+        _vote(net, member, [uid], [0.5])
+    assert not net.ledger.update(uid).final  # 3 of 4: a quorum, but before the deadline
+    _vote(net, net.committee[3], [uid], [0.5])
+    assert net.ledger.update(uid).final
+
+
+def test_aggregation_triggers_at_k_final_updates(net):
+    ids = net.submit(net.trainers[:4])
+    net.score_all(ids[:2], [0.5, 0.6])
+    assert net.ledger.phase() == Phase.SCORING and net.ledger.round_state().num_final == 2
+    r = None
+    for member in net.committee:
+        r = net.at(member).submit_scores(0, ids[2:], [to_fixed(0.7), to_fixed(0.1)])
+    assert net.ledger.phase() == Phase.AGGREGATING
+    [trig] = r.events_named("AggregationTriggered")
+    assert trig.args["num_final"] == 4 and trig.args["num_qualified"] == 4
+    # best median first, ties by update id
+    assert net.ledger.qualified(0) == [ids[2], ids[1], ids[0], ids[3]]
+
+
+def test_qualification_top_fraction_and_min_score(make_network):
+    net = make_network(updates_per_round=5, qualify_top_fraction=0.6, min_score=0.5)
+    ids = net.submit(net.trainers[:5])
+    net.score_all(ids, [0.9, 0.4, 0.9, 0.45, 0.7])
+    # top ceil(5 * 0.6) = 3 of the ranking [0, 2, 4, 3, 1]; all three are >= 0.5
+    assert net.ledger.qualified(0) == [ids[0], ids[2], ids[4]]
+    assert [u.qualified for u in net.ledger.round_updates(0)] == [True, False, True, False, True]
+
+
+def test_min_score_drops_low_updates_inside_the_top(make_network):
+    net = make_network(updates_per_round=4, qualify_top_fraction=1.0, min_score=0.5)
+    ids = net.submit(net.trainers[:4])
+    net.score_all(ids, [0.49, 0.5, 0.8, 0.1])
+    assert net.ledger.qualified(0) == [ids[2], ids[1]]
+
+
+def test_no_qualified_update_skips_the_round(make_network):
+    net = make_network(min_score=0.99)
+    ids = net.submit(net.trainers[:3])
+    r = None
+    for member in net.committee:
+        r = net.at(member).submit_scores(0, ids, [to_fixed(0.5)] * 3)
+    assert r.events_named("RoundSkipped")
+    assert net.ledger.current_round() == 1
+    assert net.ledger.model(1).blob_hash == net.ledger.model(0).blob_hash
+    assert net.ledger.model(1).origin == ModelOrigin.CARRIED_OVER
+    assert net.ledger.committee(1) == net.committee
+
+
+def test_model_needs_a_majority_on_one_hash(net):
+    ids = net.submit(net.trainers[:3])
+    net.score_all(ids, [0.9, 0.8, 0.7])
+    c = net.committee
+    net.at(c[0]).propose_model(0, MODEL_A, "file:///a")
+    net.at(c[1]).propose_model(0, MODEL_B, "file:///b")
+    net.at(c[2]).propose_model(0, MODEL_A, "file:///a2")
+    assert net.ledger.current_round() == 0  # 2 of 4 is not more than half
+    with pytest.raises(ContractRevert, match="member already proposed a model"):
+        net.at(c[1]).propose_model(0, MODEL_A, "file:///a")
+    r = net.at(c[3]).propose_model(0, MODEL_A, "file:///a3")
+    [accepted] = r.events_named("ModelAccepted")
+    assert accepted.args["blob_hash"] == MODEL_A and accepted.args["uri"] == "file:///a"
+    m = net.ledger.model(1)
+    assert (m.blob_hash, m.uri, m.origin) == (MODEL_A, "file:///a", ModelOrigin.AGGREGATED)
+    assert net.ledger.proposal_count(0, MODEL_A) == 3 and net.ledger.proposal_count(0, MODEL_B) == 1
+
+
+def test_hash_disagreement_stalls_until_the_deadline(make_network):
+    net = make_network(round_deadline_blocks=30)
+    ids = net.submit(net.trainers[:3])
+    net.score_all(ids, [0.9, 0.8, 0.7])
+    c = net.committee
+    for member, h in zip(c, [MODEL_A, MODEL_A, MODEL_B, MODEL_B]):
+        net.at(member).propose_model(0, h, "")
+    assert net.ledger.current_round() == 0
+    with pytest.raises(ContractRevert, match="round deadline not reached"):
+        net.ledger.replace_committee(0, net.trainers[3:7])
+    net.chain.mine(30)
+    net.ledger.replace_committee(0, net.trainers[3:7])
+    assert net.ledger.current_round() == 1
+    assert net.ledger.committee(1) == net.trainers[3:7]
+    assert net.ledger.model(1).blob_hash == net.ledger.model(0).blob_hash
+
+
+def test_election_by_score_takes_the_best_providers(net):
+    ids = net.submit(net.trainers[:6])
+    net.score_all(ids, [0.3, 0.9, 0.5, 0.9, 0.8, 0.1])
+    net.propose_all(MODEL_A)
+    t = net.trainers
+    # ranking: ids 1 and 3 (0.9, id order), 4 (0.8), 2 (0.5); M = 4
+    assert net.ledger.committee(1) == [t[1], t[3], t[4], t[2]]
+
+
+def test_election_random_matches_reference(make_network):
+    from bflc.chain import ElectionMode
+
+    net = make_network(election=ElectionMode.RANDOM, updates_per_round=6)
+    ids = net.submit(net.trainers[:6])
+    scores = [0.3, 0.9, 0.5, 0.95, 0.8, 0.1]
+    net.score_all(ids, scores)
+    net.propose_all(MODEL_A)
+    ranked = sorted(
+        [Candidate(i, net.trainers[i], to_fixed(s)) for i, s in enumerate(scores)], key=lambda c: (-c.median, c.update_id)
+    )
+    assert net.ledger.committee(1) == elect_random(ranked, 4, election_seed(MODEL_A, 0))
+
+
+def test_election_multi_factor_uses_declared_factors(make_network):
+    from bflc.chain import ElectionMode
+
+    net = make_network(election=ElectionMode.MULTI_FACTOR, score_weight=0.5, factor_weight=0.5, updates_per_round=5)
+    t = net.trainers
+    for node, factor in zip(t[:5], [1.0, 0.0, 0.2, 0.9, 0.0]):
+        net.at(node).declare_factor(to_fixed(factor))
+    ids = net.submit(t[:5])
+    net.score_all(ids, [0.5, 0.9, 0.8, 0.6, 0.7])
+    net.propose_all(MODEL_A)
+    # 0.5*s + 0.5*f: t0 0.75, t1 0.45, t2 0.5, t3 0.75, t4 0.35 -> ties keep median order (t3 before t0)
+    assert net.ledger.committee(1) == [t[3], t[0], t[2], t[1]]
+
+
+def test_no_consecutive_terms_on_reelection(net):
+    ids = net.submit(net.trainers[:8], samples=10)
+    net.score_all(ids, [0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55])
+    net.propose_all(MODEL_A)
+    c1 = net.ledger.committee(1)
+    assert c1 == net.trainers[:4]
+    net.chain.mine(10)  # round 1's committee does nothing
+    with pytest.raises(ContractRevert, match="member served in the failed committee"):
+        net.ledger.replace_committee(1, [c1[0]])
+    net.at(net.trainers[9]).reelect_committee(1)
+    c2 = net.ledger.committee(2)
+    assert c2 == net.trainers[4:8] and not set(c2) & set(c1)
+    assert net.ledger.model(2).blob_hash == MODEL_A
+
+
+def test_reelection_needs_a_previous_round(net):
+    net.chain.mine(10)
+    with pytest.raises(ContractRevert, match="no previous round to elect from"):
+        net.at(net.trainers[0]).reelect_committee(0)
+
+
+def test_close_scoring_deadline_and_quorum(make_network):
+    net = make_network(score_deadline_blocks=20, round_deadline_blocks=40)
+    ids = net.submit(net.trainers[:3])
+    c = net.committee
+    for member in c[:3]:
+        _vote(net, member, ids[:2], [0.8, 0.6])
+    _vote(net, c[0], ids[2:], [0.9])
+    closer = net.at(net.trainers[5])
+    with pytest.raises(ContractRevert, match="scoring deadline not reached"):
+        closer.close_scoring(0)
+    net.chain.mine(20)
+    r = closer.close_scoring(0)
+    finalized = {e.args["update_id"]: e.args["num_votes"] for e in r.events_named("UpdateFinalized")}
+    assert finalized == {ids[0]: 3, ids[1]: 3}  # update 2 had 1 vote of 4: no quorum
+    assert net.ledger.qualified(0) == [ids[0], ids[1]]
+    assert not net.ledger.update(ids[2]).final
+
+
+def test_close_scoring_without_any_quorum_reverts(net):
+    ids = net.submit(net.trainers[:1])
+    _vote(net, net.committee[0], ids, [0.9])
+    net.chain.mine(5)
+    with pytest.raises(ContractRevert, match="no update reached a quorum of votes"):
+        net.at(net.trainers[5]).close_scoring(0)
+
+
+def test_failback_to_any_historical_model(net):
+    for h in (MODEL_A, MODEL_B):
+        r = net.ledger.current_round()
+        members = net.ledger.committee(r)
+        trainers = [t for t in net.trainers if t not in members][:3]
+        ids = net.submit(trainers)
+        net.score_all(ids, [0.9, 0.8, 0.7])
+        net.propose_all(h)
+    assert net.ledger.current_round() == 2
+    with pytest.raises(ContractRevert, match="no model for that round yet"):
+        net.ledger.failback(3)
+    committee_before = net.ledger.committee(2)
+    r = net.ledger.failback(1)
+    [fb] = r.events_named("Failback")
+    assert (fb.args["from_round"], fb.args["to_round"], fb.args["blob_hash"]) == (2, 1, MODEL_A)
+    m = net.ledger.model(3)
+    assert (m.blob_hash, m.origin) == (MODEL_A, ModelOrigin.FAILBACK)
+    assert net.ledger.committee(3) == committee_before
+    assert [x.blob_hash for x in net.ledger.model_history()] == [b"\x01" * 32, MODEL_A, MODEL_B, MODEL_A]
+
+
+def test_rewards_to_the_last_wei(make_network):
+    net = make_network(round_reward=1_000_003, committee_share=0.1)
+    net.ledger.fund(5_000_000)
+    ids = net.submit(net.trainers[:3])
+    net.score_all(ids, [0.9, 0.6, 0.3])
+    c = net.committee
+    net.at(c[0]).propose_model(0, MODEL_B, "")
+    for member in c[1:]:
+        net.at(member).propose_model(0, MODEL_A, "")
+    # committee part 1_000_003 * 1000 // 10000 = 100_000 over 3 agreeing members = 33_333 each
+    # providers share 900_003 by medians 900000:600000:300000 (total 1_800_000)
+    providers, member_share = share_reward(1_000_003, 1000, [900_000, 600_000, 300_000], 3)
+    assert providers == [450_001, 300_001, 150_000] and member_share == 33_333
+    assert [net.ledger.balance(t) for t in net.trainers[:3]] == providers
+    assert [net.ledger.balance(m) for m in c] == [0, 33_333, 33_333, 33_333]
+    paid = sum(providers) + 3 * member_share
+    assert paid == 1_000_001  # 2 wei of the round reward are not paid out
+    assert net.ledger.reward_pool() == 5_000_000 - paid == 3_999_999
+    balances = sum(net.ledger.balance(a) for a in net.managers + net.committee + net.trainers)
+    assert net.contract_value() == balances + net.ledger.reward_pool()
+
+
+def test_reward_is_capped_by_the_pool(make_network):
+    net = make_network(round_reward=1000)
+    net.ledger.fund(10)
+    ids = net.submit(net.trainers[:3])
+    net.score_all(ids, [0.5, 0.5, 0.5])
+    net.propose_all(MODEL_A)
+    assert [net.ledger.balance(t) for t in net.trainers[:3]] == [3, 3, 3]
+    assert net.ledger.reward_pool() == 1
+
+
+def test_events_trace_a_full_round(net):
+    ids = net.submit(net.trainers[:3])
+    net.score_all(ids, [0.9, 0.8, 0.7])
+    c = net.committee
+    names = []
+    for member in c[:3]:
+        names += [e.name for e in net.at(member).propose_model(0, MODEL_A, "").events]
+    assert names == ["ModelProposed", "ModelProposed", "ModelProposed", "ModelAccepted", "CommitteeElected", "RoundStarted"]
