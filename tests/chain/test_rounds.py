@@ -104,7 +104,7 @@ def test_model_needs_a_majority_on_one_hash(net):
 
 
 def test_hash_disagreement_stalls_until_the_deadline(make_network):
-    net = make_network(round_deadline_blocks=30)
+    net = make_network(round_deadline_blocks=60)
     ids = net.submit(net.trainers[:3])
     net.score_all(ids, [0.9, 0.8, 0.7])
     c = net.committee
@@ -113,7 +113,7 @@ def test_hash_disagreement_stalls_until_the_deadline(make_network):
     assert net.ledger.current_round() == 0
     with pytest.raises(ContractRevert, match="round deadline not reached"):
         net.ledger.replace_committee(0, net.trainers[3:7])
-    net.chain.mine(30)
+    net.chain.mine(60)
     net.ledger.replace_committee(0, net.trainers[3:7])
     assert net.ledger.current_round() == 1
     assert net.ledger.committee(1) == net.trainers[3:7]
@@ -179,7 +179,7 @@ def test_reelection_needs_a_previous_round(net):
 
 
 def test_close_scoring_deadline_and_quorum(make_network):
-    net = make_network(score_deadline_blocks=20, round_deadline_blocks=40)
+    net = make_network(score_deadline_blocks=50, round_deadline_blocks=100)
     ids = net.submit(net.trainers[:3])
     c = net.committee
     for member in c[:3]:
@@ -188,7 +188,7 @@ def test_close_scoring_deadline_and_quorum(make_network):
     closer = net.at(net.trainers[5])
     with pytest.raises(ContractRevert, match="scoring deadline not reached"):
         closer.close_scoring(0)
-    net.chain.mine(20)
+    net.chain.mine(50)
     r = closer.close_scoring(0)
     finalized = {e.args["update_id"]: e.args["num_votes"] for e in r.events_named("UpdateFinalized")}
     assert finalized == {ids[0]: 3, ids[1]: 3}  # update 2 had 1 vote of 4: no quorum
