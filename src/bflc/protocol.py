@@ -49,12 +49,14 @@ def rank_updates(updates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(updates, key=lambda c: (-c.median, c.update_id))
 
 
-def qualify(updates: Sequence[Candidate], top_bps: int, min_score: int) -> list[Candidate]:
+def qualify(updates: Sequence[Candidate], top_bps: int, min_score: int, relative_bps: int = 0) -> list[Candidate]:
     """The qualified updates: the top ``ceil(n * top_bps / 10000)`` of the
-    ranking, without those whose median is below ``min_score``."""
+    ranking, without those whose median is below ``min_score`` or below
+    ``relative_bps / 10000`` of the best median."""
     ranked = rank_updates(updates)
     top = (len(ranked) * top_bps + BPS - 1) // BPS
-    return [c for c in ranked[:top] if c.median >= min_score]
+    threshold = max(min_score, ranked[0].median * relative_bps // BPS) if ranked else min_score
+    return [c for c in ranked[:top] if c.median >= threshold]
 
 
 def election_seed(model_hash: bytes, round: int) -> bytes:

@@ -265,3 +265,11 @@ def test_events_trace_a_full_round(net):
     for member in c[:3]:
         names += [e.name for e in net.at(member).propose_model(0, MODEL_A, "").events]
     assert names == ["ModelProposed", "ModelProposed", "ModelProposed", "ModelAccepted", "CommitteeElected", "RoundStarted"]
+
+
+def test_relative_min_score_keeps_updates_near_the_best(make_network):
+    net = make_network(updates_per_round=4, relative_min_score=0.5)
+    ids = net.submit(net.trainers[:4])
+    net.score_all(ids, [0.8, 0.02, 0.41, 0.39])
+    # threshold = 0.8 * 5000 // 10000 = 0.4
+    assert net.ledger.qualified(0) == [ids[0], ids[2]]

@@ -94,6 +94,10 @@ class ProtocolParams:
         Fraction of the final updates, best median first, that qualify (0, 1].
     min_score:
         Minimum median score in [0, 1] an update needs to qualify.
+    relative_min_score:
+        An update also needs at least this fraction of the best median of the
+        round to qualify (0 disables the rule). Robust to the score scale:
+        poisoned updates score near chance while honest ones cluster.
     election:
         How the next committee is elected.
     score_weight, factor_weight:
@@ -116,6 +120,7 @@ class ProtocolParams:
     updates_per_round: int = 10
     qualify_top_fraction: float = 1.0
     min_score: float = 0.0
+    relative_min_score: float = 0.0
     election: ElectionMode = ElectionMode.SCORE
     score_weight: float = 1.0
     factor_weight: float = 0.0
@@ -131,6 +136,7 @@ class ProtocolParams:
             (1 <= self.updates_per_round <= MAX_UPDATES, f"updates_per_round must be in 1..{MAX_UPDATES}"),
             (0.0 < self.qualify_top_fraction <= 1.0, "qualify_top_fraction must be in (0, 1]"),
             (0.0 <= self.min_score <= 1.0, "min_score must be in [0, 1]"),
+            (0.0 <= self.relative_min_score <= 1.0, "relative_min_score must be in [0, 1]"),
             (self.score_weight >= 0 and self.factor_weight >= 0, "election weights must be non-negative"),
             (_bps(self.score_weight) + _bps(self.factor_weight) == BPS, "score_weight + factor_weight must be 1"),
             (self.score_deadline_blocks >= 1, "score_deadline_blocks must be at least 1"),
@@ -149,6 +155,7 @@ class ProtocolParams:
             self.updates_per_round,
             _bps(self.qualify_top_fraction),
             to_fixed(self.min_score),
+            _bps(self.relative_min_score),
             int(self.election),
             _bps(self.score_weight),
             _bps(self.factor_weight),
@@ -167,14 +174,15 @@ class ProtocolParams:
             updates_per_round=raw[1],
             qualify_top_fraction=raw[2] / BPS,
             min_score=from_fixed(raw[3]),
-            election=ElectionMode(raw[4]),
-            score_weight=raw[5] / BPS,
-            factor_weight=raw[6] / BPS,
-            score_deadline_blocks=raw[7],
-            round_deadline_blocks=raw[8],
-            permission_fee=raw[9],
-            round_reward=raw[10],
-            committee_share=raw[11] / BPS,
+            relative_min_score=raw[4] / BPS,
+            election=ElectionMode(raw[5]),
+            score_weight=raw[6] / BPS,
+            factor_weight=raw[7] / BPS,
+            score_deadline_blocks=raw[8],
+            round_deadline_blocks=raw[9],
+            permission_fee=raw[10],
+            round_reward=raw[11],
+            committee_share=raw[12] / BPS,
         )
 
 

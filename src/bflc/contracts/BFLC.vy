@@ -54,6 +54,7 @@ struct Params:
     updates_per_round: uint256
     qualify_top_bps: uint256
     min_score: uint256
+    relative_score_bps: uint256
     election: Election
     score_weight_bps: uint256
     factor_weight_bps: uint256
@@ -248,6 +249,7 @@ def __init__(
     assert params.updates_per_round <= MAX_UPDATES, "updates per round above MAX_UPDATES"
     assert params.qualify_top_bps > 0 and params.qualify_top_bps <= BPS, "qualify_top_bps must be in 1..10000"
     assert params.min_score <= SCORE_ONE, "min score above 1.0"
+    assert params.relative_score_bps <= BPS, "relative_score_bps above 10000"
     assert params.score_weight_bps + params.factor_weight_bps == BPS, "election weights must add up to 10000"
     assert params.committee_share_bps <= BPS, "committee share above 10000"
     assert params.score_deadline_blocks > 0, "score deadline must be positive"
@@ -566,7 +568,8 @@ def close_scoring(round: uint256):
 @internal
 def _qualify(round: uint256):
     # Rank final updates by median (descending), ties by update id (ascending);
-    # keep the top fraction, then drop those below the minimum score.
+    # keep the top fraction, then drop those below the minimum score or below
+    # relative_score_bps of the best median.
     ranked: DynArray[uint256, MAX_UPDATES] = []
     for uid: uint256 in self.round_updates[round]:
         u: Update = self.updates[uid]
@@ -582,11 +585,14 @@ def _qualify(round: uint256):
         ranked[j] = uid
 
     top: uint256 = (len(ranked) * self.params.qualify_top_bps + BPS - 1) // BPS
+    threshold: uint256 = self.params.min_score
+    if len(ranked) > 0:
+        threshold = max(threshold, self.updates[ranked[0]].median * self.params.relative_score_bps // BPS)
     chosen: DynArray[uint256, MAX_UPDATES] = []
     for uid: uint256 in ranked:
         if len(chosen) >= top:
             break
-        if self.updates[uid].median >= self.params.min_score:
+        if self.updates[uid].median >= threshold:
             chosen.append(uid)
             self.updates[uid].qualified = True
 
