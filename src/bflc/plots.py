@@ -1,0 +1,30 @@
+"""Result plots (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def plot_accuracy(runs: Mapping[str, dict[str, Any]], path: Path, title: str) -> Path:
+    """Test accuracy per round, one line per run (label -> simulation result)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, result in runs.items():
+        rounds = [m["round"] + 1 for m in result["rounds"]]
+        accuracy = [100 * m["accuracy"] for m in result["rounds"]]
+        ax.plot(rounds, accuracy, marker="o", markersize=3, label=label)
+    ax.set_xlabel("round")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""In-process simulation of many nodes driving the real contract."""

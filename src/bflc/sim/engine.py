@@ -1,0 +1,113 @@
+"""Run a simulation: set up nodes, play the rounds, evaluate, report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm import tqdm
+
+from bflc.ml.data import load_dataset
+from bflc.ml.dataset import FederatedDataset, subset_writers
+from bflc.sim.baseline_runner import BaselineRunner
+from bflc.sim.config import SimConfig
+from bflc.sim.learner import Learner
+from bflc.sim.population import Population
+from bflc.sim.protocol_runner import ProtocolRunner
+
+RoundCallback = Callable[[dict[str, Any]], None]
+
+
+def load_nodes_dataset(config: SimConfig) -> FederatedDataset:
+    """The dataset cut to the first ``config.nodes`` writers."""
+    kwargs: dict[str, Any] = {}
+    if config.dataset == "digits":
+        kwargs = {"num_writers": config.nodes or 10, "seed": config.seed}
+    dataset = load_dataset(config.dataset, **kwargs)
+    if config.nodes and config.nodes < dataset.num_writers:
+        dataset = subset_writers(dataset, config.nodes)
+    return dataset
+
+
+def simulate(
+    config: SimConfig,
+    *,
+    dataset: FederatedDataset | None = None,
+    json_path: Path | None = None,
+    progress: bool = True,
+    on_round: RoundCallback | None = None,
+) -> dict[str, Any]:
+    """Run ``config`` and return its result (also written to ``json_path``).
+
+    The result holds the configuration, one metrics dict per round (accuracy,
+    loss, accepted/rejected updates, malicious updates let in, committee,
+    transactions, gas, transmission units, seconds per phase) and totals.
+    Everything but the ``seconds`` entries is identical for the same config.
+    """
+    started = time.perf_counter()
+    dataset = dataset or load_nodes_dataset(config)
+    population = Population.create(config, dataset.num_writers)
+    learner = Learner(dataset, config)
+    with tempfile.TemporaryDirectory(prefix="bflc-blobs-") as store_dir:
+        if config.aggregator == "bflc":
+            runner: ProtocolRunner | BaselineRunner = ProtocolRunner(config, learner, population, Path(store_dir))
+        else:
+            runner = BaselineRunner(config, learner, population)
+        rounds = []
+        bar = tqdm(range(config.rounds), desc=config.aggregator, unit="round", disable=None if progress else True, leave=False)
+        for r in bar:
+            before = dict(runner.timer.seconds)
+            metrics = runner.run_round(r)
+            with runner.timer.phase("evaluate"):
+                loss, accuracy = learner.evaluate(runner.current_parameters())
+            metrics.update(accuracy=round(accuracy, 6), loss=round(loss, 6))
+            metrics["seconds"] = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
+            rounds.append(metrics)
+            bar.set_postfix(acc=f"{accuracy:.3f}")
+            if on_round:
+                on_round(metrics)
+        setup = runner.setup_cost() if isinstance(runner, ProtocolRunner) else {"transactions": 0, "gas": 0}
+    result = {
+        "config": config.to_dict(),
+        "dataset": {
+            "name": dataset.name,
+            "writers": dataset.num_writers,
+            "train_samples": dataset.num_train_samples,
+            "test_samples": dataset.num_test_samples,
+        },
+        "population": {
+            "nodes": population.size,
+            "active_per_round": population.num_active,
+            "committee_size": population.committee_size,
+            "malicious": sorted(population.malicious),
+        },
+        "rounds": rounds,
+        "final_accuracy": rounds[-1]["accuracy"],
+        "best_accuracy": max(m["accuracy"] for m in rounds),
+        "totals": {
+            "setup_transactions": setup["transactions"],
+            "setup_gas": setup["gas"],
+            "transactions": sum(m["transactions"] for m in rounds),
+            "gas": sum(m["gas"] for m in rounds),
+            "transmission_units": sum(m["transmission_units"] for m in rounds),
+            "malicious_accepted": sum(m["malicious_accepted"] for m in rounds),
+        },
+        "seconds": {"total": round(time.perf_counter() - started, 3), **runner.timer.snapshot()},
+        "environment": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+    }
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def without_timings(result: dict[str, Any]) -> dict[str, Any]:
+    """The result minus wall-clock entries: equal for equal configs and seeds."""
+    out = {k: v for k, v in result.items() if k != "seconds"}
+    out["rounds"] = [{k: v for k, v in m.items() if k != "seconds"} for m in result["rounds"]]
+    return out

@@ -1,0 +1,41 @@
+"""The round table printed while a simulation runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tqdm import tqdm
+
+COLUMNS = [
+    ("round", 5, lambda m: m["round"]),
+    ("acc %", 6, lambda m: f"{100 * m['accuracy']:.2f}"),
+    ("loss", 6, lambda m: f"{m['loss']:.3f}"),
+    ("committee", 9, lambda m: f"{len(m['committee'])} ({m['committee_malicious']} bad)" if "committee" in m else "-"),
+    ("updates", 7, lambda m: m["updates"]),
+    ("kept", 4, lambda m: m["accepted"]),
+    ("bad in", 6, lambda m: f"{m['malicious_accepted']}/{m['malicious_submitted']}"),
+    ("tx", 4, lambda m: m["transactions"]),
+    ("gas", 10, lambda m: f"{m['gas']:,}"),
+    ("secs", 5, lambda m: f"{sum(m['seconds'].values()):.1f}"),
+]
+
+
+class RoundTable:
+    """Prints one aligned line per round (above any progress bar)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.printed_header = False
+
+    def format_row(self, metrics: dict[str, Any]) -> str:
+        return "  ".join(str(get(metrics)).rjust(width) for _, width, get in COLUMNS)
+
+    def header(self) -> str:
+        names = "  ".join(name.rjust(width) for name, width, _ in COLUMNS)
+        return f"{self.title}\n{names}"
+
+    def print_row(self, metrics: dict[str, Any]) -> None:
+        if not self.printed_header:
+            tqdm.write(self.header())
+            self.printed_header = True
+        tqdm.write(self.format_row(metrics))
