@@ -62,5 +62,7 @@ def load_dataset(spec: str, **kwargs: Any) -> FederatedDataset:
         inspect.signature(loader).bind(**kwargs)
     except TypeError as err:
         options = ", ".join(inspect.signature(loader).parameters)
-        raise ConfigError(f"dataset {spec!r} does not take {sorted(kwargs)} ({err})", f"its options are: {options}") from err
+        raise ConfigError(
+            f"dataset {spec!r} does not take {sorted(kwargs)} ({err})", f"its options are: {options}"
+        ) from err
     return loader(**kwargs)

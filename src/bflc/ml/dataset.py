@@ -27,9 +27,12 @@ class Shard(NamedTuple):
         return len(self.y)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FederatedDataset:
     """Per-writer train and test data, checked for consistency on creation.
+
+    Compared by identity (``eq=False``): element-wise array comparison has no
+    single truth value.
 
     Parameters
     ----------

@@ -212,7 +212,9 @@ def _leaf_user(where: str, x: Any, y: Any) -> Shard:
         pixels = np.asarray(x, dtype=np.float64)
         labels = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise DataError(f"{where}: x must be a list of equal-length pixel lists and y a list of labels ({err})") from err
+        raise DataError(
+            f"{where}: x must be a list of equal-length pixel lists and y a list of labels ({err})"
+        ) from err
     if pixels.size == 0:
         pixels = pixels.reshape(0, _PIXELS)
     if pixels.ndim != 2 or pixels.shape[1] != _PIXELS or labels.ndim != 1:

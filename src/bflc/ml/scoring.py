@@ -47,7 +47,7 @@ def score_candidates(
     x: np.ndarray,
     y: np.ndarray,
     *,
-    batch_size: int = 256,
+    batch_size: int = 128,
     chunk_size: int = 16,
 ) -> CandidateScores:
     """Score all candidates with batched (vmapped) evaluation.
@@ -91,12 +91,12 @@ def score_candidates(
         for start in range(0, len(checked), chunk_size):
             chunk = checked[start : start + chunk_size]
             stacked = {key: torch.from_numpy(np.stack([c[key] for c in chunk])) for key in chunk[0]}
-            done = slice(start, start + len(chunk))
+            rows = slice(start, start + len(chunk))
             for batch_x, batch_y in zip(inputs.split(batch_size), targets.split(batch_size)):
                 logits = logits_of_all(stacked, batch_x)
                 per_candidate_y = batch_y.expand(len(chunk), -1)
-                loss[done] += F.cross_entropy(logits.transpose(1, 2), per_candidate_y, reduction="none").sum(1).numpy()
-                correct[done] += (logits.argmax(dim=2) == per_candidate_y).sum(1).numpy()
+                loss[rows] += F.cross_entropy(logits.transpose(1, 2), per_candidate_y, reduction="none").sum(1).numpy()
+                correct[rows] += (logits.argmax(dim=2) == per_candidate_y).sum(1).numpy()
     return _scores(loss / len(targets), correct, len(targets))
 
 
@@ -106,7 +106,7 @@ def score_candidates_sequential(
     x: np.ndarray,
     y: np.ndarray,
     *,
-    batch_size: int = 256,
+    batch_size: int = 128,
 ) -> CandidateScores:
     """Score the candidates one at a time with :func:`bflc.ml.train.evaluate` (the reference).
 

@@ -1,0 +1,547 @@
+"""Gas of the BFLC contract per function and per round, on the in-process chain.
+
+Plays full rounds (K trainers submit, every committee member scores all K
+updates, a majority of the committee proposes the same model hash) for
+(K=10, M=4) and (K=90, M=36), in each election mode, and records the gas of
+every transaction. Then plays the failure paths once per size (close_scoring,
+reelect_committee, replace_committee, failback) together with the admission
+and payment functions, and reads the deployment gas.
+
+A score batch that would not fit the client's per-transaction gas limit
+(``web3_ledger.GAS_LIMITS["submit_scores"]``, under the 30M block limit) is
+detected with a dry run (``eth_call`` under that gas limit) before it is
+sent, and split in halves; the split is reported. Only the member whose votes complete the updates (the
+last one) pays for the medians and the qualification, so only its batches
+are checked.
+
+Run: .venv/bin/python benchmarks/gas_table.py [--rounds N]
+Writes benchmarks/results/gas.json and benchmarks/results/gas.md and prints
+the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+from bflc.chain import ElectionMode, ProtocolParams
+from bflc.chain import web3_ledger
+from bflc.chain.inprocess import BLOCK_GAS_LIMIT, InProcessChain
+from bflc.chain.types import SCORE_ONE, TxResult
+from bflc.chain.web3_ledger import REVERT_ERRORS
+
+RESULTS = Path(__file__).parent / "results"
+SMALL, LARGE = (10, 4), (90, 36)
+GENESIS = b"\x01" * 32
+FEE = 10**15
+ROUND_REWARD = 10**18
+SCORE_CAP = min(web3_ledger.GAS_LIMITS["submit_scores"], BLOCK_GAS_LIMIT)
+# Events that mark the transaction doing a round's heavy work.
+MILESTONES = {"AggregationTriggered": "triggers aggregation", "ModelAccepted": "accepts the model"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One benchmarked network: K updates per round, committee of M."""
+
+    k: int
+    m: int
+    election: ElectionMode = ElectionMode.SCORE
+    chunk: int | None = None  # scores per submit_scores transaction; None = all K at once
+
+    @property
+    def name(self) -> str:
+        batch = "one batch" if self.chunk is None else f"chunks of {self.chunk}"
+        return f"K={self.k}, M={self.m}, {self.election.name.lower().replace('_', '-')} election, {batch}"
+
+    def params(self) -> ProtocolParams:
+        return ProtocolParams(
+            committee_size=self.m,
+            updates_per_round=self.k,
+            election=self.election,
+            score_weight=0.5 if self.election == ElectionMode.MULTI_FACTOR else 1.0,
+            factor_weight=0.5 if self.election == ElectionMode.MULTI_FACTOR else 0.0,
+            score_deadline_blocks=10,
+            round_deadline_blocks=20,
+            permission_fee=FEE,
+            round_reward=ROUND_REWARD,
+            committee_share=0.1,
+        )
+
+    def score_txs_per_member(self) -> int:
+        return 1 if self.chunk is None else -(-self.k // self.chunk)
+
+    def expected_txs(self) -> int:
+        """K submissions + M score batches (or chunks) + a majority of proposals."""
+        return self.k + self.m * self.score_txs_per_member() + self.m // 2 + 1
+
+
+@dataclass
+class Tx:
+    function: str
+    gas: int
+    round: int | None
+    note: str = ""
+
+
+@dataclass
+class Network:
+    """A deployed contract with its roles, and the log of every transaction."""
+
+    chain: InProcessChain
+    root: Any  # the Ledger bound to the first manager
+    config: Config
+    managers: list[str]
+    pool: list[str]  # nodes that train or serve: first committee + K trainers
+    spares: list[str]  # never admitted; used by the admission functions
+    deployment_gas: int
+    txs: list[Tx] = field(default_factory=list)
+    oversize: list[dict[str, Any]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    @property
+    def ledger(self):
+        return self.root
+
+    def ledger_of(self, account: str):
+        return self.root.as_account(account)
+
+    def send(self, account: str, function: str, *args: Any, round: int | None = None, **kw: Any) -> Any:
+        """Send ``Ledger.<function>(*args)`` from ``account`` and log its gas."""
+        stats = self.chain.stats
+        gas0, n0 = stats.gas_used, stats.transactions
+        result = getattr(self.ledger_of(account), function)(*args, **kw)
+        assert stats.transactions == n0 + 1, f"{function} sent {stats.transactions - n0} transactions"
+        notes = [MILESTONES[e.name] for e in result.events if e.name in MILESTONES] if isinstance(result, TxResult) else []
+        self.txs.append(Tx(function, stats.gas_used - gas0, round, ", ".join(notes)))
+        return result
+
+    def fits(self, gas: int, account: str, function: str, *args: Any) -> bool:
+        """Whether the call runs within ``gas`` (one dry run; a binary-search
+        estimate would execute a heavy call some twenty times)."""
+        call = self.root.contract.functions[function](*args)
+        try:
+            call.call({"from": account, "gas": gas})
+        except REVERT_ERRORS as exc:
+            if "gas" in str(exc).lower():  # "Out of gas", "SSTORE ... below 2300 gas"
+                return False
+            raise
+        return True
+
+    def check_fit(self, cap: int, account: str, function: str, *args: Any, round: int, batch: int | None = None) -> bool:
+        """Whether the call fits the client's ``cap``; logs it when it does not."""
+        if self.fits(cap, account, function, *args):
+            return True
+        over_block = not self.fits(BLOCK_GAS_LIMIT, account, function, *args)
+        self.oversize.append({"round": round, "function": function, "batch": batch, "cap": cap, "over_block": over_block})
+        return False
+
+    def mine_past(self, deadline_blocks: int) -> None:
+        start = self.root.round_state().start_block
+        self.chain.mine(max(0, start + deadline_blocks - self.ledger.block_number()))
+
+
+@contextlib.contextmanager
+def deploy_gas_allowance(gas: int) -> Iterator[None]:
+    """Let deployment use up to ``gas``: the client's fixed DEPLOY_GAS does not
+    cover the constructor's writes for a large first committee."""
+    stock = web3_ledger.DEPLOY_GAS
+    web3_ledger.DEPLOY_GAS = max(stock, gas)
+    try:
+        yield
+    finally:
+        web3_ledger.DEPLOY_GAS = stock
+
+
+def build(config: Config) -> Network:
+    """Deploy, admit K trainers (apply + admit), fund the reward pool and, for
+    multi-factor election, let every node declare a factor."""
+    chain = InProcessChain(2 + config.m + config.k + 3)
+    acc = chain.accounts
+    managers, committee = acc[:2], acc[2 : 2 + config.m]
+    trainers, spares = acc[2 + config.m : 2 + config.m + config.k], acc[2 + config.m + config.k :]
+    with deploy_gas_allowance(BLOCK_GAS_LIMIT):
+        ledger = chain.deploy(managers, committee, GENESIS, "file:///genesis", config.params())
+    deployment_gas = int(chain.w3.eth.get_transaction_receipt(chain.w3.eth.get_block("latest")["transactions"][0])["gasUsed"])
+    net = Network(chain, ledger, config, managers, committee + trainers, spares, deployment_gas)
+    for node in trainers:
+        net.send(node, "apply", FEE)
+        net.send(managers[0], "admit", node)
+    net.send(managers[1], "fund", ROUND_REWARD * 10)
+    if config.election == ElectionMode.MULTI_FACTOR:
+        for node in net.pool:
+            net.send(node, "declare_factor", net.rng.randrange(SCORE_ONE + 1))
+    return net
+
+
+def random_hash(net: Network) -> bytes:
+    return net.rng.getrandbits(256).to_bytes(32, "big")
+
+
+def chunks(items: list[int], size: int | None) -> list[list[int]]:
+    size = size or len(items)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def send_scores(net: Network, member: str, r: int, ids: list[int], scores: dict[int, int], completes: bool) -> None:
+    """One submit_scores; a batch that completes updates is first estimated
+    and, when over the client's gas limit, split in halves."""
+    values = [scores[u] for u in ids]
+    if completes and len(ids) > 1:
+        if not net.check_fit(SCORE_CAP, member, "submit_scores", r, ids, values, round=r, batch=len(ids)):
+            half = len(ids) // 2
+            send_scores(net, member, r, ids[:half], scores, completes)
+            send_scores(net, member, r, ids[half:], scores, completes)
+            return
+    net.send(member, "submit_scores", r, ids, values, round=r)
+
+
+def submit_round_updates(net: Network, r: int) -> list[int]:
+    committee = set(net.ledger.committee(r))
+    trainers = [n for n in net.pool if n not in committee][: net.config.k]
+    return [net.send(t, "submit_update", r, random_hash(net), 100 + i, round=r) for i, t in enumerate(trainers)]
+
+
+def score_round(net: Network, r: int, ids: list[int], voters: list[str], completing: bool) -> None:
+    """Each voter scores every update (accuracies in [0.5, 1)), in the
+    configured batches; ``completing`` says the last voter completes them."""
+    for i, member in enumerate(voters):
+        scores = {u: net.rng.randrange(SCORE_ONE // 2, SCORE_ONE) for u in ids}
+        for batch in chunks(ids, net.config.chunk):
+            send_scores(net, member, r, batch, scores, completing and i == len(voters) - 1)
+
+
+def play_round(net: Network) -> int:
+    """One full round; returns its number."""
+    r = net.ledger.current_round()
+    committee = net.ledger.committee(r)
+    ids = submit_round_updates(net, r)
+    score_round(net, r, ids, committee, completing=True)
+    model = random_hash(net)
+    for member in committee[: len(committee) // 2 + 1]:
+        net.send(member, "propose_model", r, model, f"file:///models/{r}", round=r)
+    assert net.ledger.current_round() == r + 1, "the round did not end"
+    return r
+
+
+def play_failure_paths(net: Network) -> None:
+    """Admission and payments once each, then a committee that closes scoring
+    at the deadline but never agrees (reelected), one that does nothing
+    (replaced by a manager), and a failback."""
+    mgr, spare = net.managers[0], net.spares
+    net.send(spare[0], "apply", FEE)
+    net.send(spare[0], "withdraw_application")
+    net.send(spare[1], "apply", FEE)
+    net.send(mgr, "blacklist", spare[1])
+    net.send(spare[2], "apply", FEE)
+    net.send(mgr, "admit", spare[2])
+    net.send(spare[2], "leave")
+    net.send(spare[2], "rejoin")
+    net.send(net.managers[1], "fund", ROUND_REWARD)
+    net.send(mgr, "withdraw")
+
+    play_round(net)
+    r = net.ledger.current_round()
+    committee = net.ledger.committee(r)
+    ids = submit_round_updates(net, r)
+    score_round(net, r, ids, committee[: len(committee) // 2 + 1], completing=False)
+    net.mine_past(net.config.params().score_deadline_blocks)
+    if net.check_fit(web3_ledger.GAS_LIMITS["close_scoring"], mgr, "close_scoring", r, round=r):
+        net.send(mgr, "close_scoring", r, round=r)
+    net.mine_past(net.config.params().round_deadline_blocks)
+    net.send(mgr, "reelect_committee", r, round=r)
+
+    r = net.ledger.current_round()
+    net.mine_past(net.config.params().round_deadline_blocks)
+    failed = set(net.ledger.committee(r))
+    fresh = [n for n in net.pool if n not in failed][: net.config.m]
+    net.send(mgr, "replace_committee", r, fresh, round=r)
+    net.send(mgr, "failback", 1, round=net.ledger.current_round())
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def gas_stats(values: list[int]) -> dict[str, Any]:
+    return {"calls": len(values), "min": min(values), "mean": round(statistics.fmean(values)), "max": max(values)}
+
+
+def by_function(txs: list[Tx]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for tx in txs:
+        groups[tx.function].append(tx.gas)
+    return {name: gas_stats(values) for name, values in groups.items()}
+
+
+def summarize_rounds(net: Network, rounds: list[int]) -> dict[str, Any]:
+    played = [tx for tx in net.txs if tx.round in rounds]
+    per_round = []
+    for r in rounds:
+        txs = [tx for tx in played if tx.round == r]
+        heaviest = max(txs, key=lambda tx: tx.gas)
+        per_round.append(
+            {
+                "round": r,
+                "transactions": len(txs),
+                "gas": sum(tx.gas for tx in txs),
+                "heaviest": asdict(heaviest),
+                "milestones": {tx.note: tx.gas for tx in txs if tx.note},
+            }
+        )
+    heaviest = max(played, key=lambda tx: tx.gas)
+    return {
+        "config": asdict(net.config) | {"election": net.config.election.name, "name": net.config.name},
+        "deployment_gas": net.deployment_gas,
+        "expected_transactions_per_round": net.config.expected_txs(),
+        "rounds": per_round,
+        "functions": by_function(played),
+        "setup_functions": by_function([tx for tx in net.txs if tx.round is None]),
+        "heaviest": asdict(heaviest),
+        "fits_block": heaviest.gas <= BLOCK_GAS_LIMIT,
+        "oversize_batches": net.oversize,
+    }
+
+
+def run_rounds(config: Config, rounds: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    net = build(config)
+    played = [play_round(net) for _ in range(rounds)]
+    summary = summarize_rounds(net, played)
+    summary["wall_s"] = round(time.perf_counter() - start, 1)
+    print(f"  {config.name}: {summary['wall_s']} s", flush=True)
+    return summary
+
+
+def run_failure_paths(config: Config) -> dict[str, Any]:
+    net = build(config)
+    play_failure_paths(net)
+    once = [tx for tx in net.txs if tx.function not in ("submit_update", "submit_scores", "propose_model")]
+    tail = {tx.function: asdict(tx) for tx in once}  # the last call of each (setup ones are repeated)
+    return {
+        "config": {"k": config.k, "m": config.m, "name": config.name},
+        "deployment_gas": net.deployment_gas,
+        "functions": {name: tx["gas"] for name, tx in sorted(tail.items())},
+        "oversize": net.oversize,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {pkg: metadata.version(pkg) for pkg in ("vyper", "web3", "py-evm", "eth-tester")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        **versions,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def fmt(gas: int | float | None) -> str:
+    return "n/a" if gas is None else f"{int(gas):,}"
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def oversize_text(o: dict[str, Any]) -> str:
+    what = f"the completing batch of {o['batch']} scores" if o["batch"] else o["function"]
+    limit = "the 30M block gas limit" if o["over_block"] else f"the client's {fmt(o['cap'])} limit (but fits the block)"
+    action = "it was sent in two halves" if o["batch"] else "not sent"
+    return f"round {o['round']}: {what} needs more than {limit}: {action}"
+
+
+def config_section(s: dict[str, Any]) -> list[str]:
+    rounds = s["rounds"]
+    lines = [f"### {s['config']['name']}", ""]
+    lines += table(
+        ["function", "calls", "min gas", "mean gas", "max gas"],
+        [[name, f["calls"], fmt(f["min"]), fmt(f["mean"]), fmt(f["max"])] for name, f in s["functions"].items()],
+    )
+    lines.append("")
+    lines += table(
+        ["round", "transactions", "gas", "heaviest transaction", "aggregation trigger", "accepting propose_model"],
+        [
+            [
+                r["round"],
+                r["transactions"],
+                fmt(r["gas"]),
+                f"{r['heaviest']['function']} {fmt(r['heaviest']['gas'])}",
+                fmt(r["milestones"].get("triggers aggregation")),
+                fmt(r["milestones"].get("accepts the model")),
+            ]
+            for r in rounds
+        ],
+    )
+    for o in s["oversize_batches"]:
+        lines.append(f"\n- {oversize_text(o)}.")
+    return lines + [""]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    out = [
+        "# BFLC gas per function and per round",
+        "",
+        f"In-process EVM (py-evm {m['py-evm']}, eth-tester {m['eth-tester']}, web3 {m['web3']}), contract compiled with "
+        f"Vyper {m['vyper']} for EVM `paris`; Python {m['python']} on {m['cpu']} ({m['cores']} cores), {m['date']}.",
+        "Gas is deterministic: it depends on the contract and the inputs, not on the machine. "
+        f"Block gas limit {fmt(BLOCK_GAS_LIMIT)}; the client sends submit_scores with a {fmt(SCORE_CAP)} gas limit.",
+        "Rounds: K trainers submit, every member scores the K updates, floor(M/2)+1 members propose the same hash; "
+        f"round reward {ROUND_REWARD} wei (10% to the agreeing members), permission fee {FEE} wei. "
+        "Round 0's committee is the deployed one; later committees come from the election.",
+        "",
+        "## Summary",
+        "",
+    ]
+    rows = []
+    for s in report["rounds"]:
+        measured = sorted({r["transactions"] for r in s["rounds"]})
+        gas = [r["gas"] for r in s["rounds"]]
+        rows.append(
+            [
+                s["config"]["name"],
+                "/".join(map(str, measured)),
+                s["expected_transactions_per_round"],
+                fmt(statistics.fmean(gas)),
+                f"{s['heaviest']['function']} {fmt(s['heaviest']['gas'])}",
+                "yes" if s["fits_block"] else "NO",
+                fmt(s["deployment_gas"]),
+            ]
+        )
+    out += table(
+        ["configuration", "tx/round measured", "tx/round formula", "mean gas/round", "heaviest tx", "< 30M", "deployment gas"],
+        rows,
+    )
+    out += ["", report["conclusions"], "", "## Election modes: gas of the accepting propose_model", ""]
+    out += [
+        "The accepting proposal pays the rewards, elects the next committee and starts the next round; "
+        "the difference between modes is the election's own cost (mean over the rounds played).",
+        "",
+    ]
+    out += table(["network", "score", "random", "multi-factor", "random - score", "multi-factor - score"], election_rows(report["rounds"]))
+    out += ["", "## Failure paths, admission and payments (one call each)", ""]
+    out += [
+        "One network per size: admission and payments, then round 0 played normally, round 1 closed by "
+        "close_scoring after the deadline with a quorum of floor(M/2)+1 voters and then reelected, "
+        "round 2 replaced by a manager, then a failback to round 1.",
+        "",
+    ]
+    names = sorted({n for f in report["failure_paths"] for n in f["functions"]})
+    out += table(
+        ["function"] + [f"K={f['config']['k']}, M={f['config']['m']}" for f in report["failure_paths"]],
+        [[n] + [fmt(f["functions"].get(n)) for f in report["failure_paths"]] for n in names],
+    )
+    for f in report["failure_paths"]:
+        for o in f["oversize"]:
+            out.append(f"\n- K={f['config']['k']}, M={f['config']['m']}, {oversize_text(o)}.")
+    out += ["", "## Per configuration", ""]
+    for s in report["rounds"]:
+        out += config_section(s)
+    return "\n".join(out) + "\n"
+
+
+def election_rows(summaries: list[dict[str, Any]]) -> list[list[str]]:
+    """Mean accepting-proposal gas per election mode, for each network shape."""
+    accepting: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for s in summaries:
+        c = s["config"]
+        gas = [r["milestones"]["accepts the model"] for r in s["rounds"]]
+        accepting[(c["k"], c["m"], c["chunk"])][c["election"]] = statistics.fmean(gas)
+    rows = []
+    for (k, m, chunk), modes in accepting.items():
+        if len(modes) < len(ElectionMode):
+            continue
+        score, rand, multi = modes["SCORE"], modes["RANDOM"], modes["MULTI_FACTOR"]
+        batch = "one batch" if chunk is None else f"chunks of {chunk}"
+        rows.append([f"K={k}, M={m}, {batch}", fmt(score), fmt(rand), fmt(multi), f"{rand - score:+,.0f}", f"{multi - score:+,.0f}"])
+    return rows
+
+
+def conclusions(summaries: list[dict[str, Any]], client_deploy_gas: int) -> str:
+    """One line per configuration: the transaction count against its formula,
+    the heaviest transaction against the block gas limit; then deployment."""
+    notes = []
+    for s in summaries:
+        c = s["config"]
+        expected = s["expected_transactions_per_round"]
+        measured = [r["transactions"] for r in s["rounds"]]
+        formula = "K + M + floor(M/2)+1" if c["chunk"] is None else f"K + M*ceil(K/{c['chunk']}) + floor(M/2)+1"
+        if set(measured) == {expected}:
+            verdict = "matches"
+        elif s["oversize_batches"]:
+            verdict = (
+                f"differs: the last voter's batch of {c['k']} needs more than "
+                f"{'the block gas limit' if any(o['over_block'] for o in s['oversize_batches']) else 'the client limit'}"
+                f" and had to be split (+{max(measured) - expected} transaction(s) per round)"
+            )
+        else:
+            verdict = "DIFFERS"
+        notes.append(
+            f"- {c['name']}: {formula} = {expected} transactions; measured {'/'.join(map(str, sorted(set(measured))))}: "
+            f"{verdict}. Heaviest transaction sent: {s['heaviest']['function']} {fmt(s['heaviest']['gas'])} gas, "
+            f"{'under' if s['fits_block'] else 'OVER'} the 30M block gas limit."
+        )
+    for s in summaries:
+        if s["deployment_gas"] > client_deploy_gas:
+            notes.append(
+                f"- Deployment with a first committee of {s['config']['m']} needs {fmt(s['deployment_gas'])} gas, more than "
+                f"the client's DEPLOY_GAS of {fmt(client_deploy_gas)}; this script raises the allowance while deploying."
+            )
+            break
+    return "\n".join(notes)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="consecutive rounds per configuration (>= 2)")
+    args = parser.parse_args(argv)
+
+    configs = [Config(*SMALL, election=e) for e in ElectionMode] + [Config(*LARGE)] + [
+        Config(*LARGE, election=e, chunk=30) for e in ElectionMode
+    ]
+    print("playing rounds:", flush=True)
+    summaries = [run_rounds(c, args.rounds) for c in configs]
+    print("playing failure paths:", flush=True)
+    failures = [run_failure_paths(Config(*size)) for size in (SMALL, LARGE)]
+    report = {
+        "machine": machine_info(),
+        "block_gas_limit": BLOCK_GAS_LIMIT,
+        "client_gas_limits": web3_ledger.GAS_LIMITS,
+        "client_deploy_gas": web3_ledger.DEPLOY_GAS,
+        "rounds": summaries,
+        "failure_paths": failures,
+        "conclusions": conclusions(summaries, web3_ledger.DEPLOY_GAS),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "gas.json").write_text(json.dumps(report, indent=1) + "\n")
+    text = markdown(report)
+    (RESULTS / "gas.md").write_text(text)
+    print(text)
+    return report
+
+
+if __name__ == "__main__":
+    main()
