@@ -101,7 +101,7 @@ class Network:
     """A deployed contract with its roles, and the log of every transaction."""
 
     chain: InProcessChain
-    root: Any  # the Ledger bound to the first manager
+    ledger: Any  # the Ledger, bound to the first manager
     config: Config
     managers: list[str]
     pool: list[str]  # nodes that train or serve: first committee + K trainers
@@ -111,12 +111,8 @@ class Network:
     oversize: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
-    @property
-    def ledger(self):
-        return self.root
-
     def ledger_of(self, account: str):
-        return self.root.as_account(account)
+        return self.ledger.as_account(account)
 
     def send(self, account: str, function: str, *args: Any, round: int | None = None, **kw: Any) -> Any:
         """Send ``Ledger.<function>(*args)`` from ``account`` and log its gas."""
@@ -131,7 +127,7 @@ class Network:
     def fits(self, gas: int, account: str, function: str, *args: Any) -> bool:
         """Whether the call runs within ``gas`` (one dry run; a binary-search
         estimate would execute a heavy call some twenty times)."""
-        call = self.root.contract.functions[function](*args)
+        call = self.ledger.contract.functions[function](*args)
         try:
             call.call({"from": account, "gas": gas})
         except REVERT_ERRORS as exc:
@@ -149,7 +145,7 @@ class Network:
         return False
 
     def mine_past(self, deadline_blocks: int) -> None:
-        start = self.root.round_state().start_block
+        start = self.ledger.round_state().start_block
         self.chain.mine(max(0, start + deadline_blocks - self.ledger.block_number()))
 
 
@@ -196,7 +192,7 @@ def chunks(items: list[int], size: int | None) -> list[list[int]]:
 
 
 def send_scores(net: Network, member: str, r: int, ids: list[int], scores: dict[int, int], completes: bool) -> None:
-    """One submit_scores; a batch that completes updates is first estimated
+    """One submit_scores; a batch that completes updates is dry-run first
     and, when over the client's gas limit, split in halves."""
     values = [scores[u] for u in ids]
     if completes and len(ids) > 1:
@@ -249,6 +245,7 @@ def play_failure_paths(net: Network) -> None:
     net.send(mgr, "admit", spare[2])
     net.send(spare[2], "leave")
     net.send(spare[2], "rejoin")
+    net.send(spare[2], "declare_factor", SCORE_ONE // 2)
     net.send(net.managers[1], "fund", ROUND_REWARD)
     net.send(mgr, "withdraw")
 
@@ -518,6 +515,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="consecutive rounds per configuration (>= 2)")
     args = parser.parse_args(argv)
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2 (round 2's committee comes from the election)")
 
     configs = [Config(*SMALL, election=e) for e in ElectionMode] + [Config(*LARGE)] + [
         Config(*LARGE, election=e, chunk=30) for e in ElectionMode

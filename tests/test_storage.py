@@ -388,3 +388,20 @@ def test_open_store_file_url(tmp_path, host):
 def test_open_store_rejects_unsupported_urls(url, message):
     with pytest.raises(ConfigError, match=message):
         open_store(url)
+
+
+def test_memory_store_checks_hashes_like_every_store():
+    from bflc.storage import MemoryBlobStore
+
+    store = MemoryBlobStore()
+    key = store.put(b"abc")
+    assert key == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert store.get(key) == b"abc" and store.has(key) and store.list() == [key]
+    assert store.uri(key) == f"mem://{key}"
+    store._blobs[key] = b"abd"  # tampered in place
+    with pytest.raises(BlobError, match="fails its hash check"):
+        store.get(key)
+    store.delete(key)
+    assert not store.has(key)
+    with pytest.raises(BlobError, match="not in the in-memory store"):
+        store.get(key)

@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command(commands: Any, name: str, handler: Handler, help: str, description: str | None = None) -> argparse.ArgumentParser:
     sub = commands.add_parser(name, help=help, description=description or help)
-    sub.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    # SUPPRESS keeps a --debug given before the command from being reset here.
+    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks instead of one-line errors")
     sub.set_defaults(handler=handler)
     return sub
 
@@ -119,6 +120,7 @@ def _add_simulate(commands: Any) -> None:
     add("--attack-scale", type=float, default=None, help="noise std or delta factor of the attack (default: per attack)")
     add("--collude", action="store_true", help="malicious committee members score malicious updates ~0.9")
     add("--trim-beta", type=float, default=d.trim_beta, help="trimmed-mean cut at each end (default: %(default)s)")
+    add("--threads", type=int, default=d.threads, help="torch CPU threads (default: %(default)s)")
     add("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
     add("--json", type=Path, default=None, metavar="PATH", help="write the full result here")
     add("--quiet", action="store_true", help="no progress bar or round table")

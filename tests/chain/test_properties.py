@@ -77,10 +77,11 @@ def qualify_as_contract(candidates: list[Candidate], ints: dict[str, int]) -> li
     return qualify(candidates, ints["qualify_top_bps"], ints["min_score"], ints["relative_score_bps"])
 
 
-def score_batches(net, ids: list[int], rows: list[list[int]], members: list[str] | None = None) -> list:
-    """Member i records rows[i][j] for update ids[j], in one batch each."""
+def score_batches(net, ids: list[int], rows: list[list[int]]) -> None:
+    """Committee member i records rows[i][j] for update ids[j], in one batch."""
     r = net.ledger.current_round()
-    return [net.at(m).submit_scores(r, ids, row) for m, row in zip(members or net.committee, rows)]
+    for member, row in zip(net.committee, rows):
+        net.at(member).submit_scores(r, ids, row)
 
 
 def majority(size: int) -> int:

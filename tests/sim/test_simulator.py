@@ -7,7 +7,7 @@ import pytest
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import simulate, without_timings
 
-SMALL = SimConfig(dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=3, lr=0.1, seed=3)
+SMALL = SimConfig(dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=3, lr=0.1, local_epochs=5, seed=3)
 
 
 def test_same_seed_same_result_bit_for_bit():
@@ -26,7 +26,7 @@ def test_protocol_round_metrics_come_from_the_chain():
     # no consecutive terms: a committee elected from round r's trainers never repeats round r's committee
     for before, after in zip(result["rounds"], result["rounds"][1:]):
         assert set(after["committee"]) <= set(before["trainers"]) or after["committee"] == before["committee"]
-    assert result["rounds"][-1]["accuracy"] > 0.2  # learns above chance (0.1) on digits
+    assert result["rounds"][-1]["accuracy"] > 0.5  # learns far above chance (0.1) on digits
 
 
 def test_honest_committee_keeps_gaussian_updates_out():

@@ -124,7 +124,18 @@ class Ledger(ABC):
         )
 
     def update(self, update_id: int, with_votes: bool = True) -> UpdateRecord:
-        raw = self._call("get_update", update_id)
+        return self._update_record(update_id, self._call("get_update", update_id), with_votes)
+
+    def round_update_ids(self, round: int) -> list[int]:
+        return list(self._call("get_round_updates", round))
+
+    def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
+        """Every update of ``round`` in submission order (two calls, plus one per update for votes)."""
+        ids = self.round_update_ids(round)
+        raws = self._call("get_round_update_records", round) if ids else []
+        return [self._update_record(uid, raw, with_votes) for uid, raw in zip(ids, raws)]
+
+    def _update_record(self, update_id: int, raw: Any, with_votes: bool) -> UpdateRecord:
         voters: tuple[str, ...] = ()
         scores: tuple[int, ...] = ()
         if with_votes:
@@ -143,12 +154,6 @@ class Ledger(ABC):
             voters=voters,
             scores=scores,
         )
-
-    def round_update_ids(self, round: int) -> list[int]:
-        return list(self._call("get_round_updates", round))
-
-    def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
-        return [self.update(u, with_votes) for u in self.round_update_ids(round)]
 
     def qualified(self, round: int) -> list[int]:
         return list(self._call("get_qualified", round))

@@ -889,6 +889,18 @@ def get_round_updates(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
 
 @external
 @view
+def get_round_update_records(round: uint256) -> DynArray[Update, MAX_UPDATES]:
+    """
+    @notice Every update of a round in submission order (one call instead of one per update).
+    """
+    out: DynArray[Update, MAX_UPDATES] = []
+    for uid: uint256 in self.round_updates[round]:
+        out.append(self.updates[uid])
+    return out
+
+
+@external
+@view
 def get_qualified(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
     """
     @notice The qualified updates of a round, best median first.

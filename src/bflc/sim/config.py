@@ -49,6 +49,10 @@ class SimConfig:
         Fraction cut at each end by trimmed mean.
     max_validation_samples:
         A committee member scores on at most this many of its own samples.
+    threads:
+        Torch CPU threads. One is fastest for the small per-client batches
+        of federated training, and it does not stall when another process
+        shares the cores; results are bit-identical only for the same count.
     seed:
         Seed of everything random.
     """
@@ -73,6 +77,7 @@ class SimConfig:
     collude: bool = False
     trim_beta: float = 0.2
     max_validation_samples: int = 200
+    threads: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -93,6 +98,7 @@ class SimConfig:
             (0 < self.qualify_top_fraction <= 1, "--qualify-top must be in (0, 1]"),
             (0 <= self.relative_min_score <= 1, "--relative-min-score must be in [0, 1]"),
             (self.max_validation_samples >= 1, "--max-validation-samples must be >= 1"),
+            (self.threads >= 1, "--threads must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -49,29 +48,43 @@ def simulate(
     transactions, gas, transmission units, seconds per phase) and totals.
     Everything but the ``seconds`` entries is identical for the same config.
     """
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _simulate(config, dataset, json_path, progress, on_round)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _simulate(
+    config: SimConfig,
+    dataset: FederatedDataset | None,
+    json_path: Path | None,
+    progress: bool,
+    on_round: RoundCallback | None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     dataset = dataset or load_nodes_dataset(config)
     population = Population.create(config, dataset.num_writers)
     learner = Learner(dataset, config)
-    with tempfile.TemporaryDirectory(prefix="bflc-blobs-") as store_dir:
-        if config.aggregator == "bflc":
-            runner: ProtocolRunner | BaselineRunner = ProtocolRunner(config, learner, population, Path(store_dir))
-        else:
-            runner = BaselineRunner(config, learner, population)
-        rounds = []
-        bar = tqdm(range(config.rounds), desc=config.aggregator, unit="round", disable=None if progress else True, leave=False)
-        for r in bar:
-            before = dict(runner.timer.seconds)
-            metrics = runner.run_round(r)
-            with runner.timer.phase("evaluate"):
-                loss, accuracy = learner.evaluate(runner.current_parameters())
-            metrics.update(accuracy=round(accuracy, 6), loss=round(loss, 6))
-            metrics["seconds"] = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
-            rounds.append(metrics)
-            bar.set_postfix(acc=f"{accuracy:.3f}")
-            if on_round:
-                on_round(metrics)
-        setup = runner.setup_cost() if isinstance(runner, ProtocolRunner) else {"transactions": 0, "gas": 0}
+    if config.aggregator == "bflc":
+        runner: ProtocolRunner | BaselineRunner = ProtocolRunner(config, learner, population)
+    else:
+        runner = BaselineRunner(config, learner, population)
+    rounds = []
+    bar = tqdm(range(config.rounds), desc=config.aggregator, unit="round", disable=None if progress else True, leave=False)
+    for r in bar:
+        before = dict(runner.timer.seconds)
+        metrics = runner.run_round(r)
+        with runner.timer.phase("evaluate"):
+            loss, accuracy = learner.evaluate(runner.current_parameters())
+        metrics.update(accuracy=round(accuracy, 6), loss=round(loss, 6))
+        metrics["seconds"] = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
+        rounds.append(metrics)
+        bar.set_postfix(acc=f"{accuracy:.3f}")
+        if on_round:
+            on_round(metrics)
+    setup = runner.setup_cost() if isinstance(runner, ProtocolRunner) else {"transactions": 0, "gas": 0}
     result = {
         "config": config.to_dict(),
         "dataset": {

@@ -7,20 +7,19 @@ plays the nodes.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bflc.aggregate import fedavg
-from bflc.chain import ElectionMode, Phase, ProtocolParams, to_fixed
+from bflc.chain import ElectionMode, Phase, ProtocolParams, UpdateRecord, to_fixed
 from bflc.chain.inprocess import InProcessChain
 from bflc.errors import ChainError
 from bflc.sim.config import SimConfig
 from bflc.sim.learner import Learner, Params, derive_seed
 from bflc.sim.population import Population
 from bflc.sim.timing import PhaseTimer
-from bflc.storage import LocalBlobStore, get_model, put_model
+from bflc.storage import MemoryBlobStore, get_model, put_model
 from bflc.storage.codec import bytes32_to_hash, hash_to_bytes32, model_spec
 
 # Colluding committee members give malicious updates a random score in this range.
@@ -30,11 +29,11 @@ COLLUSION_SCORES = (0.85, 0.95)
 class ProtocolRunner:
     """Plays BFLC rounds: trainers submit, the committee scores and aggregates."""
 
-    def __init__(self, config: SimConfig, learner: Learner, population: Population, store_dir: Path) -> None:
+    def __init__(self, config: SimConfig, learner: Learner, population: Population) -> None:
         self.config = config
         self.learner = learner
         self.population = population
-        self.store = LocalBlobStore(store_dir)
+        self.store = MemoryBlobStore()
         self.timer = PhaseTimer()
         self.chain = InProcessChain(population.size + 1)
         self.manager = self.chain.accounts[0]
@@ -77,9 +76,15 @@ class ProtocolRunner:
         trainers = pop.active_others(round, cfg.seed, set(committee), pop.num_active - len(committee))
         global_params = self.global_model(round)
 
-        update_ids, updates = self._train_and_submit(round, trainers, global_params)
+        update_ids = self._train_and_submit(round, trainers, global_params)
+        records = {u.update_id: u for u in self.ledger.round_updates(round, with_votes=False)}
+        with self.timer.phase("storage"):
+            updates = {
+                uid: get_model(self.store, bytes32_to_hash(rec.blob_hash), expected=self.spec)
+                for uid, rec in records.items()
+            }
         self._score(round, committee, update_ids, updates)
-        accepted = self._aggregate(round, committee, update_ids, updates)
+        accepted = self._aggregate(round, committee, records, updates)
 
         malicious_ids = {uid for uid, node in update_ids.items() if node in pop.malicious}
         qualified = set(self.ledger.qualified(round))
@@ -110,9 +115,9 @@ class ProtocolRunner:
 
     # ------------------------------------------------------------ round phases
 
-    def _train_and_submit(self, round: int, trainers: list[int], global_params: Params) -> tuple[dict[int, int], dict[int, Params]]:
+    def _train_and_submit(self, round: int, trainers: list[int], global_params: Params) -> dict[int, int]:
+        """Each trainer trains, uploads its blob and submits its hash; returns update id -> node."""
         update_ids: dict[int, int] = {}
-        updates: dict[int, Params] = {}
         for node in trainers:
             with self.timer.phase("train"):
                 params, n_samples = self.learner.train(
@@ -123,11 +128,7 @@ class ProtocolRunner:
             with self.timer.phase("chain"):
                 uid = self.ledger.as_account(self.addresses[node]).submit_update(round, hash_to_bytes32(blob), n_samples)
             update_ids[uid] = node
-        with self.timer.phase("storage"):
-            for uid in update_ids:
-                record = self.ledger.update(uid, with_votes=False)
-                updates[uid] = get_model(self.store, bytes32_to_hash(record.blob_hash), expected=self.spec)
-        return update_ids, updates
+        return update_ids
 
     def _score(self, round: int, committee: list[int], update_ids: dict[int, int], updates: dict[int, Params]) -> None:
         ids = sorted(updates)
@@ -145,7 +146,7 @@ class ProtocolRunner:
                     round, ids, [to_fixed(float(s)) for s in scores]
                 )
 
-    def _aggregate(self, round: int, committee: list[int], update_ids: dict[int, int], updates: dict[int, Params]) -> bool:
+    def _aggregate(self, round: int, committee: list[int], records: dict[int, UpdateRecord], updates: dict[int, Params]) -> bool:
         """The committee proposes the FedAvg of the qualified updates.
 
         Honest members compute the same bytes (the aggregation is
@@ -158,7 +159,7 @@ class ProtocolRunner:
             raise ChainError(f"round {round} did not reach aggregation after every member scored")
         qualified = self.ledger.qualified(round)
         with self.timer.phase("aggregate"):
-            weights = [self.ledger.update(u, with_votes=False).n_samples for u in qualified]
+            weights = [records[u].n_samples for u in qualified]
             stacked = np.stack([self.learner.to_vector(updates[u]) for u in qualified])
             aggregate = self.learner.from_vector(fedavg(stacked, np.asarray(weights, dtype=np.float64)))
         with self.timer.phase("storage"):

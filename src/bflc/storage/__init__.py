@@ -15,13 +15,14 @@ from bflc.storage.codec import (
     is_blob_hash,
     model_spec,
 )
-from bflc.storage.store import BlobStore, LocalBlobStore, get_model, open_store, put_model
+from bflc.storage.store import BlobStore, LocalBlobStore, MemoryBlobStore, get_model, open_store, put_model
 
 __all__ = [
     "ALLOWED_DTYPES",
     "MAX_BLOB_BYTES",
     "BlobStore",
     "LocalBlobStore",
+    "MemoryBlobStore",
     "ModelSpec",
     "blob_hash",
     "bytes32_to_hash",

@@ -9,6 +9,7 @@ will sit behind the same interface.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -23,7 +24,7 @@ import numpy as np
 from bflc.errors import BlobError, ConfigError
 from bflc.storage import codec
 
-__all__ = ["BlobStore", "LocalBlobStore", "get_model", "open_store", "put_model"]
+__all__ = ["BlobStore", "LocalBlobStore", "MemoryBlobStore", "get_model", "open_store", "put_model"]
 
 _SUPPORTED_URLS = "a directory path or file:///absolute/path"
 
@@ -173,6 +174,38 @@ class LocalBlobStore(BlobStore):
                 f"could not write blob {blob_hash} to {self.root}: {error}",
                 "check free disk space and permissions of the store directory",
             ) from error
+
+
+class MemoryBlobStore(BlobStore):
+    """Blobs in a dict, for the in-process simulator: the same hash checks as
+    every store, without disk writes (nothing survives the process)."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryBlobStore({len(self._blobs)} blobs)"
+
+    def has(self, blob_hash: str) -> bool:
+        return codec.check_hash(blob_hash) in self._blobs
+
+    def delete(self, blob_hash: str) -> None:
+        self._blobs.pop(codec.check_hash(blob_hash), None)
+
+    def list(self) -> list[str]:
+        return sorted(self._blobs)
+
+    def uri(self, blob_hash: str) -> str:
+        return f"mem://{codec.check_hash(blob_hash)}"
+
+    def _open(self, blob_hash: str) -> BinaryIO:
+        try:
+            return io.BytesIO(self._blobs[blob_hash])
+        except KeyError:
+            raise BlobError(f"blob {blob_hash} is not in the in-memory store", "put it first") from None
+
+    def _write(self, blob_hash: str, data: bytes) -> None:
+        self._blobs[blob_hash] = data
 
 
 def _fsync_directory(directory: Path) -> None:
