@@ -24,9 +24,10 @@ DEMO_CONFIG = SimConfig(
     local_epochs=2,
     batch_size=10,
     lr=0.05,
+    momentum=0.9,
 )
 # Digits in seconds: for a first look and for tests.
-QUICK_CONFIG = replace(DEMO_CONFIG, dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=8, lr=0.1)
+QUICK_CONFIG = replace(DEMO_CONFIG, dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=8, local_epochs=5, lr=0.1, momentum=0.0)
 
 
 def run_demo(out_dir: Path, rounds: int | None = None, seed: int = 0, quick: bool = False, quiet: bool = False) -> dict[str, Any]:
@@ -57,7 +58,8 @@ def run_demo(out_dir: Path, rounds: int | None = None, seed: int = 0, quick: boo
     png_path = plot_accuracy(
         {"BFLC (committee consensus)": results["bflc"], "FedAvg (no defence)": results["fedavg"]},
         out_dir / "accuracy.png",
-        f"{config.dataset.upper()}, {config.nodes} nodes, {config.active_fraction:.0%} active, model {config.model}",
+        f"{config.dataset.upper()}: {config.nodes} nodes, {config.active_fraction:.0%} active, "
+        f"committee {config.committee_fraction:.0%} of them, model {config.model}",
     )
     summary = {
         "bflc_final_accuracy": results["bflc"]["final_accuracy"],
