@@ -36,6 +36,7 @@ def test_every_command_has_help(command, capsys):
         (["simulate", "--model", "resnet", "--dataset", "digits"], "unknown model 'resnet'"),
         (["simulate", "--dataset", "digits", "--nodes", "5", "--active-fraction", "0.2"], "leave no trainer"),
         (["demo", "--rounds", "0"], "--rounds 0 must be at least 1"),
+        (["simulate", "--dataset", "digits", "--nodes", "20", "--active-fraction", "0.5", "--updates-per-round", "7"], "more than the 6 active nodes"),
     ],
 )
 def test_bad_input_gives_one_clear_line(args, message):

@@ -106,6 +106,7 @@ def _add_simulate(commands: Any) -> None:
     add("--nodes", type=int, default=d.nodes, help="number of nodes, one writer each; 0 = all (default: %(default)s)")
     add("--active-fraction", type=float, default=d.active_fraction, help="nodes online per round (default: %(default)s)")
     add("--committee-fraction", type=float, default=d.committee_fraction, help="committee share of the active nodes (default: %(default)s)")
+    add("--updates-per-round", type=int, default=d.updates_per_round, help="K: updates that trigger aggregation; 0 = every active trainer (default: %(default)s)")
     add("--rounds", type=int, default=d.rounds, help="rounds (default: %(default)s)")
     add("--local-epochs", type=int, default=d.local_epochs, help="local epochs per update (default: %(default)s)")
     add("--batch-size", type=int, default=d.batch_size, help="local batch size (default: %(default)s)")

@@ -26,7 +26,7 @@ def test_protocol_round_metrics_come_from_the_chain():
     # no consecutive terms: a committee elected from round r's trainers never repeats round r's committee
     for before, after in zip(result["rounds"], result["rounds"][1:]):
         assert set(after["committee"]) <= set(before["trainers"]) or after["committee"] == before["committee"]
-    assert result["rounds"][-1]["accuracy"] > 0.5  # learns far above chance (0.1) on digits
+    assert result["rounds"][-1]["accuracy"] > 0.4  # learns far above chance (0.1) on digits
 
 
 def test_honest_committee_keeps_gaussian_updates_out():
@@ -55,3 +55,8 @@ def test_json_is_written(tmp_path):
     data = json.loads(path.read_text())
     assert data["config"]["dataset"] == "digits" and len(data["rounds"]) == 1
     assert set(data["rounds"][0]["seconds"]) >= {"train", "score", "chain", "storage"}
+
+
+def test_updates_per_round_sets_k_trainers():
+    result = simulate(SimConfig(**{**SMALL.to_dict(), "updates_per_round": 3, "rounds": 2}), progress=False)
+    assert all(m["updates"] == 3 and len(m["trainers"]) == 3 for m in result["rounds"])

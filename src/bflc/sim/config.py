@@ -32,6 +32,9 @@ class SimConfig:
         Fraction of nodes online each round (the paper's k%).
     committee_fraction:
         Fraction of the active nodes that forms the committee (BFLC only).
+    updates_per_round:
+        K, the updates that trigger aggregation; that many active nodes
+        outside the committee train each round (0 = all of them).
     rounds, local_epochs, batch_size, lr, momentum:
         Training settings, the same for every aggregator.
     election:
@@ -62,6 +65,7 @@ class SimConfig:
     nodes: int = 100
     active_fraction: float = 0.1
     committee_fraction: float = 0.4
+    updates_per_round: int = 0
     rounds: int = 30
     local_epochs: int = 1
     batch_size: int = 10
@@ -85,6 +89,7 @@ class SimConfig:
             (self.nodes >= 0, "--nodes must be >= 0 (0 = every writer)"),
             (0 < self.active_fraction <= 1, "--active-fraction must be in (0, 1]"),
             (0 < self.committee_fraction < 1, "--committee-fraction must be in (0, 1)"),
+            (self.updates_per_round >= 0, "--updates-per-round must be >= 0 (0 = every active trainer)"),
             (self.rounds >= 1, "--rounds must be >= 1"),
             (self.local_epochs >= 1, "--local-epochs must be >= 1"),
             (self.batch_size >= 1, "--batch-size must be >= 1"),

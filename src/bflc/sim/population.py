@@ -18,6 +18,7 @@ class Population:
     malicious: frozenset[int]
     num_active: int
     committee_size: int
+    updates_per_round: int
 
     @classmethod
     def create(cls, config: SimConfig, num_writers: int) -> "Population":
@@ -34,10 +35,16 @@ class Population:
                 f"{num_active} active nodes leave no trainer beside a committee of {committee_size}",
                 "raise --active-fraction or --nodes, or lower --committee-fraction",
             )
+        trainers = num_active - committee_size
+        if config.updates_per_round > trainers:
+            raise ConfigError(
+                f"--updates-per-round {config.updates_per_round} is more than the {trainers} active nodes outside the committee",
+                f"use at most {trainers}, or raise --active-fraction",
+            )
         rng = np.random.default_rng([config.seed, 1])
         num_malicious = round(config.malicious_fraction * size)
         malicious = frozenset(int(i) for i in rng.choice(size, size=num_malicious, replace=False))
-        return cls(size, malicious, num_active, committee_size)
+        return cls(size, malicious, num_active, committee_size, config.updates_per_round or trainers)
 
     @property
     def honest(self) -> list[int]:

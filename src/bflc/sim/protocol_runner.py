@@ -45,7 +45,7 @@ class ProtocolRunner:
         genesis = put_model(self.store, initial)
         params = ProtocolParams(
             committee_size=population.committee_size,
-            updates_per_round=population.num_active - population.committee_size,
+            updates_per_round=population.updates_per_round,
             qualify_top_fraction=config.qualify_top_fraction,
             relative_min_score=config.relative_min_score,
             election=ElectionMode.parse(config.election),
@@ -73,7 +73,7 @@ class ProtocolRunner:
         if state.round != round:
             raise ChainError(f"the chain is at round {state.round}, the simulator expected {round}")
         committee = [self.node_of[a] for a in state.committee]
-        trainers = pop.active_others(round, cfg.seed, set(committee), pop.num_active - len(committee))
+        trainers = pop.active_others(round, cfg.seed, set(committee), pop.updates_per_round)
         global_params = self.global_model(round)
 
         update_ids = self._train_and_submit(round, trainers, global_params)
