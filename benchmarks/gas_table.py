@@ -120,7 +120,8 @@ class Network:
         gas0, n0 = stats.gas_used, stats.transactions
         result = getattr(self.ledger_of(account), function)(*args, **kw)
         assert stats.transactions == n0 + 1, f"{function} sent {stats.transactions - n0} transactions"
-        notes = [MILESTONES[e.name] for e in result.events if e.name in MILESTONES] if isinstance(result, TxResult) else []
+        results = result if isinstance(result, list) else [result]
+        notes = [MILESTONES[e.name] for r in results if isinstance(r, TxResult) for e in r.events if e.name in MILESTONES]
         self.txs.append(Tx(function, stats.gas_used - gas0, round, ", ".join(notes)))
         return result
 
@@ -201,7 +202,7 @@ def send_scores(net: Network, member: str, r: int, ids: list[int], scores: dict[
             send_scores(net, member, r, ids[:half], scores, completes)
             send_scores(net, member, r, ids[half:], scores, completes)
             return
-    net.send(member, "submit_scores", r, ids, values, round=r)
+    net.send(member, "submit_scores", r, ids, values, round=r, batch_size=len(ids))
 
 
 def submit_round_updates(net: Network, r: int) -> list[int]:
@@ -255,8 +256,8 @@ def play_failure_paths(net: Network) -> None:
     ids = submit_round_updates(net, r)
     score_round(net, r, ids, committee[: len(committee) // 2 + 1], completing=False)
     net.mine_past(net.config.params().score_deadline_blocks)
-    if net.check_fit(web3_ledger.GAS_LIMITS["close_scoring"], mgr, "close_scoring", r, round=r):
-        net.send(mgr, "close_scoring", r, round=r)
+    if net.check_fit(web3_ledger.GAS_LIMITS["close_scoring"], mgr, "close_scoring", r, len(ids), round=r):
+        net.send(mgr, "close_scoring", r, len(ids), round=r)
     net.mine_past(net.config.params().round_deadline_blocks)
     net.send(mgr, "reelect_committee", r, round=r)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bflc.errors import ContractRevert
+from bflc.errors import ConfigError, ContractRevert
 
 
 def _calls(net):
@@ -21,6 +21,7 @@ def _calls(net):
         ("propose_model by outsider", outsider, lambda L: L.propose_model(0, blob, ""), "node is not admitted"),
         ("propose_model by non-member", trainer, lambda L: L.propose_model(0, blob, ""), "caller is not a committee member"),
         ("close_scoring by outsider", outsider, lambda L: L.close_scoring(0), "node is not admitted"),
+        ("close_scoring of nothing", trainer, lambda L: L.close_scoring(0, 0), "max_updates must be positive"),
         ("reelect_committee by outsider", outsider, lambda L: L.reelect_committee(0), "node is not admitted"),
         ("declare_factor by outsider", outsider, lambda L: L.declare_factor(1), "node is not admitted"),
         ("leave by outsider", outsider, lambda L: L.leave(), "node is not admitted"),
@@ -82,8 +83,10 @@ def test_vote_rules(net):
         member.submit_scores(0, ids, [1_000_001, 5])
     with pytest.raises(ContractRevert, match="unknown update for this round"):
         member.submit_scores(0, [99], [5])
-    with pytest.raises(ContractRevert, match="update_ids and scores differ in length"):
+    with pytest.raises(ConfigError, match="2 update ids but 1 scores"):
         member.submit_scores(0, ids, [5])
+    with pytest.raises(ContractRevert, match="update_ids and scores differ in length"):
+        member._transact("submit_scores", 0, ids, [5])
     with pytest.raises(ContractRevert, match="empty batch"):
         member.submit_scores(0, [], [])
     with pytest.raises(ContractRevert, match="member already voted on this update"):

@@ -48,7 +48,7 @@ def test_aggregation_triggers_at_k_final_updates(net):
     assert net.ledger.phase() == Phase.SCORING and net.ledger.round_state().num_final == 2
     r = None
     for member in net.committee:
-        r = net.at(member).submit_scores(0, ids[2:], [to_fixed(0.7), to_fixed(0.1)])
+        [r] = net.at(member).submit_scores(0, ids[2:], [to_fixed(0.7), to_fixed(0.1)])
     assert net.ledger.phase() == Phase.AGGREGATING
     [trig] = r.events_named("AggregationTriggered")
     assert trig.args["num_final"] == 4 and trig.args["num_qualified"] == 4
@@ -77,7 +77,7 @@ def test_no_qualified_update_skips_the_round(make_network):
     ids = net.submit(net.trainers[:3])
     r = None
     for member in net.committee:
-        r = net.at(member).submit_scores(0, ids, [to_fixed(0.5)] * 3)
+        [r] = net.at(member).submit_scores(0, ids, [to_fixed(0.5)] * 3)
     assert r.events_named("RoundSkipped")
     assert net.ledger.current_round() == 1
     assert net.ledger.model(1).blob_hash == net.ledger.model(0).blob_hash
@@ -189,7 +189,7 @@ def test_close_scoring_deadline_and_quorum(make_network):
     with pytest.raises(ContractRevert, match="scoring deadline not reached"):
         closer.close_scoring(0)
     net.chain.mine(50)
-    r = closer.close_scoring(0)
+    [r] = closer.close_scoring(0)
     finalized = {e.args["update_id"]: e.args["num_votes"] for e in r.events_named("UpdateFinalized")}
     assert finalized == {ids[0]: 3, ids[1]: 3}  # update 2 had 1 vote of 4: no quorum
     assert net.ledger.qualified(0) == [ids[0], ids[1]]
@@ -273,3 +273,19 @@ def test_relative_min_score_keeps_updates_near_the_best(make_network):
     net.score_all(ids, [0.8, 0.02, 0.41, 0.39])
     # threshold = 0.8 * 5000 // 10000 = 0.4
     assert net.ledger.qualified(0) == [ids[0], ids[2]]
+
+
+def test_scores_and_closing_go_in_batches(make_network):
+    net = make_network(updates_per_round=5, num_trainers=6, score_deadline_blocks=60, round_deadline_blocks=100)
+    ids = net.submit(net.trainers[:5])
+    first, *rest = net.committee
+    results = net.at(first).submit_scores(0, ids, [to_fixed(0.5)] * 5, batch_size=2)
+    assert [len(r.events_named("ScoresSubmitted")) for r in results] == [1, 1, 1]
+    for member in rest[:2]:
+        net.at(member).submit_scores(0, ids[:3], [to_fixed(0.6)] * 3)
+    net.chain.mine(60)
+    closing = net.at(net.trainers[5]).close_scoring(0, batch_size=2)
+    assert len(closing) == 3  # updates 0-1, 2-3, then 4 and the trigger
+    assert [e.args["update_id"] for r in closing for e in r.events_named("UpdateFinalized")] == ids[:3]
+    assert closing[-1].events_named("AggregationTriggered")
+    assert net.ledger.qualified(0) == ids[:3]

@@ -23,7 +23,11 @@ from bflc.chain.types import (
     TxResult,
     UpdateRecord,
 )
-from bflc.errors import ChainError
+from bflc.errors import ChainError, ConfigError
+
+# Scores per submit_scores transaction: at M = 36 the batch that completes the
+# votes of 32 updates costs about 9M gas, a third of a 30M block.
+SCORE_BATCH = 32
 
 
 @dataclass
@@ -203,11 +207,31 @@ class Ledger(ABC):
             raise ChainError("submit_update was mined without an UpdateSubmitted event", "check the contract address")
         return int(events[0].args["update_id"])
 
-    def submit_scores(self, round: int, update_ids: Sequence[int], scores: Sequence[int]) -> TxResult:
-        return self._transact("submit_scores", round, list(update_ids), list(scores))
+    def submit_scores(
+        self, round: int, update_ids: Sequence[int], scores: Sequence[int], batch_size: int = SCORE_BATCH
+    ) -> list[TxResult]:
+        """Record this member's scores, ``batch_size`` updates per transaction.
 
-    def close_scoring(self, round: int) -> TxResult:
-        return self._transact("close_scoring", round)
+        The transaction that completes the last votes computes those medians
+        (and may trigger aggregation); batches keep each transaction well
+        inside a block's gas limit at any committee size.
+        """
+        if len(update_ids) != len(scores):
+            raise ConfigError(f"{len(update_ids)} update ids but {len(scores)} scores", "give one score per update")
+        ids, values = list(update_ids), list(scores)
+        if not ids:
+            return [self._transact("submit_scores", round, [], [])]
+        return [
+            self._transact("submit_scores", round, ids[i : i + batch_size], values[i : i + batch_size])
+            for i in range(0, len(ids), batch_size)
+        ]
+
+    def close_scoring(self, round: int, batch_size: int = SCORE_BATCH) -> list[TxResult]:
+        """Close scoring after the deadline, examining ``batch_size`` updates per transaction."""
+        results = [self._transact("close_scoring", round, batch_size)]
+        while self.phase() == Phase.SCORING and self.current_round() == round:
+            results.append(self._transact("close_scoring", round, batch_size))
+        return results
 
     def propose_model(self, round: int, blob_hash: bytes, uri: str) -> TxResult:
         return self._transact("propose_model", round, blob_hash, uri)

@@ -26,13 +26,13 @@ except ImportError:  # pragma: no cover - eth-tester is a pinned dependency
 GAS_LIMITS = {
     "submit_scores": 25_000_000,
     "close_scoring": 25_000_000,
-    "propose_model": 10_000_000,
-    "replace_committee": 3_000_000,
-    "reelect_committee": 6_000_000,
-    "failback": 3_000_000,
+    "propose_model": 20_000_000,
+    "replace_committee": 8_000_000,
+    "reelect_committee": 10_000_000,
+    "failback": 8_000_000,
 }
 DEFAULT_GAS = 500_000
-DEPLOY_GAS = 7_000_000
+DEPLOY_GAS = 15_000_000
 
 _REVERT_PREFIX = re.compile(r"^(execution reverted:?\s*)+", re.IGNORECASE)
 
@@ -158,7 +158,8 @@ def deploy_contract(
     artifact = load_artifact()
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     ctor = factory.constructor(managers, first_committee, genesis_hash, genesis_uri, params_tuple)
-    tx = {"from": Web3.to_checksum_address(deployer), "gas": DEPLOY_GAS}
+    gas = min(DEPLOY_GAS, int(w3.eth.get_block("latest")["gasLimit"]))
+    tx = {"from": Web3.to_checksum_address(deployer), "gas": gas}
     # A dry run first: deployment happens once, and a node that mines a failed
     # deployment would not tell why.
     try:

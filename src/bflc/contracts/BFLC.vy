@@ -97,6 +97,7 @@ phase: public(Phase)
 round_start_block: public(uint256)
 num_final: public(uint256)
 num_updates: public(uint256)
+close_cursor: public(uint256)
 
 models: HashMap[uint256, Model]
 committees: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
@@ -496,13 +497,12 @@ def _lower_median(values: DynArray[uint256, MAX_COMMITTEE]) -> uint256:
 
 
 @internal
-def _finalize(update_id: uint256):
-    u: Update = self.updates[update_id]
+def _finalize(round: uint256, update_id: uint256, num_votes: uint256):
     median: uint256 = self._lower_median(self.vote_scores[update_id])
     self.updates[update_id].median = median
     self.updates[update_id].final = True
     self.num_final += 1
-    log UpdateFinalized(round=u.round, update_id=update_id, median=median, num_votes=u.num_votes)
+    log UpdateFinalized(round=round, update_id=update_id, median=median, num_votes=num_votes)
 
 
 @external
@@ -535,32 +535,44 @@ def submit_scores(round: uint256, update_ids: DynArray[uint256, MAX_BATCH], scor
         votes: uint256 = self.updates[uid].num_votes + 1
         self.updates[uid].num_votes = votes
         if votes == size:
-            self._finalize(uid)
+            self._finalize(round, uid, votes)
     log ScoresSubmitted(round=round, member=msg.sender, count=len(update_ids))
     if self.num_final >= self.params.updates_per_round:
         self._qualify(round)
 
 
 @external
-def close_scoring(round: uint256):
+def close_scoring(round: uint256, max_updates: uint256):
     """
     @notice After the scoring deadline, any admitted node closes scoring: every
             update with votes from more than half of the committee becomes
-            final and aggregation triggers with the final updates.
-    @dev Reverts if no update reached that quorum (the committee then fails
-         and is replaced after the round deadline).
+            final, and once every update has been looked at, aggregation
+            triggers with the final updates.
+    @param max_updates How many not yet examined updates this call examines, so
+           that a large round can be closed over several transactions that
+           each fit in a block.
+    @dev The call that examines the last update reverts if no update reached the
+         quorum (the committee then fails and is replaced after the round deadline).
     """
     assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
     self._check_round(round)
     assert self.phase == Phase.SCORING, "scoring is closed for this round"
     assert block.number >= self.round_start_block + self.params.score_deadline_blocks, "scoring deadline not reached"
+    assert max_updates > 0, "max_updates must be positive"
     size: uint256 = len(self.committees[round])
-    for uid: uint256 in self.round_updates[round]:
-        u: Update = self.updates[uid]
-        if not u.final and 2 * u.num_votes > size:
-            self._finalize(uid)
-    assert self.num_final > 0, "no update reached a quorum of votes"
-    self._qualify(round)
+    n: uint256 = len(self.round_updates[round])
+    start: uint256 = self.close_cursor
+    stop: uint256 = min(n, start + max_updates)
+    for i: uint256 in range(start, stop, bound=MAX_UPDATES):
+        uid: uint256 = self.round_updates[round][i]
+        votes: uint256 = self.updates[uid].num_votes
+        if not self.updates[uid].final and 2 * votes > size:
+            self._finalize(round, uid, votes)
+    self.close_cursor = stop
+    if stop == n:
+        assert self.num_final > 0, "no update reached a quorum of votes"
+        self._qualify(round)
+
 
 # ---------------------------------------------------------------- aggregation
 
@@ -571,30 +583,34 @@ def _qualify(round: uint256):
     # keep the top fraction, then drop those below the minimum score or below
     # relative_score_bps of the best median.
     ranked: DynArray[uint256, MAX_UPDATES] = []
+    medians: DynArray[uint256, MAX_UPDATES] = []
     for uid: uint256 in self.round_updates[round]:
         u: Update = self.updates[uid]
         if not u.final or self.status[u.provider] == NodeStatus.BLACKLISTED:
             continue
         ranked.append(uid)
+        medians.append(u.median)
         j: uint256 = len(ranked) - 1
         for _k: uint256 in range(MAX_UPDATES):
-            if j == 0 or self.updates[ranked[j - 1]].median >= u.median:
+            if j == 0 or medians[j - 1] >= u.median:
                 break
             ranked[j] = ranked[j - 1]
+            medians[j] = medians[j - 1]
             j -= 1
         ranked[j] = uid
+        medians[j] = u.median
 
     top: uint256 = (len(ranked) * self.params.qualify_top_bps + BPS - 1) // BPS
     threshold: uint256 = self.params.min_score
     if len(ranked) > 0:
-        threshold = max(threshold, self.updates[ranked[0]].median * self.params.relative_score_bps // BPS)
+        threshold = max(threshold, medians[0] * self.params.relative_score_bps // BPS)
     chosen: DynArray[uint256, MAX_UPDATES] = []
-    for uid: uint256 in ranked:
-        if len(chosen) >= top:
+    for i: uint256 in range(MAX_UPDATES):
+        if i >= len(ranked) or len(chosen) >= top:
             break
-        if self.updates[uid].median >= threshold:
-            chosen.append(uid)
-            self.updates[uid].qualified = True
+        if medians[i] >= threshold:
+            chosen.append(ranked[i])
+            self.updates[ranked[i]].qualified = True
 
     self.qualified[round] = chosen
     self.phase = Phase.AGGREGATING
@@ -766,6 +782,7 @@ def _start_round(committee: DynArray[address, MAX_COMMITTEE], blob_hash: bytes32
     self.phase = Phase.SCORING
     self.round_start_block = block.number
     self.num_final = 0
+    self.close_cursor = 0
     log RoundStarted(round=new_round, blob_hash=blob_hash, origin=origin)
 
 
