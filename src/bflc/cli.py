@@ -113,6 +113,7 @@ def _add_simulate(commands: Any) -> None:
     add("--lr", type=float, default=d.lr, help="local learning rate (default: %(default)s)")
     add("--momentum", type=float, default=d.momentum, help="local SGD momentum (default: %(default)s)")
     add("--election", default=d.election, choices=["score", "random", "multi-factor"], help="committee election (default: %(default)s)")
+    add("--factor-weight", type=float, default=d.factor_weight, help="weight of the declared factor in multi-factor election (default: %(default)s)")
     add("--aggregator", default=d.aggregator, choices=AGGREGATORS, help="bflc or a baseline (default: %(default)s)")
     add("--qualify-top", dest="qualify_top_fraction", type=float, default=d.qualify_top_fraction, help="top fraction of scored updates that may qualify (default: %(default)s)")
     add("--relative-min-score", type=float, default=d.relative_min_score, help="an update needs this fraction of the round's best median (default: %(default)s)")

@@ -39,6 +39,10 @@ class SimConfig:
         Training settings, the same for every aggregator.
     election:
         ``score``, ``random`` or ``multi-factor``.
+    factor_weight:
+        Weight of the declared factor in multi-factor election (the median
+        score gets the rest). Each node declares a factor drawn uniformly from
+        [0, 1], standing for its normalised bandwidth.
     aggregator:
         ``bflc`` runs the protocol on the chain; the others are basic FL with
         that aggregation rule and no committee.
@@ -72,6 +76,7 @@ class SimConfig:
     lr: float = 0.05
     momentum: float = 0.0
     election: str = "score"
+    factor_weight: float = 0.5
     aggregator: str = "bflc"
     qualify_top_fraction: float = 1.0
     relative_min_score: float = 0.5
@@ -100,6 +105,7 @@ class SimConfig:
             (0 <= self.malicious_fraction < 1, "--malicious-fraction must be in [0, 1)"),
             (self.attack_scale is None or self.attack_scale > 0, "--attack-scale must be positive"),
             (0 <= self.trim_beta < 0.5, "--trim-beta must be in [0, 0.5)"),
+            (0 <= self.factor_weight <= 1, "--factor-weight must be in [0, 1]"),
             (0 < self.qualify_top_fraction <= 1, "--qualify-top must be in (0, 1]"),
             (0 <= self.relative_min_score <= 1, "--relative-min-score must be in [0, 1]"),
             (self.max_validation_samples >= 1, "--max-validation-samples must be >= 1"),

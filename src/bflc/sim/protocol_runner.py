@@ -43,12 +43,16 @@ class ProtocolRunner:
         initial = learner.initial_parameters()
         self.spec = model_spec(initial)
         genesis = put_model(self.store, initial)
+        election = ElectionMode.parse(config.election)
+        factor_weight = config.factor_weight if election == ElectionMode.MULTI_FACTOR else 0.0
         params = ProtocolParams(
             committee_size=population.committee_size,
             updates_per_round=population.updates_per_round,
             qualify_top_fraction=config.qualify_top_fraction,
             relative_min_score=config.relative_min_score,
-            election=ElectionMode.parse(config.election),
+            election=election,
+            score_weight=1.0 - factor_weight,
+            factor_weight=factor_weight,
             score_deadline_blocks=10**6,
             round_deadline_blocks=10**6,
         )
@@ -57,6 +61,11 @@ class ProtocolRunner:
         for address in self.addresses:
             if address not in founders:
                 self.ledger.admit(address)
+        self.factors: list[float] = []
+        if election == ElectionMode.MULTI_FACTOR:
+            self.factors = [round(float(f), 6) for f in np.random.default_rng([config.seed, 5]).uniform(size=population.size)]
+            for address, factor in zip(self.addresses, self.factors):
+                self.ledger.as_account(address).declare_factor(to_fixed(factor))
         self._admission_stats = (self.chain.stats.transactions, self.chain.stats.gas_used)
 
     def global_model(self, round: int) -> Params:
