@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_simulate(commands)
     _add_contract(commands)
+    _add_experiment(commands)
+    _add_attack_probability(commands)
     return parser
 
 
@@ -167,6 +169,67 @@ def _run_verify(args: argparse.Namespace) -> int:
         print(f"bflc: error: {artifact_path()} does not match the source (run `bflc contract compile`)", file=sys.stderr)
         return 1
     print(f"{artifact_path()} matches contracts/BFLC.vy ({fresh['compiler']}, evm {fresh['evmVersion']})")
+    return 0
+
+
+# ---------------------------------------------------------------- experiment
+
+
+def _add_experiment(commands: Any) -> None:
+    sub = _command(
+        commands,
+        "experiment",
+        _run_experiment,
+        "reproduce the paper's Table 1, Fig. 3, Fig. 4 or Fig. 5 (CSV, JSON and PNG)",
+        "Runs the simulations behind one experiment (or all) and writes NAME.csv, NAME.json and "
+        "NAME.png into --out. Finished runs are kept under OUT/runs and not redone, so an "
+        "interrupted experiment resumes where it stopped.",
+    )
+    sub.add_argument("name", choices=["table1", "fig3", "fig4", "fig5", "all"], help="which experiment")
+    sub.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: results)")
+    sub.add_argument("--quick", action="store_true", help="a small variant that finishes in minutes")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from bflc.experiments import run_experiments
+
+    summaries = run_experiments(args.name, args.out, quick=args.quick, progress=not (args.quiet or args.json))
+    if args.json:
+        print(json.dumps({name: {k: v for k, v in s.items() if k != "rows"} for name, s in summaries.items()}, indent=1))
+    else:
+        for name, summary in summaries.items():
+            print(f"{name}: " + ", ".join(summary["paths"].values()))
+    return 0
+
+
+# ---------------------------------------------------------------- attack-probability
+
+
+def _add_attack_probability(commands: Any) -> None:
+    sub = _command(
+        commands,
+        "attack-probability",
+        _run_attack_probability,
+        "exact probability that colluding malicious nodes hold more than half of the committee",
+        "P[X > A*p/2] with X ~ Hypergeometric(A, round(A*q), round(A*p)): the chance that a uniformly "
+        "drawn committee of round(A*p) of A nodes has more than half malicious members (paper, Fig. 3).",
+    )
+    sub.add_argument("--nodes", type=int, default=1000, help="A, participating nodes (default: %(default)s)")
+    sub.add_argument("--committee-fraction", type=float, required=True, help="p, the committee's share of A")
+    sub.add_argument("--malicious-fraction", type=float, required=True, help="q, the malicious share of A")
+    sub.add_argument("--json", action="store_true", help='print {"probability": ...}')
+
+
+def _run_attack_probability(args: argparse.Namespace) -> int:
+    from bflc.security import attack_probability
+
+    probability = attack_probability(args.nodes, args.committee_fraction, args.malicious_fraction)
+    if args.json:
+        print(json.dumps({"probability": probability}))
+    else:
+        print(f"P[malicious nodes hold more than half of the committee] = {probability:.6g}")
     return 0
 
 

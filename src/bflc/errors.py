@@ -28,6 +28,18 @@ class ConfigError(BflcError):
     """A parameter or option has a value bflc cannot use."""
 
 
+def require(checks: list[tuple[bool, str]], what: str) -> None:
+    """Raise ConfigError for the first ``(ok, message)`` pair that is not ok.
+
+    >>> require([(True, "fine"), (False, "x must be positive")], "setting")
+    Traceback (most recent call last):
+    bflc.errors.ConfigError: invalid setting: x must be positive
+    """
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"invalid {what}: {message}")
+
+
 class DataError(BflcError):
     """A dataset file is missing, corrupt or inconsistent."""
 

@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from bflc.errors import ConfigError
+from bflc.errors import ConfigError, require
 
 SCORE_ONE = 1_000_000
 BPS = 10_000
@@ -144,9 +144,7 @@ class ProtocolParams:
             (self.permission_fee >= 0 and self.round_reward >= 0, "fees and rewards must be non-negative"),
             (0.0 <= self.committee_share <= 1.0, "committee_share must be in [0, 1]"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"invalid protocol parameter: {message}")
+        require(checks, "protocol parameter")
 
     def to_contract(self) -> tuple[Any, ...]:
         """The ``Params`` struct as the contract's constructor expects it."""

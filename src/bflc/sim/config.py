@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bflc.chain.types import ElectionMode
-from bflc.errors import ConfigError
+from bflc.errors import require
 
 AGGREGATORS = ("bflc", "fedavg", "cwmed", "trimmed-mean", "krum", "multi-krum")
 ATTACKS = ("gaussian", "sign-flip", "scale", "label-flip")
@@ -111,9 +111,7 @@ class SimConfig:
             (self.max_validation_samples >= 1, "--max-validation-samples must be >= 1"),
             (self.threads >= 1, "--threads must be >= 1"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"invalid simulation setting: {message}")
+        require(checks, "simulation setting")
         ElectionMode.parse(self.election)
 
     @property

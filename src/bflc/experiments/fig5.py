@@ -1,0 +1,92 @@
+"""Fig. 5: transmission cost against accuracy at 10% malicious nodes.
+
+The Fig. 4 setting (10% active, committee 20% of active, colluding committee,
+Gaussian attack) with 10% malicious nodes. :data:`COUNTING_RULES` says how
+transmission units are counted; they are written into ``fig5.json`` too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bflc.experiments.fig4 import BFLC, CWMED, FEDAVG, config
+from bflc.experiments.output import pyplot, save_figure, write_tables
+from bflc.experiments.registry import Registry, Run
+from bflc.experiments.setups import describe
+
+NAME = "fig5"
+MALICIOUS_FRACTION = 0.1
+BROADCAST = "Decentralized broadcast (FedAvg)"
+METHODS = (BFLC, FEDAVG, CWMED)
+COUNTING_RULES = {
+    "unit": "one transfer of a full model (a global model or an update) from one party to another; "
+    "hashes on the chain are not counted",
+    BFLC: "per round, trainers + updates * committee: each trainer fetches the global model and "
+    "each submitted update is sent to each committee member",
+    f"{FEDAVG}, {CWMED}": "per round, 2 * active: a central server sends the model to each active node "
+    "and receives its update",
+    BROADCAST: "per round, active * (active - 1): each active node sends its update to every other "
+    "active node and aggregates locally with FedAvg; every node ends the round with the aggregate a "
+    "FedAvg server would compute, so the accuracy is that of the FedAvg run on the same nodes",
+}
+
+
+def runs(quick: bool) -> dict[str, Run]:
+    """The simulated runs by method (broadcast reuses FedAvg's)."""
+    return {method: Run(config(quick, method, "gaussian", MALICIOUS_FRACTION)) for method in METHODS}
+
+
+def broadcast_units(trainers: list[int]) -> int:
+    """Units of one broadcast round among ``trainers``: each sends to every other."""
+    return len(trainers) * (len(trainers) - 1)
+
+
+def run(registry: Registry, quick: bool) -> dict[str, Any]:
+    """Run (or reuse) every run; write ``fig5.csv|json|png``; return the summary."""
+    planned = runs(quick)
+    results = registry.results(list(planned.values()), desc=NAME)
+    curves = {method: results[r.id]["rounds"] for method, r in planned.items()}
+    curves[BROADCAST] = [{**m, "transmission_units": broadcast_units(m["trainers"])} for m in curves[FEDAVG]]
+    rows = []
+    for method, rounds in curves.items():
+        total = 0
+        for m in rounds:
+            total += m["transmission_units"]
+            rows.append({
+                "method": method,
+                "round": m["round"],
+                "units": m["transmission_units"],
+                "cumulative_units": total,
+                "log10_cumulative_units": round(math.log10(total), 6),
+                "accuracy": round(100 * m["accuracy"], 3),
+            })
+    example = results[planned[FEDAVG].id]
+    summary = {
+        "experiment": NAME,
+        "variant": "quick" if quick else "full",
+        "setup": {**example["config"], "aggregator": list(curves), "writers": example["dataset"]["writers"]},
+        "counting_rules": COUNTING_RULES,
+        "totals": {
+            method: {"units": sum(m["transmission_units"] for m in rounds), "final_accuracy": round(100 * rounds[-1]["accuracy"], 3)}
+            for method, rounds in curves.items()
+        },
+        "runs": [r.id for r in planned.values()],
+    }
+    paths = write_tables(registry.out, NAME, rows, summary)
+    paths["png"] = _plot(rows, registry, describe(example))
+    return {**summary, "rows": rows, "paths": paths}
+
+
+def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        ax.plot([r["log10_cumulative_units"] for r in mine], [r["accuracy"] for r in mine], marker="o", markersize=3, label=method)
+    ax.set_xlabel("log10 transmission units (full-model transfers, cumulative)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"Fig. 5: {setup}, {MALICIOUS_FRACTION:.0%} malicious, Gaussian attack", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, registry.out / f"{NAME}.png")

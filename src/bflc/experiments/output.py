@@ -1,0 +1,42 @@
+"""What every experiment writes: ``NAME.csv``, ``NAME.json`` and ``NAME.png``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def write_tables(out: Path, name: str, rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> dict[str, str]:
+    """Write ``rows`` as ``NAME.csv`` and ``summary`` plus the rows as ``NAME.json``.
+
+    Returns the paths written, by format.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    json_path.write_text(json.dumps({**summary, "rows": list(rows)}, indent=1) + "\n")
+    return {"csv": str(csv_path), "json": str(json_path)}
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg back end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> str:
+    """Save ``fig`` as a PNG at ``path``, close it and return the path."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+    return str(path)

@@ -1,0 +1,118 @@
+"""The runs behind the experiments: stable ids, results on disk, resumable.
+
+A run is a :class:`~bflc.sim.config.SimConfig` plus what to do with it
+(simulate, or train stand-alone). Its id is a short hash of both, so the same
+run asked for by two experiments, or by a second invocation, is done once:
+its result lives in ``OUT/runs/<id>.json`` and is read back from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm import tqdm
+
+from bflc.experiments.standalone import train_stand_alone
+from bflc.ml.dataset import FederatedDataset
+from bflc.sim.config import SimConfig
+from bflc.sim.engine import load_nodes_dataset, simulate
+
+Result = dict[str, Any]
+KINDS = ("simulate", "stand-alone")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One unit of work.
+
+    ``simulate`` plays ``config`` with :func:`bflc.sim.engine.simulate`;
+    ``stand-alone`` trains one model centrally on the pooled data of the
+    config's writers (:func:`bflc.experiments.standalone.train_stand_alone`).
+    """
+
+    config: SimConfig
+    kind: str = "simulate"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown run kind {self.kind!r}")
+
+    @property
+    def id(self) -> str:
+        """12 hex digits of sha256 over the kind and the sorted config."""
+        spec = json.dumps({"kind": self.kind, "config": self.config.to_dict()}, sort_keys=True)
+        return hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        if self.kind == "stand-alone":
+            return f"stand-alone seed {c.seed}"
+        method = f"bflc/{c.election}" if c.aggregator == "bflc" else c.aggregator
+        return f"{method} k={c.active_fraction:g} q={c.malicious_fraction:g} {c.attack} seed {c.seed}"
+
+
+class Registry:
+    """Finished runs under ``out/runs``; the missing ones are run on demand.
+
+    Parameters
+    ----------
+    out:
+        The experiment output directory.
+    progress:
+        Show a progress bar over runs (only on a terminal).
+    """
+
+    def __init__(self, out: Path, *, progress: bool = True) -> None:
+        self.out = out
+        self.progress = progress
+        self._datasets: dict[tuple[str, int, int], FederatedDataset] = {}
+
+    def path(self, run: Run) -> Path:
+        return self.out / "runs" / f"{run.id}.json"
+
+    def results(self, runs: Sequence[Run], desc: str) -> dict[str, Result]:
+        """The result of every run by id, running those not on disk yet."""
+        unique = list({run.id: run for run in runs}.values())
+        missing = [run for run in unique if not self.path(run).exists()]
+        bar = tqdm(
+            total=len(unique),
+            initial=len(unique) - len(missing),
+            desc=desc,
+            unit="run",
+            disable=None if self.progress else True,
+        )
+        with bar:
+            for run in missing:
+                self._run(run, bar)
+                bar.update()
+        return {run.id: json.loads(self.path(run).read_text()) for run in unique}
+
+    def _run(self, run: Run, bar: tqdm) -> None:
+        def show(metrics: dict[str, Any]) -> None:
+            bar.set_postfix_str(f"{run.label}: round {metrics['round'] + 1}, acc {metrics['accuracy']:.3f}")
+
+        dataset = self._dataset(run.config)
+        if run.kind == "simulate":
+            result = simulate(run.config, dataset=dataset, progress=False, on_round=show)
+        else:
+            result = train_stand_alone(run.config, dataset, on_epoch=show)
+        result["run"] = {"id": run.id, "kind": run.kind}
+        path = self.path(run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole, then renamed: an interrupted run leaves no file behind
+        # that a later invocation would take for finished.
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(result, indent=1) + "\n")
+        os.replace(partial, path)
+
+    def _dataset(self, config: SimConfig) -> FederatedDataset:
+        key = (config.dataset, config.nodes, config.seed)
+        if key not in self._datasets:
+            self._datasets[key] = load_nodes_dataset(config)
+        return self._datasets[key]
