@@ -102,7 +102,11 @@ def _add_simulate(commands: Any) -> None:
         "Simulates N nodes with real data shards. --aggregator bflc drives the real contract on the "
         "in-process chain; the other aggregators are basic federated learning on the same clients.",
     )
-    add = sub.add_argument
+    def add(*names: str, **kw: Any) -> None:
+        if kw.get("type") in (int, float) and "metavar" not in kw:
+            kw["metavar"] = "N" if kw["type"] is int else "X"
+        sub.add_argument(*names, **kw)
+
     add("--dataset", default=d.dataset, help="femnist (bundled), digits, or leaf:DIR (default: %(default)s)")
     add("--model", default=d.model, help="mlp, cnn, leaf-cnn or alexnet (default: %(default)s)")
     add("--nodes", type=int, default=d.nodes, help="number of nodes, one writer each; 0 = all (default: %(default)s)")
@@ -123,6 +127,7 @@ def _add_simulate(commands: Any) -> None:
     add("--attack", default=d.attack, choices=ATTACKS, help="what malicious updates do (default: %(default)s)")
     add("--attack-scale", type=float, default=None, help="noise std or delta factor of the attack (default: per attack)")
     add("--collude", action="store_true", help="malicious committee members score malicious updates ~0.9")
+    add("--max-validation-samples", type=int, default=d.max_validation_samples, help="samples a committee member scores on (default: %(default)s)")
     add("--trim-beta", type=float, default=d.trim_beta, help="trimmed-mean cut at each end (default: %(default)s)")
     add("--threads", type=int, default=d.threads, help="torch CPU threads (default: %(default)s)")
     add("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
