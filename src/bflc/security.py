@@ -78,18 +78,29 @@ def attack_probability(nodes: int, committee_fraction: float, malicious_fraction
     return float(hypergeom.sf(seats // 2, nodes, malicious, seats))
 
 
+def malicious_seats(nodes: int, seats: int, malicious: int, seed: bytes) -> int:
+    """Malicious members of a committee drawn by the contract's random election.
+
+    The ``nodes`` candidates have equal median scores (the paper assumes all
+    nodes perform alike), so the contract ranks them by update id; nodes
+    ``0 .. malicious - 1`` are the malicious ones (which nodes they are does
+    not matter to a uniform election). ``seats`` of them are elected with
+    :func:`bflc.protocol.elect_random`, the integer algorithm the contract
+    runs, from the election seed ``seed``.
+    """
+    candidates = rank_updates([Candidate(update_id=i, provider=str(i), median=0) for i in range(nodes)])
+    return sum(1 for node in elect_random(candidates, seats, seed) if int(node) < malicious)
+
+
 def monte_carlo_attack_probability(
     nodes: int, committee_fraction: float, malicious_fraction: float, trials: int, seed: int
 ) -> Estimate:
     """Estimate :func:`attack_probability` by running the contract's random election.
 
     Each trial draws a fresh model hash, derives the contract's election seed
-    from it (:func:`bflc.protocol.election_seed`) and elects ``round(A * p)``
-    of the A nodes with :func:`bflc.protocol.elect_random`, the integer
-    algorithm the contract runs. All nodes have equal median scores (the
-    paper assumes they perform alike), so the ranking the election starts
-    from is by update id. Nodes ``0 .. round(A * q) - 1`` are the malicious
-    ones; which nodes they are does not matter to a uniform election.
+    from it (:func:`bflc.protocol.election_seed`), elects ``round(A * p)`` of
+    the A nodes (:func:`malicious_seats`) and counts a success when malicious
+    nodes hold more than half of the seats.
 
     Raises
     ------
@@ -98,12 +109,11 @@ def monte_carlo_attack_probability(
     """
     seats, malicious = attack_sizes(nodes, committee_fraction, malicious_fraction)
     if trials < 1:
-        raise ConfigError(f"--trials {trials} must be at least 1")
-    candidates = rank_updates([Candidate(update_id=i, provider=str(i), median=0) for i in range(nodes)])
+        raise ConfigError(f"trials {trials} must be at least 1")
     rng = np.random.default_rng(seed)
-    wins = 0
-    for trial in range(trials):
-        elected = elect_random(candidates, seats, election_seed(rng.bytes(32), trial))
-        wins += sum(1 for node in elected if int(node) < malicious) > seats / 2
+    wins = sum(
+        2 * malicious_seats(nodes, seats, malicious, election_seed(rng.bytes(32), trial)) > seats
+        for trial in range(trials)
+    )
     probability = wins / trials
     return Estimate(probability, math.sqrt(probability * (1 - probability) / trials), trials)
