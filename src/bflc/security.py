@@ -16,6 +16,7 @@ nodes are malicious, rounded to the nearest integer with Python's ``round``
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -42,7 +43,7 @@ def attack_sizes(nodes: int, committee_fraction: float, malicious_fraction: floa
         If ``nodes < 1``, ``committee_fraction`` is outside (0, 1] or leaves
         no seat, or ``malicious_fraction`` is outside [0, 1].
     """
-    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+    if isinstance(nodes, bool) or not isinstance(nodes, numbers.Integral) or nodes < 1:
         raise ConfigError(f"--nodes {nodes!r} must be a whole number >= 1")
     if not 0 < committee_fraction <= 1:
         raise ConfigError(f"--committee-fraction {committee_fraction} must be in (0, 1]")
@@ -52,7 +53,7 @@ def attack_sizes(nodes: int, committee_fraction: float, malicious_fraction: floa
     if seats < 1:
         raise ConfigError(
             f"a committee of {committee_fraction} of {nodes} nodes has no seat",
-            f"use --committee-fraction of at least {0.5 / nodes:.3g}",
+            f"use --committee-fraction above {0.5 / nodes:.3g}",
         )
     return seats, round(nodes * malicious_fraction)
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any
 
-from tqdm import tqdm
-
-from bflc.experiments.output import pyplot, save_figure, write_tables
+from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry
 from bflc.security import attack_probability, attack_sizes, monte_carlo_attack_probability
 
@@ -30,7 +28,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
     grid = QUICK if quick else FULL
     estimates = {}
     points = list(product(grid["p"], grid["q"]))
-    for seed, (p, q) in enumerate(tqdm(points, desc=NAME, unit="point", disable=None if registry.progress else True)):
+    for seed, (p, q) in enumerate(registry.progress_bar(points, desc=NAME, unit="point")):
         estimates[p, q] = monte_carlo_attack_probability(NODES, p, q, grid["trials"], seed)
     rows = []
     for p, q in product(COMMITTEE_FRACTIONS, MALICIOUS_FRACTIONS):
@@ -47,14 +45,10 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
             "mc_standard_error": estimate.standard_error if estimate else None,
             "mc_trials": estimate.trials if estimate else None,
         })
-    summary = {
-        "experiment": NAME,
-        "variant": "quick" if quick else "full",
-        "setup": {"nodes": NODES, "monte_carlo": {"committee_fractions": grid["p"], "malicious_fractions": grid["q"], "trials": grid["trials"]}},
-    }
-    paths = write_tables(registry.out, NAME, rows, summary)
-    paths["png"] = _plot(rows, registry, grid["trials"])
-    return {**summary, "rows": rows, "paths": paths}
+    monte_carlo = {"committee_fractions": grid["p"], "malicious_fractions": grid["q"], "trials": grid["trials"]}
+    summary = summarize(NAME, quick, rows, setup={"nodes": NODES, "monte_carlo": monte_carlo})
+    summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, grid["trials"])}
+    return summary
 
 
 def _plot(rows: list[dict[str, Any]], registry: Registry, trials: int) -> str:

@@ -11,14 +11,15 @@ import math
 from typing import Any
 
 from bflc.experiments.fig4 import BFLC, CWMED, FEDAVG, config
-from bflc.experiments.output import pyplot, save_figure, write_tables
+from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
-from bflc.experiments.setups import describe
+from bflc.experiments.setups import base, describe
 
 NAME = "fig5"
 MALICIOUS_FRACTION = 0.1
 BROADCAST = "Decentralized broadcast (FedAvg)"
 METHODS = (BFLC, FEDAVG, CWMED)
+QUICK = {"size": {"nodes": 100, "rounds": 10}}
 COUNTING_RULES = {
     "unit": "one transfer of a full model (a global model or an update) from one party to another; "
     "hashes on the chain are not counted",
@@ -34,12 +35,13 @@ COUNTING_RULES = {
 
 def runs(quick: bool) -> dict[str, Run]:
     """The simulated runs by method (broadcast reuses FedAvg's)."""
-    return {method: Run(config(quick, method, "gaussian", MALICIOUS_FRACTION)) for method in METHODS}
+    sized = base(quick, QUICK["size"])
+    return {method: Run(config(sized, method, "gaussian", MALICIOUS_FRACTION)) for method in METHODS}
 
 
-def broadcast_units(trainers: list[int]) -> int:
-    """Units of one broadcast round among ``trainers``: each sends to every other."""
-    return len(trainers) * (len(trainers) - 1)
+def broadcast_units(active: list[int]) -> int:
+    """Units of one broadcast round among the ``active`` nodes: each sends to every other."""
+    return len(active) * (len(active) - 1)
 
 
 def run(registry: Registry, quick: bool) -> dict[str, Any]:
@@ -62,20 +64,20 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
                 "accuracy": round(100 * m["accuracy"], 3),
             })
     example = results[planned[FEDAVG].id]
-    summary = {
-        "experiment": NAME,
-        "variant": "quick" if quick else "full",
-        "setup": {**example["config"], "aggregator": list(curves), "writers": example["dataset"]["writers"]},
-        "counting_rules": COUNTING_RULES,
-        "totals": {
+    summary = summarize(
+        NAME,
+        quick,
+        rows,
+        setup={**example["config"], "aggregator": list(curves), "writers": example["dataset"]["writers"]},
+        counting_rules=COUNTING_RULES,
+        totals={
             method: {"units": sum(m["transmission_units"] for m in rounds), "final_accuracy": round(100 * rounds[-1]["accuracy"], 3)}
             for method, rounds in curves.items()
         },
-        "runs": [r.id for r in planned.values()],
-    }
-    paths = write_tables(registry.out, NAME, rows, summary)
-    paths["png"] = _plot(rows, registry, describe(example))
-    return {**summary, "rows": rows, "paths": paths}
+        runs=[r.id for r in planned.values()],
+    )
+    summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, describe(example))}
+    return summary
 
 
 def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:

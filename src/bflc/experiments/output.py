@@ -8,18 +8,24 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def write_tables(out: Path, name: str, rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> dict[str, str]:
-    """Write ``rows`` as ``NAME.csv`` and ``summary`` plus the rows as ``NAME.json``.
+def summarize(name: str, quick: bool, rows: Sequence[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """An experiment's summary: its name, variant, ``fields`` and its rows."""
+    return {"experiment": name, "variant": "quick" if quick else "full", **fields, "rows": list(rows)}
+
+
+def write_tables(out: Path, summary: dict[str, Any]) -> dict[str, str]:
+    """Write the summary's rows as ``NAME.csv`` and the whole summary as ``NAME.json``.
 
     Returns the paths written, by format.
     """
     out.mkdir(parents=True, exist_ok=True)
+    name, rows = summary["experiment"], summary["rows"]
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
     with csv_path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    json_path.write_text(json.dumps({**summary, "rows": list(rows)}, indent=1) + "\n")
+    json_path.write_text(json.dumps(summary, indent=1) + "\n")
     return {"csv": str(csv_path), "json": str(json_path)}
 
 

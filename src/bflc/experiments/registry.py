@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
@@ -50,6 +50,7 @@ class Run:
 
     @property
     def label(self) -> str:
+        """A short description for the progress bar."""
         c = self.config
         if self.kind == "stand-alone":
             return f"stand-alone seed {c.seed}"
@@ -73,6 +74,10 @@ class Registry:
         self.progress = progress
         self._datasets: dict[tuple[str, int, int], FederatedDataset] = {}
 
+    def progress_bar(self, iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
+        """A tqdm bar, shown only on a terminal and when progress is wanted."""
+        return tqdm(iterable, disable=None if self.progress else True, **kwargs)
+
     def path(self, run: Run) -> Path:
         return self.out / "runs" / f"{run.id}.json"
 
@@ -80,14 +85,7 @@ class Registry:
         """The result of every run by id, running those not on disk yet."""
         unique = list({run.id: run for run in runs}.values())
         missing = [run for run in unique if not self.path(run).exists()]
-        bar = tqdm(
-            total=len(unique),
-            initial=len(unique) - len(missing),
-            desc=desc,
-            unit="run",
-            disable=None if self.progress else True,
-        )
-        with bar:
+        with self.progress_bar(total=len(unique), initial=len(unique) - len(missing), desc=desc, unit="run") as bar:
             for run in missing:
                 self._run(run, bar)
                 bar.update()

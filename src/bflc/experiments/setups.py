@@ -1,4 +1,4 @@
-"""The settings every experiment starts from, full size and quick."""
+"""The settings every experiment starts from."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from bflc.sim.config import SimConfig
 
 # Every bundled FEMNIST writer, the demo's model and SGD settings, 40 rounds.
 FULL = replace(DEMO_CONFIG, nodes=0, rounds=40)
-# A few minutes for the whole quick suite on two CPU cores: fewer writers and rounds.
-QUICK = replace(FULL, nodes=100, rounds=20)
 
 
-def base(quick: bool) -> SimConfig:
-    return QUICK if quick else FULL
+def base(quick: bool, quick_size: dict[str, int]) -> SimConfig:
+    """:data:`FULL`, or for a quick variant :data:`FULL` with ``quick_size``
+    (fewer writers and rounds) applied."""
+    return replace(FULL, **quick_size) if quick else FULL
 
 
 def describe(result: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bflc.experiments.output import pyplot, save_figure, write_tables
+from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import base, describe
 from bflc.experiments.standalone import stand_alone_epochs
@@ -26,13 +26,13 @@ COMMITTEE_FRACTION = 0.4
 FRAMEWORKS = {"bflc": "BFLC", "fedavg": "Basic FL (FedAvg)"}
 STAND_ALONE = "Stand-alone"
 FULL = {"k": (0.1, 0.2, 0.3, 0.4, 0.5), "seeds": (0, 1, 2)}
-QUICK = {"k": (0.1, 0.2), "seeds": (0,)}
+QUICK = {"k": (0.1, 0.2), "seeds": (0,), "size": {"nodes": 50, "rounds": 10}}
 
 
 def runs(quick: bool) -> tuple[list[Run], list[Run]]:
     """The federated runs (k x framework x seed) and the stand-alone runs (one per seed)."""
     grid = QUICK if quick else FULL
-    config = replace(base(quick), committee_fraction=COMMITTEE_FRACTION)
+    config = replace(base(quick, QUICK["size"]), committee_fraction=COMMITTEE_FRACTION)
     federated = [
         Run(replace(config, active_fraction=k, aggregator=aggregator, seed=seed))
         for seed, k, aggregator in product(grid["seeds"], grid["k"], FRAMEWORKS)
@@ -46,31 +46,30 @@ def runs(quick: bool) -> tuple[list[Run], list[Run]]:
 
 def run(registry: Registry, quick: bool) -> dict[str, Any]:
     """Run (or reuse) every run; write ``table1.csv|json|png``; return the summary."""
+    grid = QUICK if quick else FULL
     federated, stand_alone = runs(quick)
     results = registry.results(federated + stand_alone, desc=NAME)
-    rows = []
-    for aggregator, label in FRAMEWORKS.items():
-        for k in sorted({r.config.active_fraction for r in federated}):
-            cell = [r for r in federated if r.config.aggregator == aggregator and r.config.active_fraction == k]
-            rows.append(_row(label, k, cell, results))
+    rows = [
+        _row(label, k, [r for r in federated if r.config.aggregator == aggregator and r.config.active_fraction == k], results)
+        for aggregator, label in FRAMEWORKS.items()
+        for k in grid["k"]
+    ]
     rows.append(_row(STAND_ALONE, None, stand_alone, results))
     example = results[federated[0].id]
-    summary = {
-        "experiment": NAME,
-        "variant": "quick" if quick else "full",
-        "setup": {
-            **example["config"],
-            "active_fraction": "k",
-            "aggregator": list(FRAMEWORKS),
-            "seed": sorted({r.config.seed for r in federated}),
-            "writers": example["dataset"]["writers"],
-            "stand_alone_epochs": stand_alone_epochs(stand_alone[0].config),
-        },
-        "runs": [r.id for r in federated + stand_alone],
+    setup = {
+        **example["config"],
+        "active_fraction": list(grid["k"]),
+        "aggregator": list(FRAMEWORKS),
+        "seed": list(grid["seeds"]),
+        "writers": example["dataset"]["writers"],
+        "stand_alone_epochs": stand_alone_epochs(stand_alone[0].config),
     }
-    paths = write_tables(registry.out, NAME, rows, summary)
-    paths["png"] = _plot(rows, registry, describe(example))
-    return {**summary, "rows": rows, "paths": paths}
+    summary = summarize(NAME, quick, rows, setup=setup, runs=[r.id for r in federated + stand_alone])
+    summary["paths"] = {
+        **write_tables(registry.out, summary),
+        "png": _plot(rows, registry, f"{describe(example)}, {len(grid['seeds'])} seed(s)"),
+    }
+    return summary
 
 
 def _row(framework: str, k: float | None, cell: list[Run], results: dict[str, Any]) -> dict[str, Any]:
@@ -99,9 +98,9 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
             label=label,
         )
     [alone] = [r for r in rows if r["framework"] == STAND_ALONE]
-    ax.axhline(alone["mean_accuracy"], color="black", linestyle="--", label=STAND_ALONE)
+    ax.axhline(alone["mean_accuracy"], color="black", linestyle="--", label=f"{STAND_ALONE} (pooled data)")
     ax.set_xlabel("active nodes per round, k (%)")
-    ax.set_ylabel("final test accuracy (%)")
+    ax.set_ylabel("final test accuracy (%), mean ± std over seeds")
     ax.set_title(f"Table 1: {setup}, committee {COMMITTEE_FRACTION:.0%} of active", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()

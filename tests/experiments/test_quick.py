@@ -1,0 +1,119 @@
+"""`bflc experiment all --quick` on the bundled FEMNIST: the files it writes,
+the paper's qualitative claims, and resuming without redoing finished runs."""
+
+import csv
+import json
+import math
+
+import pytest
+from scipy.stats import hypergeom
+
+from bflc.cli import main
+from bflc.experiments import EXPERIMENTS, fig4, fig5
+from bflc.experiments.fig5 import BROADCAST
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("experiments")
+    assert main(["experiment", "all", "--quick", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+def summary(out, name):
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def row(rows, **match):
+    [found] = [r for r in rows if all(r[k] == v for k, v in match.items())]
+    return found
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_each_experiment_writes_csv_json_and_png(out, name):
+    data = summary(out, name)
+    assert data["experiment"] == name and data["variant"] == "quick"
+    with (out / f"{name}.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == len(data["rows"]) > 0
+    assert (out / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_fig4_bflc_resists_colluding_committee_members(out):
+    rows = summary(out, "fig4")["rows"]
+    bflc = row(rows, method=fig4.BFLC, malicious_fraction=0.3)
+    fedavg = row(rows, method=fig4.FEDAVG, malicious_fraction=0.3)
+    assert bflc["final_accuracy"] >= fedavg["final_accuracy"] + 10
+    assert bflc["malicious_accepted"] == 0 < bflc["malicious_submitted"]
+    assert fedavg["malicious_accepted"] == fedavg["malicious_submitted"] > 0
+
+
+def test_fig4_bflc_matches_fedavg_without_attack(out):
+    rows = summary(out, "fig4")["rows"]
+    bflc = row(rows, method=fig4.BFLC, malicious_fraction=0.0)
+    fedavg = row(rows, method=fig4.FEDAVG, malicious_fraction=0.0)
+    assert abs(bflc["final_accuracy"] - fedavg["final_accuracy"]) <= 3
+
+
+def test_fig3_matches_scipy_hypergeometric(out):
+    rows = summary(out, "fig3")["rows"]
+    assert {r["nodes"] for r in rows} == {1000}
+    for r in rows:
+        seats, malicious = r["seats"], r["malicious_nodes"]
+        expected = sum(hypergeom.pmf(x, 1000, malicious, seats) for x in range(seats // 2 + 1, seats + 1))
+        assert abs(r["probability"] - expected) <= 1e-9
+        if r["mc_probability"] is not None:
+            p = r["probability"]
+            assert abs(r["mc_probability"] - p) <= 4 * math.sqrt(p * (1 - p) / r["mc_trials"]) + 1e-12
+
+
+def test_table1_has_every_framework_above_chance(out):
+    rows = summary(out, "table1")["rows"]
+    assert {r["framework"] for r in rows} == {"BFLC", "Basic FL (FedAvg)", "Stand-alone"}
+    assert all(r["mean_accuracy"] > 20 for r in rows)  # 62 classes: chance is under 2%
+
+
+def test_fig5_counts_units_by_the_stated_rules(out):
+    data = summary(out, "fig5")
+    rows = data["rows"]
+    runs = {method: json.loads((out / "runs" / f"{run.id}.json").read_text()) for method, run in fig5.runs(quick=True).items()}
+    for m in runs[fig4.BFLC]["rounds"]:
+        assert row(rows, method=fig4.BFLC, round=m["round"])["units"] == len(m["trainers"]) + m["updates"] * len(m["committee"])
+    for m in runs[fig4.FEDAVG]["rounds"]:
+        active = len(m["trainers"])
+        assert row(rows, method=fig4.FEDAVG, round=m["round"])["units"] == 2 * active
+        broadcast = row(rows, method=BROADCAST, round=m["round"])
+        assert broadcast["units"] == active * (active - 1)
+        assert broadcast["accuracy"] == round(100 * m["accuracy"], 3)
+    assert data["totals"][BROADCAST]["units"] > data["totals"][fig4.BFLC]["units"] > data["totals"][fig4.FEDAVG]["units"]
+
+
+def test_second_invocation_reuses_finished_runs(out, monkeypatch):
+    run_files = sorted((out / "runs").glob("*.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in run_files}
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished run was run again")
+
+    monkeypatch.setattr("bflc.experiments.registry.simulate", must_not_run)
+    monkeypatch.setattr("bflc.experiments.registry.train_stand_alone", must_not_run)
+    assert main(["experiment", "all", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in sorted((out / "runs").glob("*.json"))} == stamps
+
+
+def test_only_missing_runs_are_run(out, monkeypatch):
+    lost = out / "runs" / f"{fig5.runs(quick=True)[fig4.FEDAVG].id}.json"
+    result = json.loads(lost.read_text())
+    lost.unlink()
+    calls = []
+
+    def replay(config, *args, **kwargs):
+        calls.append(config)
+        return {k: v for k, v in result.items() if k != "run"}
+
+    monkeypatch.setattr("bflc.experiments.registry.simulate", replay)
+    monkeypatch.setattr("bflc.experiments.registry.train_stand_alone", replay)
+    assert main(["experiment", "fig5", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert len(calls) == 1 and calls[0].to_dict() == result["config"]
+    assert json.loads(lost.read_text()) == result
