@@ -1,15 +1,16 @@
 """Committee scoring: the accuracy of every candidate update on a member's local data.
 
-:func:`score_candidates` evaluates up to ``chunk_size`` parameter sets of one
-architecture in one merged forward pass. The samples are repeated once per
-candidate along the channel axis, so the ``k`` candidates' activations form
-one tensor ``(samples, k * channels, height, width)``: every Conv2d runs as
-one grouped convolution (``groups=k``) with the candidates' filters
-concatenated, ReLU / MaxPool2d / Dropout act on it unchanged, Flatten splits
-it into ``(k, samples, features)`` and every Linear runs as one batched matmul.
-Feature maps are kept channels-last, where oneDNN's convolution and max-pool
-kernels are fastest on CPU. :func:`score_candidates_sequential` is the plain
-loop it must agree with; models with other layers are scored by that loop.
+:func:`score_candidates` evaluates ``chunk_size`` parameter sets of one
+architecture together. All candidates see the same samples, so the first
+Conv2d applies every candidate's filters at once; its output
+``(samples, k * channels, height, width)`` holds the candidates' feature maps
+side by side, later Conv2d layers run on it as one grouped convolution
+(``groups=k``), and ReLU, MaxPool2d and Dropout act on it per channel as they
+are. The maps are kept channels-last, where oneDNN's convolution and max-pool
+kernels are fastest on CPU. After Flatten, each candidate's dense layers run
+on its features of the whole batch with its own weight arrays.
+:func:`score_candidates_sequential` is the plain loop it must agree with, and
+scores models with other layers.
 """
 
 from __future__ import annotations
@@ -29,14 +30,13 @@ from bflc.ml.models import check_parameters, set_parameters
 from bflc.ml.train import evaluate
 
 Parameters = Mapping[str, np.ndarray]
+_Tensors = Mapping[str, torch.Tensor]
 
-# Samples per merged pass through the convolutional layers: their activations
-# grow with k * channels * height * width, and small passes keep them near the
-# cache (benchmarks/scoring.py). The dense layers take whole ``batch_size``
-# batches, so each candidate's large weight matrices are read once per batch.
-CONV_BATCH = 16
-
-_ELEMENTWISE = (nn.ReLU, nn.Dropout)
+# Samples times candidates per merged pass through the convolutional layers:
+# small passes keep the merged feature maps in cache (benchmarks/scoring.py).
+# The dense layers take whole ``batch_size`` batches, so each candidate's large
+# weight matrices are read once per batch.
+CONV_PASS = 128
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def score_candidates(
     x: np.ndarray,
     y: np.ndarray,
     *,
-    batch_size: int = 128,
-    chunk_size: int = 16,
+    batch_size: int = 256,
+    chunk_size: int = 8,
 ) -> CandidateScores:
     """Score all candidates, ``chunk_size`` at a time in one merged forward pass.
 
@@ -79,11 +79,12 @@ def score_candidates(
     x, y:
         The scoring member's samples, float32 ``(n, C, H, W)``, and labels.
     batch_size:
-        Samples per pass through the dense layers (the convolutional layers
-        take :data:`CONV_BATCH` at a time).
+        Samples per pass through the dense layers; the convolutional layers
+        take ``CONV_PASS // chunk_size`` at a time.
     chunk_size:
-        Candidates merged per pass; memory grows with ``chunk_size`` (one
-        copy of their parameters) times ``batch_size``.
+        Candidates merged per pass. Memory grows with ``chunk_size`` times
+        ``batch_size`` (activations); the candidates' convolution filters are
+        concatenated, their dense weights used in place.
 
     Raises
     ------
@@ -104,11 +105,11 @@ def score_candidates(
     correct = np.zeros(len(checked), dtype=np.int64)
     with model_mode(model, training=False), torch.inference_mode():
         for start in range(0, len(checked), chunk_size):
-            chunk = checked[start : start + chunk_size]
-            stacked = {key: torch.from_numpy(np.stack([c[key] for c in chunk])) for key in chunk[0]}
+            chunk = [_as_tensors(candidate) for candidate in checked[start : start + chunk_size]]
+            filters = _concatenated_filters(model, chunk)
             rows = slice(start, start + len(chunk))
             for batch_x, batch_y in zip(inputs.split(batch_size), targets.split(batch_size)):
-                logits = _merged_logits(model, stacked, batch_x, len(chunk))
+                logits = _merged_logits(model, filters, chunk, batch_x)
                 per_candidate_y = batch_y.expand(len(chunk), -1)
                 loss[rows] += F.cross_entropy(logits.transpose(1, 2), per_candidate_y, reduction="none").sum(1).numpy()
                 correct[rows] += (logits.argmax(dim=2) == per_candidate_y).sum(1).numpy()
@@ -138,65 +139,83 @@ def score_candidates_sequential(
     return _scores(loss, correct, len(y))
 
 
+def _as_tensors(params: Mapping[str, np.ndarray]) -> _Tensors:
+    """The arrays as tensors sharing their memory: the large dense weights are never copied."""
+    return {key: torch.from_numpy(array) for key, array in params.items()}
+
+
 def _mergeable(model: nn.Module) -> bool:
-    """Whether :func:`_merged_logits` can run ``model`` (see :func:`score_candidates`)."""
-    if not isinstance(model, nn.Sequential) or sum(isinstance(layer, nn.Flatten) for layer in model) != 1:
+    """Whether :func:`_merged_logits` can run ``model`` (the layers listed in :func:`score_candidates`)."""
+    if not isinstance(model, nn.Sequential):
         return False
-    flatten = next(i for i, layer in enumerate(model) if isinstance(layer, nn.Flatten))
-    return (
-        all(_per_channel(layer) for layer in model[:flatten])
-        and (model[flatten].start_dim, model[flatten].end_dim) == (1, -1)
-        and all(isinstance(layer, _ELEMENTWISE) or _linear(layer) for layer in model[flatten + 1 :])
-    )
+    flattens = [i for i, layer in enumerate(model) if isinstance(layer, nn.Flatten)]
+    if len(flattens) != 1 or (model[flattens[0]].start_dim, model[flattens[0]].end_dim) != (1, -1):
+        return False
+    return all(_mergeable_layer(layer, i < flattens[0]) for i, layer in enumerate(model) if i != flattens[0])
 
 
-def _per_channel(layer: nn.Module) -> bool:
-    """Whether ``layer`` maps each candidate's channels to its own channels only, given its merged weights."""
+def _mergeable_layer(layer: nn.Module, before_flatten: bool) -> bool:
+    """Whether ``layer`` can act on merged feature maps (before Flatten) or on one candidate's features (after)."""
     if isinstance(layer, nn.Conv2d):
-        return layer.groups == 1 and layer.padding_mode == "zeros" and layer.bias is not None
-    return isinstance(layer, (*_ELEMENTWISE, nn.MaxPool2d))
+        return before_flatten and layer.groups == 1 and layer.padding_mode == "zeros"
+    if isinstance(layer, nn.MaxPool2d):
+        return before_flatten
+    return isinstance(layer, (nn.ReLU, nn.Dropout)) or (isinstance(layer, nn.Linear) and not before_flatten)
 
 
-def _linear(layer: nn.Module) -> bool:
-    return isinstance(layer, nn.Linear) and layer.bias is not None
+def _concatenated_filters(model: nn.Module, chunk: Sequence[_Tensors]) -> dict[str, torch.Tensor | None]:
+    """Each Conv2d's weights and biases (None if it has none), the candidates' concatenated on the first axis."""
+    convs = [name for name, layer in model.named_children() if isinstance(layer, nn.Conv2d)]
+    keys = [f"{name}.{kind}" for name in convs for kind in ("weight", "bias")]
+    return {key: torch.cat([params[key] for params in chunk]) if key in chunk[0] else None for key in keys}
 
 
 def _merged_logits(
-    model: nn.Sequential, stacked: Mapping[str, torch.Tensor], x: torch.Tensor, k: int
+    model: nn.Module, filters: Mapping[str, torch.Tensor | None], chunk: Sequence[_Tensors], x: torch.Tensor
 ) -> torch.Tensor:
-    """Logits ``(k, n, classes)`` of ``k`` candidates, their parameters stacked on a leading axis, on ``x``."""
+    """Logits ``(k, n, classes)`` of the ``k`` candidates in ``chunk`` on samples ``x``.
+
+    The layers up to Flatten run merged, :data:`CONV_PASS` samples times
+    candidates at a time; features that no convolution merged are shared by
+    all candidates. The dense layers after Flatten run on each candidate's
+    features of the whole batch with that candidate's own weight arrays, so
+    their large matrices are neither copied nor read more than once a batch.
+    """
     layers = list(model.named_children())
     flatten = next(i for i, (_, layer) in enumerate(layers) if isinstance(layer, nn.Flatten))
-    features = [_features(layers[:flatten], stacked, part, k) for part in x.split(CONV_BATCH)]
-    return _dense(layers[flatten + 1 :], stacked, torch.cat(features, dim=1))
+    k = len(chunk)
+    parts = x.split(max(1, CONV_PASS // k))
+    features = torch.cat([_merged_features(layers[:flatten], filters, part, k) for part in parts]).expand(-1, k, -1)
+    return torch.stack([_dense(layers[flatten + 1 :], params, h) for params, h in zip(chunk, features.unbind(1))])
 
 
-def _features(
-    layers: Sequence[tuple[str, nn.Module]], stacked: Mapping[str, torch.Tensor], x: torch.Tensor, k: int
+def _merged_features(
+    layers: Sequence[tuple[str, nn.Module]], filters: Mapping[str, torch.Tensor | None], x: torch.Tensor, k: int
 ) -> torch.Tensor:
-    """Flattened features ``(k, n, F)`` after the layers before Flatten.
+    """Flattened features after the layers before Flatten: ``(n, k, F)``, or ``(n, 1, F)`` if all are shared.
 
     The candidates share the input, so the first convolution applies all their
     filters at once (``groups=1``). Its output, ``(n, k * C, H, W)`` with
     candidate-major channels, goes through the later convolutions grouped by
     candidate (``groups=k``).
     """
-    h, merged = x.to(memory_format=torch.channels_last), False
+    # For one input channel only .to() sets the strides that make oneDNN write channels-last output.
+    h, merged = (x.to(memory_format=torch.channels_last) if x.dim() == 4 else x), False
     for name, layer in layers:
         if isinstance(layer, nn.Conv2d):
-            weight, bias = stacked[f"{name}.weight"].flatten(0, 1), stacked[f"{name}.bias"].flatten()
+            weight, bias = filters[f"{name}.weight"], filters[f"{name}.bias"]
             h = F.conv2d(h, weight, bias, layer.stride, layer.padding, layer.dilation, groups=k if merged else 1)
             merged = True
         else:
             h = layer(h)
-    return h.reshape(len(h), k, -1).transpose(0, 1) if merged else h.flatten(1).expand(k, -1, -1)
+    return h.reshape(len(h), k if merged else 1, -1)
 
 
-def _dense(layers: Sequence[tuple[str, nn.Module]], stacked: Mapping[str, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
-    """Apply the layers after Flatten to features ``(k, n, F)``, each Linear as one batched matmul."""
+def _dense(layers: Sequence[tuple[str, nn.Module]], params: _Tensors, h: torch.Tensor) -> torch.Tensor:
+    """Apply the layers after Flatten to one candidate's features ``(n, F)`` with its ``params``."""
     for name, layer in layers:
         if isinstance(layer, nn.Linear):
-            h = torch.baddbmm(stacked[f"{name}.bias"].unsqueeze(1), h, stacked[f"{name}.weight"].transpose(1, 2))
+            h = F.linear(h, params[f"{name}.weight"], params.get(f"{name}.bias"))
         else:
             h = layer(h)
     return h
