@@ -1,13 +1,18 @@
-"""A small deployed network for contract tests, on the in-process chain."""
+"""A small deployed network for contract tests, on each chain backend:
+the in-process EVM and an anvil node over JSON-RPC (started once per test
+session on a free 127.0.0.1 port, stopped by PID at the end)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+import functools
+from typing import Callable, Iterator
 
 import pytest
 
 from bflc.chain import Ledger, ProtocolParams, to_fixed
+from bflc.chain.anvil import AnvilChain
+from bflc.chain.devchain import DevChain
 from bflc.chain.inprocess import InProcessChain
 
 GENESIS = b"\x01" * 32
@@ -15,7 +20,7 @@ GENESIS = b"\x01" * 32
 
 @dataclass
 class Network:
-    chain: InProcessChain
+    chain: DevChain
     ledger: Ledger
     managers: list[str]
     committee: list[str]
@@ -52,15 +57,19 @@ class Network:
         return self.chain.native_balance(self.ledger.address)
 
 
+ANVIL_ACCOUNTS = 120
+ChainFactory = Callable[[int], DevChain]
+
+
 def build_network(
-    num_managers: int = 2, num_committee: int = 4, num_trainers: int = 12, **params
+    num_managers: int = 2, num_committee: int = 4, num_trainers: int = 12, *, chain_factory: ChainFactory = InProcessChain, **params
 ) -> Network:
     defaults = dict(
         committee_size=num_committee, updates_per_round=3, score_deadline_blocks=5, round_deadline_blocks=10
     )
     defaults.update(params)
     p = ProtocolParams(**defaults)
-    chain = InProcessChain(num_managers + num_committee + num_trainers + 10)
+    chain = chain_factory(num_managers + num_committee + num_trainers + 10)
     acc = chain.accounts
     managers = acc[:num_managers]
     committee = acc[num_managers : num_managers + num_committee]
@@ -74,11 +83,32 @@ def build_network(
     return Network(chain, ledger, managers, committee, trainers, outsiders, p)
 
 
-@pytest.fixture
-def make_network() -> Callable[..., Network]:
-    return build_network
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilChain]:
+    with AnvilChain(ANVIL_ACCOUNTS) as chain:
+        yield chain
+
+
+@pytest.fixture(params=["in-process", "anvil"])
+def chain_factory(request: pytest.FixtureRequest) -> ChainFactory:
+    """A new in-process chain per network, or the session's anvil node (each
+    network deploys its own contract there, so tests stay independent)."""
+    if request.param == "in-process":
+        return InProcessChain
+    node: AnvilChain = request.getfixturevalue("anvil")
+
+    def shared(num_accounts: int) -> DevChain:
+        assert num_accounts <= ANVIL_ACCOUNTS, f"the anvil node has {ANVIL_ACCOUNTS} accounts"
+        return node
+
+    return shared
 
 
 @pytest.fixture
-def net() -> Network:
-    return build_network()
+def make_network(chain_factory: ChainFactory) -> Callable[..., Network]:
+    return functools.partial(build_network, chain_factory=chain_factory)
+
+
+@pytest.fixture
+def net(make_network: Callable[..., Network]) -> Network:
+    return make_network()

@@ -1,0 +1,56 @@
+"""What the in-process EVM and a local dev node have in common: funded,
+unlocked accounts, deployment, and mining blocks on demand."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from web3 import Web3
+
+from bflc.chain.ledger import TxStats
+from bflc.chain.types import ProtocolParams
+from bflc.chain.web3_ledger import Web3Ledger, deploy_contract
+
+BLOCK_GAS_LIMIT = 30_000_000
+
+
+class DevChain(ABC):
+    """A development chain whose accounts the node signs for.
+
+    Subclasses set ``w3`` and ``accounts`` and implement :meth:`mine`.
+    """
+
+    w3: Web3
+    accounts: list[str]
+
+    def __init__(self) -> None:
+        self.stats = TxStats()
+
+    @abstractmethod
+    def mine(self, blocks: int = 1) -> None:
+        """Mine empty blocks (to pass a deadline)."""
+
+    def deploy(
+        self,
+        managers: list[str],
+        first_committee: list[str],
+        genesis_hash: bytes,
+        genesis_uri: str = "",
+        params: ProtocolParams | None = None,
+        deployer: str | None = None,
+    ) -> Web3Ledger:
+        """Deploy BFLC and return a ledger bound to the first manager."""
+        params = params or ProtocolParams()
+        address = deploy_contract(
+            self.w3,
+            deployer or managers[0],
+            managers,
+            first_committee,
+            genesis_hash,
+            genesis_uri,
+            params.to_contract(),
+        )
+        return Web3Ledger(self.w3, address, managers[0], self.stats)
+
+    def native_balance(self, account: str) -> int:
+        return int(self.w3.eth.get_balance(Web3.to_checksum_address(account)))
