@@ -193,6 +193,12 @@ def _add_experiment(commands: Any) -> None:
     sub.add_argument("name", choices=["table1", "fig3", "fig4", "fig5", "all"], help="which experiment")
     sub.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: results)")
     sub.add_argument("--quick", action="store_true", help="a small variant that finishes in minutes")
+    sub.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs done at once, one process each with one torch thread (default: 1; up to the number of cores)",
+    )
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -200,7 +206,9 @@ def _add_experiment(commands: Any) -> None:
 def _run_experiment(args: argparse.Namespace) -> int:
     from bflc.experiments import run_experiments
 
-    summaries = run_experiments(args.name, args.out, quick=args.quick, progress=not (args.quiet or args.json))
+    summaries = run_experiments(
+        args.name, args.out, quick=args.quick, progress=not (args.quiet or args.json), jobs=args.jobs
+    )
     if args.json:
         print(json.dumps({name: {k: v for k, v in s.items() if k != "rows"} for name, s in summaries.items()}, indent=1))
     else:

@@ -11,6 +11,7 @@ from scipy.stats import hypergeom
 from bflc.cli import main
 from bflc.experiments import EXPERIMENTS, fig4, fig5
 from bflc.experiments.fig5 import BROADCAST
+from bflc.sim.engine import without_timings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -18,7 +19,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("experiments")
-    assert main(["experiment", "all", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert main(["experiment", "all", "--quick", "--quiet", "--jobs", "2", "--out", str(out)]) == 0
     return out
 
 
@@ -70,7 +71,7 @@ def test_fig3_matches_scipy_hypergeometric(out):
 
 def test_table1_has_every_framework_above_chance(out):
     rows = summary(out, "table1")["rows"]
-    assert {r["framework"] for r in rows} == {"BFLC", "Basic FL (FedAvg)", "Stand-alone"}
+    assert {r["framework"] for r in rows} == {"BFLC", "Basic FL (FedAvg)", "Stand-alone", "Stand-alone (lr 0.01)"}
     assert all(r["mean_accuracy"] > 20 for r in rows)  # 62 classes: chance is under 2%
 
 
@@ -116,4 +117,26 @@ def test_only_missing_runs_are_run(out, monkeypatch):
     monkeypatch.setattr("bflc.experiments.registry.train_stand_alone", replay)
     assert main(["experiment", "fig5", "--quick", "--quiet", "--out", str(out)]) == 0
     assert len(calls) == 1 and calls[0].to_dict() == result["config"]
-    assert json.loads(lost.read_text()) == result
+    redone = json.loads(lost.read_text())
+    assert redone["run"]["id"] == result["run"]["id"]
+    assert {k: v for k, v in redone.items() if k != "run"} == {k: v for k, v in result.items() if k != "run"}
+
+
+def test_a_run_done_in_a_worker_process_equals_one_done_in_process(out):
+    """The fixture ran with --jobs 2; redoing one of its runs here gives the same result."""
+    from bflc.experiments.registry import Registry
+
+    run = fig5.runs(quick=True)[fig4.FEDAVG]
+    pooled = json.loads((out / "runs" / f"{run.id}.json").read_text())
+    again = Registry(out / "again", progress=False)
+    again.run(run)
+    redone = json.loads(again.path(run).read_text())
+    assert pooled["run"]["machine"]["cores"] >= 1
+    for result in (pooled, redone):
+        del result["run"]["started"], result["run"]["wall_seconds"]
+    assert without_timings(redone) == without_timings(pooled)
+
+
+def test_jobs_below_one_is_refused(tmp_path, capsys):
+    assert main(["experiment", "fig5", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err

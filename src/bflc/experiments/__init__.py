@@ -18,16 +18,22 @@ from bflc.experiments.registry import Registry
 EXPERIMENTS = {"table1": table1, "fig3": fig3, "fig4": fig4, "fig5": fig5}
 
 
-def run_experiments(name: str, out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_experiments(
+    name: str, out: Path, *, quick: bool = False, progress: bool = True, jobs: int = 1
+) -> dict[str, Any]:
     """Run experiment ``name`` (or ``all``) into ``out``; return each one's summary by name.
+
+    ``jobs`` runs are done at once, each in its own process.
 
     Raises
     ------
     ConfigError
-        If ``name`` is not an experiment or ``all``.
+        If ``name`` is not an experiment or ``all``, or ``jobs`` is below 1.
     """
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}", "give the number of runs to do at once, e.g. --jobs 2")
     if name != "all" and name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}", f"use one of {', '.join(EXPERIMENTS)} or all")
-    registry = Registry(out, progress=progress)
+    registry = Registry(out, progress=progress, jobs=jobs)
     names = list(EXPERIMENTS) if name == "all" else [name]
     return {n: EXPERIMENTS[n].run(registry, quick) for n in names}

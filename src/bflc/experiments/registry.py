@@ -11,6 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -67,11 +72,17 @@ class Registry:
         The experiment output directory.
     progress:
         Show a progress bar over runs (only on a terminal).
+    jobs:
+        Runs done at once, each in its own process (torch uses
+        ``config.threads`` threads in each). Results do not depend on it.
     """
 
-    def __init__(self, out: Path, *, progress: bool = True) -> None:
+    def __init__(self, out: Path, *, progress: bool = True, jobs: int = 1) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {jobs}")
         self.out = out
         self.progress = progress
+        self.jobs = jobs
         self._datasets: dict[tuple[str, int, int], FederatedDataset] = {}
 
     def progress_bar(self, iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
@@ -86,21 +97,40 @@ class Registry:
         unique = list({run.id: run for run in runs}.values())
         missing = [run for run in unique if not self.path(run).exists()]
         with self.progress_bar(total=len(unique), initial=len(unique) - len(missing), desc=desc, unit="run") as bar:
-            for run in missing:
-                self._run(run, bar)
-                bar.update()
+            if self.jobs == 1 or len(missing) < 2:
+                for run in missing:
+                    self.run(run, bar)
+                    bar.update()
+            else:
+                with ProcessPoolExecutor(max_workers=min(self.jobs, len(missing))) as pool:
+                    futures = {pool.submit(_run_in_worker, self.out, run): run for run in missing}
+                    for future in as_completed(futures):
+                        future.result()
+                        bar.set_postfix_str(f"done: {futures[future].label}")
+                        bar.update()
         return {run.id: json.loads(self.path(run).read_text()) for run in unique}
 
-    def _run(self, run: Run, bar: tqdm) -> None:
-        def show(metrics: dict[str, Any]) -> None:
-            bar.set_postfix_str(f"{run.label}: round {metrics['round'] + 1}, acc {metrics['accuracy']:.3f}")
+    def run(self, run: Run, bar: tqdm | None = None) -> None:
+        """Do ``run`` and write its result, with where and when it ran, to :meth:`path`."""
 
+        def show(metrics: dict[str, Any]) -> None:
+            if bar is not None:
+                bar.set_postfix_str(f"{run.label}: round {metrics['round'] + 1}, acc {metrics['accuracy']:.3f}")
+
+        started = time.time()
         dataset = self._dataset(run.config)
         if run.kind == "simulate":
             result = simulate(run.config, dataset=dataset, progress=False, on_round=show)
         else:
             result = train_stand_alone(run.config, dataset, on_epoch=show)
-        result["run"] = {"id": run.id, "kind": run.kind}
+        result["run"] = {
+            "id": run.id,
+            "kind": run.kind,
+            "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "wall_seconds": round(time.time() - started, 1),
+            "machine": machine(),
+        }
         path = self.path(run)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole, then renamed: an interrupted run leaves no file behind
@@ -114,3 +144,29 @@ class Registry:
         if key not in self._datasets:
             self._datasets[key] = load_nodes_dataset(config)
         return self._datasets[key]
+
+
+def machine() -> dict[str, Any]:
+    """The machine a run ran on: processor, logical cores, OS and Python."""
+    return {
+        "processor": _cpu_model(),
+        "cores": os.cpu_count(),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _run_in_worker(out: Path, run: Run) -> str:
+    """Do one run in a worker process of :meth:`Registry.results`."""
+    Registry(out, progress=False).run(run)
+    return run.id
