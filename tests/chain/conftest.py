@@ -57,7 +57,7 @@ class Network:
         return self.chain.native_balance(self.ledger.address)
 
 
-ANVIL_ACCOUNTS = 120
+ANVIL_ACCOUNTS = 150
 ChainFactory = Callable[[int], DevChain]
 
 
