@@ -1,4 +1,10 @@
-"""Content-addressed model blob storage: safetensors codec and blob stores."""
+"""Content-addressed model blob storage: safetensors codec and blob stores.
+
+``S3BlobStore`` is imported from :mod:`bflc.storage.s3` on first use, so that
+code without S3 does not pay for importing boto3.
+"""
+
+from typing import Any
 
 from bflc.storage.codec import (
     ALLOWED_DTYPES,
@@ -15,7 +21,7 @@ from bflc.storage.codec import (
     is_blob_hash,
     model_spec,
 )
-from bflc.storage.store import BlobStore, LocalBlobStore, MemoryBlobStore, get_model, open_store, put_model
+from bflc.storage.store import BlobStore, LocalBlobStore, MemoryBlobStore, get_model, open_store, prune, put_model
 
 __all__ = [
     "ALLOWED_DTYPES",
@@ -24,6 +30,7 @@ __all__ = [
     "LocalBlobStore",
     "MemoryBlobStore",
     "ModelSpec",
+    "S3BlobStore",
     "blob_hash",
     "bytes32_to_hash",
     "check_blob_size",
@@ -36,5 +43,14 @@ __all__ = [
     "is_blob_hash",
     "model_spec",
     "open_store",
+    "prune",
     "put_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "S3BlobStore":
+        from bflc.storage.s3 import S3BlobStore
+
+        return S3BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

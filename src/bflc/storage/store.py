@@ -2,8 +2,9 @@
 
 :class:`BlobStore` holds the rules every backend shares (hash on ``put``,
 size limit and hash check on ``get``); a backend only moves bytes.
-:class:`LocalBlobStore` keeps blobs in a directory; an S3-compatible backend
-will sit behind the same interface.
+:class:`LocalBlobStore` keeps blobs in a directory, :class:`MemoryBlobStore`
+in a dict, and :class:`~bflc.storage.s3.S3BlobStore` in an S3-compatible
+bucket; :func:`open_store` picks one from a URL.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -24,9 +25,9 @@ import numpy as np
 from bflc.errors import BlobError, ConfigError
 from bflc.storage import codec
 
-__all__ = ["BlobStore", "LocalBlobStore", "MemoryBlobStore", "get_model", "open_store", "put_model"]
+__all__ = ["BlobStore", "LocalBlobStore", "MemoryBlobStore", "get_model", "open_store", "prune", "put_model"]
 
-_SUPPORTED_URLS = "a directory path or file:///absolute/path"
+_SUPPORTED_URLS = "a directory path, file:///absolute/path or s3://bucket/prefix?endpoint=http://host:port"
 
 
 class BlobStore(ABC):
@@ -218,15 +219,22 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def open_store(url: str | Path) -> BlobStore:
-    """The blob store at ``url``: a directory path or ``file:///absolute/path``.
+    """The blob store at ``url``.
 
-    Anything containing ``://`` is read as a URL, anything else as a path.
+    Anything containing ``://`` is read as a URL, anything else as a path:
+
+    - ``path/to/dir`` or ``file:///absolute/path``: a :class:`LocalBlobStore`;
+    - ``s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1``:
+      an :class:`~bflc.storage.s3.S3BlobStore` (see
+      :meth:`~bflc.storage.s3.S3BlobStore.from_url` for the query keys).
+      Credentials come from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
+      or the rest of the AWS configuration chain, never from the URL.
 
     Raises
     ------
     ConfigError
         For an empty location, a ``file:`` URL that is not absolute and
-        local, or any other scheme (``s3://`` is planned but not available yet).
+        local, a malformed ``s3:`` URL, or any other scheme.
     """
     text = str(url)
     if not text:
@@ -243,13 +251,41 @@ def open_store(url: str | Path) -> BlobStore:
             )
         return LocalBlobStore(url2pathname(parts.path))
     if scheme == "s3":
-        raise ConfigError(
-            f"the S3 blob store ({text!r}) is not available yet", f"use {_SUPPORTED_URLS}"
-        )
+        from bflc.storage.s3 import S3BlobStore  # boto3 is slow to import: only when needed
+
+        return S3BlobStore.from_url(text)
     raise ConfigError(
         f"unsupported blob store URL scheme {parts.scheme!r} in {text!r}",
         f"use {_SUPPORTED_URLS}",
     )
+
+
+def prune(store: BlobStore, keep: Iterable[str]) -> list[str]:
+    """Delete every blob in ``store`` whose hash is not in ``keep``.
+
+    Parameters
+    ----------
+    store:
+        Any blob store.
+    keep:
+        Hashes of the blobs to keep; they need not be in the store.
+
+    Returns
+    -------
+    list[str]
+        The hashes deleted, sorted.
+
+    Raises
+    ------
+    BlobError
+        If a hash in ``keep`` is malformed (checked before anything is
+        deleted, so a mistyped hash cannot empty the store), or a delete fails.
+    """
+    kept = {codec.check_hash(blob_hash) for blob_hash in keep}
+    deleted = [blob_hash for blob_hash in store.list() if blob_hash not in kept]
+    for blob_hash in deleted:
+        store.delete(blob_hash)
+    return deleted
 
 
 def put_model(store: BlobStore, tensors: Mapping[str, np.ndarray]) -> str:
