@@ -11,20 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from bflc.aggregate import fedavg
 from bflc.chain import ElectionMode, Phase, ProtocolParams, UpdateRecord, to_fixed
 from bflc.chain.inprocess import InProcessChain
 from bflc.errors import ChainError
+from bflc.node.rounds import aggregate_qualified, collude
 from bflc.sim.config import SimConfig
 from bflc.sim.learner import Learner, Params, derive_seed
 from bflc.sim.population import Population
 from bflc.sim.timing import PhaseTimer
 from bflc.storage import MemoryBlobStore, get_model, put_model
 from bflc.storage.codec import bytes32_to_hash, hash_to_bytes32, model_spec
-
-# Colluding committee members give malicious updates a random score in this range.
-COLLUSION_SCORES = (0.85, 0.95)
-
 
 class ProtocolRunner:
     """Plays BFLC rounds: trainers submit, the committee scores and aggregates."""
@@ -147,9 +143,7 @@ class ProtocolRunner:
                 scores = self.learner.score(member, candidates)
             if self.config.collude and member in self.population.malicious:
                 rng = np.random.default_rng([self.config.seed, 4, round, member])
-                for k, uid in enumerate(ids):
-                    if update_ids[uid] in self.population.malicious:
-                        scores[k] = rng.uniform(*COLLUSION_SCORES)
+                scores = collude(scores, [update_ids[uid] in self.population.malicious for uid in ids], rng)
             with self.timer.phase("chain"):
                 self.ledger.as_account(self.addresses[member]).submit_scores(
                     round, ids, [to_fixed(float(s)) for s in scores]
@@ -168,9 +162,7 @@ class ProtocolRunner:
             raise ChainError(f"round {round} did not reach aggregation after every member scored")
         qualified = self.ledger.qualified(round)
         with self.timer.phase("aggregate"):
-            weights = [records[u].n_samples for u in qualified]
-            stacked = np.stack([self.learner.to_vector(updates[u]) for u in qualified])
-            aggregate = self.learner.from_vector(fedavg(stacked, np.asarray(weights, dtype=np.float64)))
+            aggregate = aggregate_qualified(qualified, records, updates)
         with self.timer.phase("storage"):
             blob = put_model(self.store, aggregate)
         with self.timer.phase("chain"):
