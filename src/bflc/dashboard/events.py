@@ -1,0 +1,110 @@
+"""The contract's event history, read with ``eth_getLogs`` in bounded block
+ranges from the deployment block on and kept incrementally: each sync asks
+only for the blocks it has not seen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bflc.chain.types import ModelOrigin
+from bflc.chain.web3_ledger import Web3Ledger
+
+# What the dashboard needs: its event list, who the nodes are and what they
+# submitted, rewards, and how each round ended. Scores and proposals are read
+# from contract state.
+NOTABLE = (
+    "NodeApplied",
+    "NodeAdmitted",
+    "NodeBlacklisted",
+    "NodeLeft",
+    "NodeRejoined",
+    "CommitteeReplaced",
+    "Failback",
+    "RoundSkipped",
+)
+WATCHED = (*NOTABLE, "UpdateSubmitted", "RewardPaid", "CommitteeElected", "AggregationTriggered", "ModelAccepted")
+# Event arguments in wei, sent as decimal strings (JavaScript numbers lose precision past 2**53).
+WEI_ARGS = frozenset({"fee", "refund", "amount"})
+LOG_CHUNK_BLOCKS = 2_000
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """A decoded contract event and where it was logged."""
+
+    name: str
+    block: int
+    log_index: int
+    tx_hash: str
+    args: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The event with JSON-ready arguments: hashes as hex, wei as strings, origins by name."""
+        return {
+            "name": self.name,
+            "block": self.block,
+            "log_index": self.log_index,
+            "tx_hash": self.tx_hash,
+            "args": {key: _json_arg(key, value) for key, value in self.args.items()},
+        }
+
+
+def _json_arg(key: str, value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_json_arg(key, v) for v in value]
+    if key in WEI_ARGS:
+        return str(value)
+    if key == "origin":
+        return ModelOrigin(value).name.lower().replace("_", "-")
+    return value
+
+
+class EventLog:
+    """The watched events of one contract, oldest first.
+
+    Parameters
+    ----------
+    ledger:
+        A connection to the contract.
+    from_block:
+        The block the contract was deployed in: nothing before it is read.
+    chunk_blocks:
+        Blocks per ``eth_getLogs`` request (nodes limit the range of one query).
+    """
+
+    def __init__(self, ledger: Web3Ledger, from_block: int, chunk_blocks: int = LOG_CHUNK_BLOCKS) -> None:
+        self.ledger = ledger
+        self.next_block = from_block
+        self.chunk_blocks = chunk_blocks
+        self.events: list[LoggedEvent] = []
+        self._topics = [ledger.contract.events[name].topic for name in WATCHED]
+
+    def sync(self, head: int) -> None:
+        """Read the logs of every block up to ``head`` not read yet."""
+        while self.next_block <= head:
+            last = min(head, self.next_block + self.chunk_blocks - 1)
+            logs = self.ledger.w3.eth.get_logs(
+                {"address": self.ledger.address, "fromBlock": self.next_block, "toBlock": last, "topics": [self._topics]}
+            )
+            for log in sorted(logs, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
+                self.events.extend(self._decode(log))
+            self.next_block = last + 1
+
+    def named(self, *names: str) -> list[LoggedEvent]:
+        """The events with one of ``names``, oldest first."""
+        return [event for event in self.events if event.name in names]
+
+    def _decode(self, log: Any) -> list[LoggedEvent]:
+        return [
+            LoggedEvent(
+                name=event.name,
+                block=int(log["blockNumber"]),
+                log_index=int(log["logIndex"]),
+                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                args=event.args,
+            )
+            for event in self.ledger._decode_events({"logs": [log]})
+        ]

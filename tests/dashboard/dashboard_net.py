@@ -1,0 +1,176 @@
+"""Helpers of the dashboard tests: a network played through the Ledger with
+known data, the dashboard served on a free 127.0.0.1 port in a thread, and
+a JSON client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import uvicorn
+from web3 import HTTPProvider, Web3
+
+from bflc.chain import Ledger, ProtocolParams, to_fixed
+from bflc.chain.anvil import free_port
+from bflc.chain.devchain import DevChain
+from bflc.chain.web3_ledger import Web3Ledger
+from bflc.dashboard.accuracy import NodeReports
+from bflc.dashboard.app import create_app
+from bflc.dashboard.chain import ChainView
+
+GENESIS = b"\x01" * 32
+MODEL_1 = b"\x11" * 32
+MODEL_2 = b"\x22" * 32
+FEE = 1_000
+REWARD = 10**18
+POOL = 5 * 10**18
+
+# Round 0: every member's score of the updates of t0..t5 (None: no vote).
+# Lower medians: t0 0.9, t1 0.7, t2 0.15, t3 0.6, t4 not final, t5 0.3.
+ROUND0_SCORES = {
+    "t0": (0.9, 0.8, 0.95),
+    "t1": (0.7, 0.75, 0.1),
+    "t2": (0.15, 0.1, 0.9),
+    "t3": (0.6, 0.6, 0.6),
+    "t4": (0.5, None, None),
+    "t5": (0.3, 0.3, 0.3),
+}
+PARAMS = ProtocolParams(
+    committee_size=3,
+    updates_per_round=5,
+    qualify_top_fraction=0.4,
+    min_score=0.2,
+    relative_min_score=0.5,
+    score_deadline_blocks=5,
+    round_deadline_blocks=10,
+    permission_fee=FEE,
+    round_reward=REWARD,
+    committee_share=0.2,
+)
+
+
+@dataclass
+class Scenario:
+    """A network with a known history (see :func:`play_scenario`)."""
+
+    chain: DevChain
+    ledger: Ledger
+    who: dict[str, str]
+    update_ids: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    def at(self, name: str) -> Ledger:
+        return self.ledger.as_account(self.who[name])
+
+    def submit(self, round: int, name: str, blob: int) -> int:
+        uid = self.at(name).submit_update(round, blob.to_bytes(32, "big"), 10 + blob % 7)
+        self.update_ids[(round, name)] = uid
+        return uid
+
+
+def play_scenario(chain: DevChain) -> Scenario:
+    """Play four rounds that show every verdict, a blacklisting, a leave and a failback.
+
+    - round 0 (committee c0, c1, c2; K = 5, top 40 %, min 0.2, relative 0.5):
+      t0 and t1 qualify, t3 is outside the top fraction, t5 below the relative
+      score, t2 below the minimum score, t4 is not final; c0 and c1 propose
+      MODEL_1, which is accepted; rewards are paid.
+    - round 1 (committee t0, t1): t2, t3, t5 submit and are scored; t5 is
+      blacklisted; scoring is closed after the deadline; t2 qualifies; MODEL_2
+      is accepted.
+    - round 2 (committee t2): c0's update is final, c1's has no vote; a
+      manager fails back to round 1 (the round is abandoned).
+    - round 3 (committee t2, current): t3's update is final (awaiting
+      aggregation), t1's has no vote yet; t4 leaves.
+    """
+    names = ["m0", "c0", "c1", "c2", "t0", "t1", "t2", "t3", "t4", "t5"]
+    who = dict(zip(names, chain.accounts))
+    ledger = chain.deploy([who["m0"]], [who["c0"], who["c1"], who["c2"]], GENESIS, "file:///genesis", PARAMS)
+    s = Scenario(chain, ledger, who)
+    trainers = [f"t{i}" for i in range(6)]
+    for t in trainers:
+        s.at(t).apply(FEE)
+        ledger.admit(who[t])
+    ledger.fund(POOL)
+
+    for i, t in enumerate(trainers):
+        s.submit(0, t, 100 + i)
+    for m, member in enumerate(["c0", "c1", "c2"]):
+        votes = [(s.update_ids[(0, t)], scores[m]) for t, scores in ROUND0_SCORES.items() if scores[m] is not None]
+        s.at(member).submit_scores(0, [u for u, _ in votes], [to_fixed(v) for _, v in votes])
+    for member in ["c0", "c1"]:
+        s.at(member).propose_model(0, MODEL_1, "file:///model-1")
+
+    for i, t in enumerate(["t2", "t3", "t5"]):
+        s.submit(1, t, 200 + i)
+    ids = [s.update_ids[(1, t)] for t in ["t2", "t3", "t5"]]
+    for member in ["t0", "t1"]:
+        s.at(member).submit_scores(1, ids, [to_fixed(v) for v in (0.8, 0.7, 0.95)])
+    ledger.blacklist(who["t5"])
+    chain.mine(PARAMS.score_deadline_blocks)
+    s.at("c0").close_scoring(1)
+    for member in ["t0", "t1"]:
+        s.at(member).propose_model(1, MODEL_2, "file:///model-2")
+
+    s.submit(2, "c0", 300)
+    s.submit(2, "c1", 301)
+    s.at("t2").submit_scores(2, [s.update_ids[(2, "c0")]], [to_fixed(0.5)])
+    ledger.failback(1)
+
+    s.submit(3, "t3", 400)
+    s.submit(3, "t1", 401)
+    s.at("t2").submit_scores(3, [s.update_ids[(3, "t3")]], [to_fixed(0.65)])
+    s.at("t4").leave()
+    return s
+
+
+def write_node_log(nodes_dir: Path, node: str, *records: dict[str, Any], partial: str = "") -> None:
+    """Append ``model_evaluated``-style lines to ``nodes_dir/node/node.log``
+    (and ``partial``, a line still being written)."""
+    path = nodes_dir / node / "node.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        log.write("".join(json.dumps(r) + "\n" for r in records) + partial)
+
+
+def dashboard_app(rpc: str, address: str, deployed_block: int = 0, nodes_dir: Path | None = None) -> Any:
+    """The dashboard app on the contract at ``address`` behind ``rpc``, as the CLI builds it."""
+
+    def connect() -> Web3Ledger:
+        return Web3Ledger(Web3(HTTPProvider(rpc, request_kwargs={"timeout": 5})), address)
+
+    view = ChainView(connect, rpc=rpc, address=address, deployed_block=deployed_block)
+    return create_app(view, NodeReports(nodes_dir))
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, ws="none"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the dashboard server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def get(url: str) -> tuple[int, Any]:
+    """GET ``url``: the status and the decoded JSON body."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
