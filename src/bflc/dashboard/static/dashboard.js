@@ -17,7 +17,7 @@ function h(tag, attrs, ...children) {
     else if (key === "text") el.textContent = value;
     else el.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -27,12 +27,14 @@ function h(tag, attrs, ...children) {
 function svg(tag, attrs, ...children) {
   const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, String(value));
-  for (const child of children.flat()) if (child) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  for (const child of children.flat(Infinity)) {
+    if (child !== null && child !== undefined) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
   return el;
 }
 
 function fill(id, ...children) {
-  document.getElementById(id).replaceChildren(...children.flat());
+  document.getElementById(id).replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
 }
 
 function empty(text) {
@@ -144,15 +146,15 @@ function setLive(ok, title) {
 
 function renderOverview(o) {
   const d = o.deadlines;
-  const deadline = (x) => (x.passed ? `block ${x.block} · passed` : `block ${x.block} · in ${x.blocks_left} blocks`);
+  const left = (x) => (x.passed ? "passed" : `in ${x.blocks_left} block${x.blocks_left === 1 ? "" : "s"}`);
   document.getElementById("network").textContent = `contract ${o.network.address} · chain ${o.network.chain_id}`;
   fill(
     "overview",
     card("Round", h("span", { id: "round-number" }, o.round), h("span", {}, badge(o.phase, o.phase)), { "data-round": o.round }),
     card("Block", h("span", { id: "block-number" }, o.block), `round started at block ${o.round_start_block}`),
     card("Final updates", `${o.updates.final} / ${o.updates.needed}`, `${o.updates.submitted} submitted · aggregation at ${o.updates.needed}`),
-    card("Scoring deadline", deadline(d.score), "then anyone may close scoring with a quorum"),
-    card("Round deadline", deadline(d.round), "then the committee may be replaced"),
+    card("Scoring deadline", left(d.score), `block ${d.score.block}: then any node may close scoring with a quorum`),
+    card("Round deadline", left(d.round), `block ${d.round.block}: then an unfinished committee may be replaced`),
     card("Current model", hash(o.model.hash), h("span", {}, badge(o.model.origin, o.model.origin), " ", o.model.uri || ""), { id: "current-model", "data-hash": o.model.hash }),
   );
 }
@@ -350,7 +352,7 @@ async function refreshNode(address) {
       h("td", { class: "num" }, u.id),
       h("td", {}, hash(u.blob_hash)),
       h("td", { class: "num" }, u.n_samples),
-      h("td", {}, Object.entries(u.scores).map(([m, s]) => h("span", { class: "vote", title: m }, `${m.slice(0, 6)}… ${score(s)}`))),
+      h("td", {}, Object.keys(u.scores).length ? Object.entries(u.scores).map(([m, s]) => h("span", { class: "vote", title: m }, `${m.slice(0, 6)}… ${score(s)}`)) : h("span", { class: "muted" }, "no votes yet")),
       h("td", { class: "num" }, score(u.median)),
       verdictCell(u),
     ),

@@ -1,0 +1,162 @@
+"""End to end in a real browser: headless Chromium (Debian's, driven by
+Playwright) opens the dashboard of a network that is played through the
+Ledger while the page polls, waits for round 2 and checks that the page
+shows the chain's committee, scores, medians and the accuracy chart.
+
+The screenshot is saved in the test's tmp dir; set
+``BFLC_DASHBOARD_SCREENSHOT=docs/img/dashboard.png`` to copy it there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from dashboard_net import GENESIS, dashboard_app, serve, write_node_log
+
+from bflc.chain import ProtocolParams, from_fixed, to_fixed
+from bflc.chain.anvil import AnvilChain
+from bflc.chain.ledger import Ledger
+from bflc.storage import bytes32_to_hash
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 30_000
+# Scores of each round's two updates by the two members, and each node's
+# accuracy of the model it starts from (the page must show their mean).
+SCORES = {0: ((0.61, 0.55), (0.58, 0.52)), 1: ((0.74, 0.70), (0.69, 0.71))}
+ACCURACY = {0: (0.10, 0.12), 1: (0.52, 0.56), 2: (0.70, 0.74)}
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="needs Debian's chromium (apt-get install chromium; .ci/run installs it)",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def play_round(ledger: Ledger, trainers: list[str], scores: tuple[tuple[float, float], ...], blob: int) -> None:
+    """Two trainers submit, the committee scores and both members propose the same model."""
+    r = ledger.current_round()
+    ids = [ledger.as_account(t).submit_update(r, (blob + i).to_bytes(32, "big"), 20 + i) for i, t in enumerate(trainers)]
+    committee = ledger.committee(r)
+    for m, member in enumerate(committee):
+        ledger.as_account(member).submit_scores(r, ids, [to_fixed(s[m]) for s in scores])
+    for member in committee:
+        ledger.as_account(member).propose_model(r, (blob + 99).to_bytes(32, "big"), f"file:///models/{r + 1}")
+
+
+def log_accuracies(nodes_dir: Path, ledger: Ledger, round: int) -> None:
+    blob = bytes32_to_hash(ledger.model(round).blob_hash)
+    for i, accuracy in enumerate(ACCURACY[round]):
+        write_node_log(nodes_dir, f"node{i}", {"event": "model_evaluated", "blob": blob, "accuracy": accuracy, "round": round})
+
+
+def test_page_follows_the_chain_to_round_2(browser: Any, anvil: AnvilChain, tmp_path: Path) -> None:
+    acc = anvil.accounts
+    params = ProtocolParams(committee_size=2, updates_per_round=2, score_deadline_blocks=50, round_deadline_blocks=100)
+    ledger = anvil.deploy([acc[0]], [acc[1], acc[2]], GENESIS, "file:///models/0", params)
+    trainers = acc[3:9]
+    for t in trainers:
+        ledger.admit(t)
+    nodes_dir = tmp_path / "nodes"
+    deployed = ledger.block_number() - len(trainers)
+    with serve(dashboard_app(anvil.url, ledger.address, deployed_block=deployed, nodes_dir=nodes_dir)) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        page.wait_for_selector("#scores .empty", timeout=WAIT_MS)
+        assert "No updates in round 0 yet" in page.inner_text("#scores")
+        assert "No node has reported an accuracy yet" in page.inner_text("#chart")
+        page.screenshot(path=str(tmp_path / "dashboard-round0.png"), full_page=True)
+
+        for round, blob in [(0, 0x100), (1, 0x200)]:
+            log_accuracies(nodes_dir, ledger, round)
+            committee = ledger.committee(round)
+            play_round(ledger, [t for t in trainers if t not in committee][:2], SCORES[round], blob)
+        log_accuracies(nodes_dir, ledger, 2)
+        r2 = ledger.committee(2)
+        updates = [ledger.as_account(t).submit_update(2, (0x300 + i).to_bytes(32, "big"), 30) for i, t in enumerate([t for t in trainers if t not in r2][:2])]
+        ledger.as_account(r2[0]).submit_scores(2, updates, [to_fixed(0.81), to_fixed(0.79)])
+        ledger.as_account(r2[1]).submit_scores(2, updates[:1], [to_fixed(0.77)])
+
+        page.wait_for_function(
+            "() => document.querySelector('#round-number')?.textContent === '2'"
+            " && document.querySelectorAll('#scores-table td.score[data-score]:not([data-score=\"\"])').length === 3"
+            " && document.querySelectorAll('#accuracy-chart circle.point').length === 3",
+            timeout=WAIT_MS,
+        )
+        _check_committee(page, ledger)
+        _check_scores(page, ledger)
+        _check_chart(page)
+        shot = tmp_path / "dashboard.png"
+        page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("BFLC_DASHBOARD_SCREENSHOT"):
+            shutil.copyfile(shot, os.environ["BFLC_DASHBOARD_SCREENSHOT"])
+
+        page.goto(f"{url}/node/{r2[0]}")
+        page.wait_for_selector("#node-address", timeout=WAIT_MS)
+        assert page.inner_text("#node-address") == r2[0]
+        assert "0.1 ETH" not in page.inner_text("#node-summary")  # no rewards in this network
+        page.close()
+    assert errors == []
+
+
+def _check_committee(page: Any, ledger: Ledger) -> None:
+    shown = page.eval_on_selector_all("#committee-table tbody tr", "rows => rows.map(r => r.dataset.address)")
+    assert shown == ledger.committee(2)
+
+
+def _check_scores(page: Any, ledger: Ledger) -> None:
+    for record in ledger.round_updates(2):
+        row = f'#scores-table tr[data-update="{record.update_id}"]'
+        cells = page.eval_on_selector_all(f"{row} td.score", "cells => cells.map(c => [c.dataset.member, c.dataset.score])")
+        votes = dict(zip(record.voters, record.scores))
+        assert {m: float(s) for m, s in cells if s} == {m: from_fixed(v) for m, v in votes.items()}
+        assert [m for m, _ in cells] == ledger.committee(2)
+        median = page.get_attribute(f"{row} td.median", "data-median")
+        assert (float(median) if median else None) == (from_fixed(record.median) if record.final else None)
+        assert page.inner_text(f"{row} .badge") == "pending"
+
+
+def _check_chart(page: Any) -> None:
+    points = page.eval_on_selector_all(
+        "#accuracy-chart circle.point", "dots => dots.map(d => [Number(d.dataset.round), Number(d.dataset.accuracy)])"
+    )
+    assert [r for r, _ in points] == [0, 1, 2]
+    assert [a for _, a in points] == pytest.approx([sum(ACCURACY[r]) / 2 for r in range(3)])
+
+
+def test_banner_when_the_contract_is_missing(browser: Any, anvil: AnvilChain) -> None:
+    missing = "0x" + "34" * 20
+    with serve(dashboard_app(anvil.url, missing)) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#banner:not([hidden])", timeout=WAIT_MS)
+        assert page.get_attribute("#banner", "data-code") == "contract_not_found"
+        assert "Contract not found" in page.inner_text("#banner")
+        assert page.inner_text("#live") == "offline"
+        page.close()
