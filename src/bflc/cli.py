@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_contract(commands)
     _add_experiment(commands)
     _add_attack_probability(commands)
+    __import__("bflc.net.cli", fromlist=["add_commands"]).add_commands(commands, _command)
     __import__("bflc.dashboard.cli", fromlist=["add_commands"]).add_commands(commands, _command)
     return parser
 

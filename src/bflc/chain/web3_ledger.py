@@ -1,17 +1,35 @@
-"""Ledger backend over web3.py: the in-process EVM and any JSON-RPC node."""
+"""Ledger backend over web3.py: the in-process EVM and any JSON-RPC node.
+
+Who signs a ledger's transactions is a :class:`TxSender`:
+
+- :class:`NodeAccountSender`: the node signs for an unlocked account
+  (``eth_sendTransaction``), as on the in-process chain and dev nodes;
+- :class:`LocalSigner`: a private key held by this process signs locally and
+  the node only relays the raw transaction (``eth_sendRawTransaction``), as
+  real networks require;
+- :class:`ReadOnlySender`: no key at all; every transaction is refused.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+import requests
 from web3 import Web3
-from web3.exceptions import ContractLogicError, ContractPanicError
+from web3.exceptions import ContractLogicError, ContractPanicError, TimeExhausted, TransactionNotFound, Web3RPCError
 
 from bflc.chain.artifact import load_artifact
 from bflc.chain.ledger import Ledger, TxStats
 from bflc.chain.types import ChainEvent, TxResult
-from bflc.errors import ChainError, ContractRevert
+from bflc.errors import ChainError, ConfigError, ContractRevert
+
+if TYPE_CHECKING:
+    from eth_account.datastructures import SignedTransaction
+    from eth_account.signers.local import LocalAccount
 
 try:  # the in-process chain reports replayed reverts with its own exception
     from eth_tester.exceptions import TransactionFailed as _TesterFailure
@@ -33,8 +51,16 @@ GAS_LIMITS = {
 }
 DEFAULT_GAS = 500_000
 DEPLOY_GAS = 15_000_000
+RECEIPT_TIMEOUT = 120.0
+ZERO_ADDRESS = "0x" + "0" * 40
 
 _REVERT_PREFIX = re.compile(r"^(execution reverted:?\s*)+", re.IGNORECASE)
+# How nodes (geth, Besu, anvil, Nethermind) word the rejections a retry with a
+# fresh nonce can cure, and those meaning "this very transaction is pending".
+_ALREADY_KNOWN = ("already known", "already imported", "known transaction")
+_NONCE_TAKEN = ("nonce too low", "replacement transaction underpriced", "replacement underpriced", "nonce has already been used")
+# Network hiccups while waiting for a receipt: keep polling until the deadline.
+_TRANSIENT = (requests.ConnectionError, requests.Timeout)
 
 
 def revert_reason(exc: Exception) -> str:
@@ -43,26 +69,306 @@ def revert_reason(exc: Exception) -> str:
     return _REVERT_PREFIX.sub("", str(message)).strip() or "reverted without a reason"
 
 
+# ---------------------------------------------------------------- senders
+
+
+class TxSender(ABC):
+    """Signs and sends one account's transactions and waits until they are mined."""
+
+    address: str
+
+    @abstractmethod
+    def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
+        """Send ``tx`` (``to``, ``data``, ``value``, ``gas``) from :attr:`address`.
+
+        Returns
+        -------
+        The transaction's receipt, whatever its status.
+        """
+
+    @abstractmethod
+    def for_account(self, account: str) -> "TxSender":
+        """A sender of the same kind for ``account``.
+
+        Raises
+        ------
+        ConfigError
+            If this sender cannot send as ``account``.
+        """
+
+
+class NodeAccountSender(TxSender):
+    """The node signs (``eth_sendTransaction``): unlocked dev accounts.
+
+    Parameters
+    ----------
+    address:
+        An account the node holds unlocked.
+    receipt_timeout:
+        Seconds to wait for the receipt.
+    """
+
+    def __init__(self, address: str, receipt_timeout: float = RECEIPT_TIMEOUT) -> None:
+        self.address = Web3.to_checksum_address(address)
+        self.receipt_timeout = receipt_timeout
+
+    def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
+        tx_hash = w3.eth.send_transaction({**tx, "from": self.address})
+        try:
+            return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        except TimeExhausted:
+            raise _not_mined(bytes(tx_hash), self.address, self.receipt_timeout) from None
+
+    def for_account(self, account: str) -> "NodeAccountSender":
+        return NodeAccountSender(account, self.receipt_timeout)
+
+
+class ReadOnlySender(TxSender):
+    """No key: views work, every transaction raises ConfigError.
+
+    Parameters
+    ----------
+    address:
+        The default account of views such as ``Ledger.status()``.
+    """
+
+    def __init__(self, address: str = ZERO_ADDRESS) -> None:
+        self.address = Web3.to_checksum_address(address)
+
+    def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
+        raise ConfigError(
+            "this connection is read-only: it has no key to sign transactions with",
+            "connect with a key file (--key-file) to send transactions",
+        )
+
+    def for_account(self, account: str) -> "ReadOnlySender":
+        return ReadOnlySender(account)
+
+
+class _NonceTaken(Exception):
+    """Another transaction holds (or took) the nonce this one was signed with."""
+
+
+class LocalSigner(TxSender):
+    """Signs with a private key held by this process; the node relays raw bytes.
+
+    The nonce is the account's ``pending`` transaction count at the moment of
+    signing: the chain is the source of truth, so a restarted process or a
+    second process with the same key picks up where the chain stands. A send
+    that loses its nonce to another transaction is signed again with a fresh
+    one; a transaction that vanishes from the node's pool while waiting is
+    sent again as the same signed bytes.
+
+    Parameters
+    ----------
+    account:
+        The local key (``eth_account`` ``LocalAccount``).
+    receipt_timeout:
+        Seconds to wait for each transaction to be mined.
+    poll_interval:
+        Seconds between receipt polls.
+    max_attempts:
+        Signatures tried when the nonce keeps being taken.
+    """
+
+    def __init__(
+        self,
+        account: "LocalAccount",
+        *,
+        receipt_timeout: float = RECEIPT_TIMEOUT,
+        poll_interval: float = 0.25,
+        max_attempts: int = 5,
+    ) -> None:
+        self.key = account
+        self.address = Web3.to_checksum_address(account.address)
+        self.receipt_timeout = receipt_timeout
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+
+    def for_account(self, account: str) -> "LocalSigner":
+        if Web3.to_checksum_address(account) != self.address:
+            raise ConfigError(
+                f"this connection signs with the key of {self.address}; it cannot send as {account}",
+                "connect again with that account's key file",
+            )
+        return self
+
+    def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
+        signed = None
+        for attempt in range(self.max_attempts):
+            signed = self.sign(w3, tx)
+            try:
+                self.broadcast(w3, signed)
+                return self.wait(w3, signed)
+            except _NonceTaken:
+                time.sleep(self.poll_interval * attempt)
+        raise ChainError(
+            f"transaction 0x{bytes(signed.hash).hex()} from {self.address} lost its nonce to other "
+            f"transactions {self.max_attempts} times in a row",
+            "another process is sending with the same key; stop it or try again later",
+        )
+
+    def sign(self, w3: Web3, tx: dict[str, Any]) -> "SignedTransaction":
+        """Sign ``tx`` with the account's pending nonce, the chain id and current fees."""
+        nonce = w3.eth.get_transaction_count(self.address, "pending")
+        return self.key.sign_transaction({**tx, **_fees(w3), "chainId": w3.eth.chain_id, "nonce": nonce})
+
+    def broadcast(self, w3: Web3, signed: "SignedTransaction") -> None:
+        """Hand the signed bytes to the node; a copy already in its pool counts as sent.
+
+        Raises
+        ------
+        _NonceTaken
+            If another transaction holds the nonce.
+        ChainError
+            If the node rejects the transaction for any other reason.
+        """
+        try:
+            w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Web3RPCError as exc:
+            message = _rpc_message(exc)
+            if any(text in message for text in _ALREADY_KNOWN):
+                return
+            if any(text in message for text in _NONCE_TAKEN):
+                raise _NonceTaken(message) from None
+            raise ChainError(
+                f"the node rejected transaction 0x{bytes(signed.hash).hex()} from {self.address}: {message}",
+                "check the account's native balance and the chain's fee settings",
+            ) from None
+
+    def wait(self, w3: Web3, signed: "SignedTransaction") -> Any:
+        """Poll for the receipt of a broadcast transaction until ``receipt_timeout``.
+
+        Raises
+        ------
+        _NonceTaken
+            If the transaction left the pool and another one took its nonce.
+        ChainError
+            If it is not mined in time (it may still be mined later).
+        """
+        deadline = time.monotonic() + self.receipt_timeout
+        while True:
+            try:
+                receipt = self._receipt_or_resend(w3, signed)
+            except _TRANSIENT:
+                receipt = None
+            if receipt is not None:
+                return receipt
+            if time.monotonic() >= deadline:
+                raise _not_mined(bytes(signed.hash), self.address, self.receipt_timeout)
+            time.sleep(self.poll_interval)
+
+    def _receipt_or_resend(self, w3: Web3, signed: "SignedTransaction") -> Any:
+        receipt = _receipt_or_none(w3, signed.hash)
+        if receipt is not None or _is_known(w3, signed.hash):
+            return receipt
+        try:  # dropped from the pool: the same signed bytes, so it can only run once
+            self.broadcast(w3, signed)
+        except _NonceTaken:
+            receipt = _receipt_or_none(w3, signed.hash)  # mined between the two questions?
+            if receipt is None:
+                raise
+        return receipt
+
+
+def make_sender(
+    account: str | None, signer: "LocalAccount | None", receipt_timeout: float = RECEIPT_TIMEOUT
+) -> TxSender:
+    """The sender for a ledger: local signing with ``signer``, else the node's
+    unlocked ``account``, else read-only.
+
+    Raises
+    ------
+    ConfigError
+        If both are given and ``account`` is not the signer's address.
+    """
+    if signer is None:
+        return NodeAccountSender(account, receipt_timeout) if account else ReadOnlySender()
+    sender = LocalSigner(signer, receipt_timeout=receipt_timeout)
+    return sender if account is None else sender.for_account(account)
+
+
+def _fees(w3: Web3) -> dict[str, int]:
+    """EIP-1559 fees where the chain has a base fee, else a legacy gas price."""
+    base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
+    if base_fee is None:
+        return {"gasPrice": int(w3.eth.gas_price)}
+    tip = int(w3.eth.max_priority_fee)
+    return {"maxFeePerGas": 2 * int(base_fee) + tip, "maxPriorityFeePerGas": tip}
+
+
+def _rpc_message(exc: Web3RPCError) -> str:
+    error = (exc.rpc_response or {}).get("error") if isinstance(exc.rpc_response, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message or exc).lower().replace("_", " ")
+
+
+def _receipt_or_none(w3: Web3, tx_hash: bytes) -> Any:
+    try:
+        return w3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:
+        return None
+
+
+def _is_known(w3: Web3, tx_hash: bytes) -> bool:
+    try:
+        w3.eth.get_transaction(tx_hash)
+    except TransactionNotFound:
+        return False
+    return True
+
+
+def _not_mined(tx_hash: bytes, sender: str, timeout: float) -> ChainError:
+    return ChainError(
+        f"transaction 0x{tx_hash.hex()} from {sender} was not mined within {timeout:g} s",
+        "it may still be mined: look it up before sending again, and check that the chain produces blocks",
+    )
+
+
+# ---------------------------------------------------------------- ledger
+
+
 class Web3Ledger(Ledger):
     """A BFLC contract reached through a ``web3.Web3`` instance.
 
     Parameters
     ----------
     w3:
-        Connected web3 instance. Accounts must be unlocked on the node (the
-        in-process chain and dev nodes) or signed by a web3 middleware.
+        Connected web3 instance.
     address:
         The deployed contract's address.
     account:
-        The account transactions are sent from.
+        The account transactions are sent from. Without ``signer`` it must be
+        unlocked on the node (the in-process chain and dev nodes); with
+        ``signer`` it may be omitted and must be the signer's address.
     stats:
         Shared transaction statistics (created when omitted).
+    signer:
+        A local private key that signs every transaction (real networks).
+        With neither ``account`` nor ``signer`` the ledger is read-only.
+    receipt_timeout:
+        Seconds to wait for a transaction to be mined.
+
+    Raises
+    ------
+    ConfigError
+        If ``account`` and ``signer`` disagree.
     """
 
-    def __init__(self, w3: Web3, address: str, account: str, stats: TxStats | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        account: str | None = None,
+        stats: TxStats | None = None,
+        *,
+        signer: "LocalAccount | None" = None,
+        receipt_timeout: float = RECEIPT_TIMEOUT,
+    ) -> None:
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
-        self.account = Web3.to_checksum_address(account)
+        self.sender = make_sender(account, signer, receipt_timeout)
+        self.account = self.sender.address
         self.stats = stats or TxStats()
         self.contract = w3.eth.contract(address=self.address, abi=load_artifact()["abi"])
         self._block_gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
@@ -72,10 +378,18 @@ class Web3Ledger(Ledger):
             if abi["type"] == "event"
         }
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this ledger has no way to sign transactions."""
+        return isinstance(self.sender, ReadOnlySender)
+
     def as_account(self, account: str) -> "Web3Ledger":
+        """The same connection sending from ``account``: another unlocked
+        account, or the signer's own address (ConfigError for any other)."""
         clone = object.__new__(Web3Ledger)
         clone.__dict__.update(self.__dict__)
-        clone.account = Web3.to_checksum_address(account)
+        clone.sender = self.sender.for_account(account)
+        clone.account = clone.sender.address
         return clone
 
     def block_number(self) -> int:
@@ -89,31 +403,31 @@ class Web3Ledger(Ledger):
 
     def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
         gas = min(GAS_LIMITS.get(function, DEFAULT_GAS), self._block_gas_limit)
-        tx = {"from": self.account, "gas": gas, "value": value}
+        data = self.contract.encode_abi(function, args=list(args))
         try:
-            tx_hash = self.contract.functions[function](*args).transact(tx)
+            receipt = self.sender.send(self.w3, {"to": self.address, "data": data, "gas": gas, "value": value})
         except REVERT_ERRORS as exc:
             raise ContractRevert(revert_reason(exc), function) from None
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         if receipt["status"] != 1:
-            raise ContractRevert(self._replay_reason(function, args, tx, receipt), function)
+            raise ContractRevert(self._replay_reason(function, args, gas, value, receipt), function)
         self.stats.record(function, int(receipt["gasUsed"]))
         return TxResult(
-            tx_hash=tx_hash.hex(),
+            tx_hash=bytes(receipt["transactionHash"]).hex(),
             gas_used=int(receipt["gasUsed"]),
             block=int(receipt["blockNumber"]),
             events=tuple(self._decode_events(receipt)),
         )
 
-    def _replay_reason(self, function: str, args: tuple, tx: dict, receipt: Any) -> str:
+    def _replay_reason(self, function: str, args: tuple, gas: int, value: int, receipt: Any) -> str:
         # Nodes that mine failed transactions report no reason; replaying the
         # call on the parent block recovers it.
+        tx = {"from": self.account, "gas": gas, "value": value}
         try:
             self.contract.functions[function](*args).call(tx, block_identifier=receipt["blockNumber"] - 1)
         except REVERT_ERRORS as exc:
             return revert_reason(exc)
-        if int(receipt["gasUsed"]) >= int(tx["gas"]):
-            return f"out of gas (limit {tx['gas']})"
+        if int(receipt["gasUsed"]) >= gas:
+            return f"out of gas (limit {gas})"
         return "reverted without a reason"
 
     def _decode_events(self, receipt: Any) -> list[ChainEvent]:
@@ -139,6 +453,58 @@ def _event_signature(abi: dict[str, Any]) -> str:
     return f"{abi['name']}({','.join(canonical(p) for p in abi['inputs'])})"
 
 
+# ---------------------------------------------------------------- deployment
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A mined BFLC deployment."""
+
+    address: str
+    block: int
+    tx_hash: str
+
+
+def deploy(
+    w3: Web3,
+    sender: TxSender,
+    managers: list[str],
+    first_committee: list[str],
+    genesis_hash: bytes,
+    genesis_uri: str,
+    params_tuple: tuple,
+) -> Deployment:
+    """Deploy the committed BFLC bytecode from ``sender``'s account.
+
+    A dry run (``eth_call``) comes first: deployment happens once, and a node
+    that mines a failed deployment would not tell why.
+
+    Raises
+    ------
+    ContractRevert
+        With the constructor's reason when the arguments are rejected.
+    ChainError
+        If the deployment is mined but fails, or is not mined in time.
+    """
+    artifact = load_artifact()
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    ctor = factory.constructor(managers, first_committee, genesis_hash, genesis_uri, params_tuple)
+    gas = min(DEPLOY_GAS, int(w3.eth.get_block("latest")["gasLimit"]))
+    tx = {"data": ctor.build_transaction({"from": sender.address, "gas": gas})["data"], "gas": gas, "value": 0}
+    try:
+        w3.eth.call({**tx, "from": sender.address})
+        receipt = sender.send(w3, tx)
+    except REVERT_ERRORS as exc:
+        raise ContractRevert(revert_reason(exc), "constructor") from None
+    if receipt["status"] != 1 or not receipt["contractAddress"]:
+        raise ChainError("contract deployment failed", "check the deployer's balance and the block gas limit")
+    return Deployment(
+        address=Web3.to_checksum_address(receipt["contractAddress"]),
+        block=int(receipt["blockNumber"]),
+        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+    )
+
+
 def deploy_contract(
     w3: Web3,
     deployer: str,
@@ -148,26 +514,6 @@ def deploy_contract(
     genesis_uri: str,
     params_tuple: tuple,
 ) -> str:
-    """Deploy the committed BFLC bytecode and return the contract address.
-
-    Raises
-    ------
-    ContractRevert
-        With the constructor's reason when the arguments are rejected.
-    """
-    artifact = load_artifact()
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    ctor = factory.constructor(managers, first_committee, genesis_hash, genesis_uri, params_tuple)
-    gas = min(DEPLOY_GAS, int(w3.eth.get_block("latest")["gasLimit"]))
-    tx = {"from": Web3.to_checksum_address(deployer), "gas": gas}
-    # A dry run first: deployment happens once, and a node that mines a failed
-    # deployment would not tell why.
-    try:
-        w3.eth.call({**tx, "data": ctor.build_transaction(tx)["data"]})
-        tx_hash = ctor.transact(tx)
-    except REVERT_ERRORS as exc:
-        raise ContractRevert(revert_reason(exc), "constructor") from None
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-    if receipt["status"] != 1 or not receipt["contractAddress"]:
-        raise ChainError("contract deployment failed", "check the deployer's balance and the block gas limit")
-    return str(receipt["contractAddress"])
+    """Deploy from the node's unlocked account ``deployer``; return the address (see :func:`deploy`)."""
+    sender = NodeAccountSender(deployer)
+    return deploy(w3, sender, managers, first_committee, genesis_hash, genesis_uri, params_tuple).address

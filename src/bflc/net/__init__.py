@@ -1,0 +1,8 @@
+"""Real networks: key files, network files, connecting with a local signer,
+and the operator commands (``bflc keys``, ``chain deploy``, ``status``,
+``model get``, ``admin``).
+
+The submodules are imported on demand (``bflc.net.keys``,
+``bflc.net.network``, ``bflc.net.connect``, ``bflc.net.deploy``,
+``bflc.net.status``) so that ``bflc --help`` stays instant.
+"""

@@ -1,0 +1,349 @@
+"""Operator commands for real networks: ``bflc keys``, ``chain deploy``,
+``status``, ``model get`` and ``admin``.
+
+Only argparse is imported here; each handler imports what it needs, so
+``bflc --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from bflc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from bflc.chain.types import TxResult
+    from bflc.chain.web3_ledger import Web3Ledger
+
+Handler = Callable[[argparse.Namespace], int]
+CommandFactory = Callable[..., argparse.ArgumentParser]
+
+
+def add_commands(commands: Any, command: CommandFactory) -> None:
+    """Register the operator commands.
+
+    Parameters
+    ----------
+    commands:
+        The ``bflc`` parser's subparsers.
+    command:
+        The factory ``command(subparsers, name, handler, help, description=None)``
+        that adds one command (``bflc.cli._command``).
+    """
+    _add_keys(commands, command)
+    _add_chain(commands, command)
+    _add_status(commands, command)
+    _add_model(commands, command)
+    _add_admin(commands, command)
+
+
+def _group(commands: Any, name: str, help: str) -> Any:
+    parser = commands.add_parser(name, help=help, description=help)
+    return parser.add_subparsers(title="actions", metavar="ACTION")
+
+
+def _add_network(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--network", type=Path, required=True, metavar="FILE", help="the network file `bflc chain deploy` wrote")
+
+
+def _add_key(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--key-file", type=Path, required=True, metavar="F", help="raw hex private key (chmod 600) or V3 keystore JSON")
+    sub.add_argument("--password-file", type=Path, metavar="F", help="the keystore's password (default: $BFLC_KEY_PASSWORD)")
+
+
+def _add_json(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> int:
+    print(json.dumps(data, indent=1) if args.json else text)
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    from bflc.net.keys import read_password_file
+
+    return read_password_file(args.password_file) if args.password_file else None
+
+
+def _signer(args: argparse.Namespace) -> "LocalAccount":
+    from bflc.net.keys import load_key
+
+    return load_key(args.key_file, _password(args))
+
+
+def _ledger(args: argparse.Namespace, signed: bool) -> "Web3Ledger":
+    from bflc.net.connect import connect
+    from bflc.net.network import load_network
+
+    net = load_network(args.network)
+    return connect(net, _signer(args) if signed else None)
+
+
+# ---------------------------------------------------------------- keys
+
+
+def _add_keys(commands: Any, command: CommandFactory) -> None:
+    actions = _group(commands, "keys", "create or inspect the key files nodes and operators sign with")
+    sub = command(actions, "new", _run_keys_new, "create a new key file (mode 0600) and print its address")
+    sub.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the key; never overwritten")
+    sub.add_argument("--password-file", type=Path, metavar="F", help="encrypt as a V3 keystore with this password (default: raw hex key)")
+    _add_json(sub)
+    sub = command(actions, "address", _run_keys_address, "print the address of a key file")
+    _add_key(sub)
+    _add_json(sub)
+
+
+def _run_keys_new(args: argparse.Namespace) -> int:
+    from bflc.net.keys import new_key_file
+
+    address = new_key_file(args.out, _password(args))
+    return _emit(args, {"address": address, "key_file": str(args.out)}, address)
+
+
+def _run_keys_address(args: argparse.Namespace) -> int:
+    address = _signer(args).address
+    return _emit(args, {"address": address}, address)
+
+
+# ---------------------------------------------------------------- chain deploy
+
+
+def _add_chain(commands: Any, command: CommandFactory) -> None:
+    from bflc.chain.types import ProtocolParams
+    from bflc.net.network import LearningSettings
+
+    p, s = ProtocolParams(), LearningSettings()
+    actions = _group(commands, "chain", "deploy a BFLC network on an EVM chain")
+    sub = command(
+        actions,
+        "deploy",
+        _run_deploy,
+        "deploy the BFLC contract with a genesis model and write the network file",
+        "Builds the genesis model (or takes --genesis), puts it in the blob store, deploys the contract "
+        "with the key in --key-file (dry run first) and writes the network file every node needs. "
+        "Every input is checked before anything is sent.",
+    )
+    add = sub.add_argument
+    add("--rpc", required=True, metavar="URL", help="the chain's JSON-RPC URL")
+    _add_key(sub)
+    add("--store", required=True, metavar="URL", help="blob store: file:///dir, s3://bucket/prefix, or a directory path")
+    add("--out", type=Path, required=True, metavar="FILE", help="the network file to write (must not exist)")
+    add("--name", help="the network's name (default: the --out file name without extension)")
+    add("--committee", required=True, metavar="ADDR,...", help="the first committee (trusted founders)")
+    add("--managers", metavar="ADDR,...", help="the managers (default: the deployer)")
+    add("--model", default=s.model, help="mlp, cnn, leaf-cnn or alexnet (default: %(default)s)")
+    add("--dataset", choices=["femnist", "digits"], help="take the input shape and classes from this dataset (default: femnist)")
+    add("--input-shape", metavar="C,H,W", help="input shape of one sample, e.g. 1,28,28 (with --num-classes)")
+    add("--num-classes", type=int, metavar="N", help="number of classes (with --input-shape)")
+    add("--genesis", type=Path, metavar="FILE", help="a .safetensors genesis model to use instead of fresh weights")
+    add("--committee-size", type=int, metavar="N", help="M, committee members per round (default: the first committee's size)")
+    add("--updates-per-round", type=int, default=p.updates_per_round, metavar="N", help="K, final updates that trigger aggregation (default: %(default)s)")
+    add("--qualify-top-fraction", type=float, default=p.qualify_top_fraction, metavar="X", help="top fraction of final updates that may qualify (default: %(default)s)")
+    add("--min-score", type=float, default=p.min_score, metavar="X", help="minimum median score to qualify (default: %(default)s)")
+    add("--relative-min-score", type=float, default=p.relative_min_score, metavar="X", help="fraction of the round's best median needed to qualify (default: %(default)s)")
+    add("--election", default="score", choices=["score", "random", "multi-factor"], help="committee election (default: %(default)s)")
+    add("--factor-weight", type=float, default=p.factor_weight, metavar="X", help="weight of the declared factor in multi-factor election (default: %(default)s)")
+    add("--score-deadline-blocks", type=int, default=p.score_deadline_blocks, metavar="N", help="blocks until scoring may be closed (default: %(default)s)")
+    add("--round-deadline-blocks", type=int, default=p.round_deadline_blocks, metavar="N", help="blocks until a stalled committee may be replaced (default: %(default)s)")
+    add("--permission-fee", type=int, default=p.permission_fee, metavar="WEI", help="fee to join (default: %(default)s)")
+    add("--round-reward", type=int, default=p.round_reward, metavar="WEI", help="reward per accepted model (default: %(default)s)")
+    add("--committee-share", type=float, default=p.committee_share, metavar="X", help="committee's share of the round reward (default: %(default)s)")
+    add("--local-epochs", type=int, default=s.local_epochs, metavar="N", help="local epochs per update (default: %(default)s)")
+    add("--batch-size", type=int, default=s.batch_size, metavar="N", help="local batch size (default: %(default)s)")
+    add("--lr", type=float, default=s.lr, metavar="X", help="local learning rate (default: %(default)s)")
+    add("--momentum", type=float, default=s.momentum, metavar="X", help="local SGD momentum (default: %(default)s)")
+    add("--max-validation-samples", type=int, default=s.max_validation_samples, metavar="N", help="samples a committee member scores on (default: %(default)s)")
+    add("--model-seed", type=int, default=s.model_seed, metavar="N", help="seed of the genesis weights (default: %(default)s)")
+    _add_json(sub)
+
+
+def _run_deploy(args: argparse.Namespace) -> int:
+    from bflc.chain.types import ElectionMode, ProtocolParams
+    from bflc.net.deploy import deploy_network, parse_addresses
+    from bflc.net.network import LearningSettings, write_network
+
+    out: Path = args.out
+    if out.exists() or not out.parent.is_dir():
+        raise ConfigError(f"cannot write the network file {out}: it exists or its directory does not", "choose a new --out path")
+    committee = parse_addresses(args.committee, "committee member")
+    managers = parse_addresses(args.managers, "manager") if args.managers else None
+    shape, classes = _model_shape(args)
+    params = ProtocolParams(
+        committee_size=args.committee_size or len(committee),
+        updates_per_round=args.updates_per_round,
+        qualify_top_fraction=args.qualify_top_fraction,
+        min_score=args.min_score,
+        relative_min_score=args.relative_min_score,
+        election=ElectionMode.parse(args.election),
+        score_weight=1.0 - args.factor_weight,
+        factor_weight=args.factor_weight,
+        score_deadline_blocks=args.score_deadline_blocks,
+        round_deadline_blocks=args.round_deadline_blocks,
+        permission_fee=args.permission_fee,
+        round_reward=args.round_reward,
+        committee_share=args.committee_share,
+    )
+    learning = LearningSettings(
+        model=args.model,
+        input_shape=shape,
+        num_classes=classes,
+        local_epochs=args.local_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        max_validation_samples=args.max_validation_samples,
+        model_seed=args.model_seed,
+    )
+    net = deploy_network(
+        args.rpc,
+        _signer(args),
+        name=args.name or out.stem,
+        store=args.store,
+        committee=committee,
+        managers=managers,
+        params=params,
+        learning=learning,
+        genesis=args.genesis,
+    )
+    write_network(out, net)
+    data = {"contract": net.contract, "chain_id": net.chain_id, "deployed_block": net.deployed_block, "network_file": str(out)}
+    return _emit(args, data, f"deployed BFLC at {net.contract} (chain {net.chain_id}, block {net.deployed_block}); wrote {out}")
+
+
+def _model_shape(args: argparse.Namespace) -> tuple[tuple[int, ...], int]:
+    from bflc.net.deploy import DATASET_SHAPES
+
+    if args.input_shape is None and args.num_classes is None:
+        return DATASET_SHAPES[args.dataset or "femnist"]
+    if args.dataset:
+        raise ConfigError("--dataset and --input-shape/--num-classes both given", "give one of them")
+    if args.input_shape is None or args.num_classes is None:
+        raise ConfigError("--input-shape and --num-classes go together", "give both, e.g. --input-shape 1,28,28 --num-classes 62")
+    try:
+        shape = tuple(int(size) for size in args.input_shape.split(","))
+    except ValueError:
+        raise ConfigError(f"--input-shape {args.input_shape!r} is not comma-separated integers", "write it like 1,28,28") from None
+    return shape, args.num_classes
+
+
+# ---------------------------------------------------------------- status
+
+
+def _add_status(commands: Any, command: CommandFactory) -> None:
+    sub = command(
+        commands,
+        "status",
+        _run_status,
+        "show a network's round, model, committee, updates and balances",
+        "Reads the network's state from the chain (no key needed): the current round and its deadlines, "
+        "the model, the committee, this round's updates with their votes, medians and qualification, "
+        "and the balances of managers, committee members and any --account.",
+    )
+    _add_network(sub)
+    sub.add_argument("--account", action="append", default=[], metavar="ADDR", help="also show this address's balances (repeatable)")
+    _add_json(sub)
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    from bflc.net.connect import connect
+    from bflc.net.network import checksum_address, load_network
+    from bflc.net.status import format_status, network_status
+
+    net = load_network(args.network)
+    accounts = [checksum_address(a, "--account") for a in args.account]
+    status = network_status(connect(net), net, accounts)
+    return _emit(args, status, format_status(status))
+
+
+# ---------------------------------------------------------------- model get
+
+
+def _add_model(commands: Any, command: CommandFactory) -> None:
+    actions = _group(commands, "model", "fetch a round's global model")
+    sub = command(
+        actions,
+        "get",
+        _run_model_get,
+        "fetch a round's global model from the blob store, checked against its on-chain hash",
+    )
+    _add_network(sub)
+    sub.add_argument("--round", type=int, required=True, metavar="R", help="the round whose model to fetch")
+    sub.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the .safetensors file")
+    _add_json(sub)
+
+
+def _run_model_get(args: argparse.Namespace) -> int:
+    from bflc.net.connect import connect
+    from bflc.net.files import atomic_write
+    from bflc.net.network import load_network
+    from bflc.storage import decode_model, open_store
+
+    net = load_network(args.network)
+    ledger = connect(net)
+    current = ledger.current_round()
+    if not 0 <= args.round <= current:
+        raise ConfigError(f"round {args.round} has no model: the current round is {current}", f"pass a round from 0 to {current}")
+    record = ledger.model(args.round)
+    blob_hash = record.blob_hash.hex()
+    data = open_store(net.store).get(blob_hash)
+    decode_model(data)
+    atomic_write(args.out, data)
+    info = {"round": args.round, "hash": blob_hash, "origin": record.origin.name.lower(), "bytes": len(data), "out": str(args.out)}
+    return _emit(args, info, f"wrote the round {args.round} model {blob_hash} ({len(data)} bytes) to {args.out}")
+
+
+# ---------------------------------------------------------------- admin
+
+
+def _add_admin(commands: Any, command: CommandFactory) -> None:
+    actions = _group(commands, "admin", "manager actions: admit, blacklist, failback; fund the reward pool")
+    admit = command(actions, "admit", _run_admit, "admit a node (an applicant, or anyone when the permission fee is 0)")
+    admit.add_argument("address", help="the node's address")
+    blacklist = command(actions, "blacklist", _run_blacklist, "blacklist a node: it can no longer submit, vote or be elected")
+    blacklist.add_argument("address", help="the node's address")
+    failback = command(actions, "failback", _run_failback, "roll the current model back to an earlier round's model")
+    failback.add_argument("--round", type=int, required=True, metavar="R", help="the round whose model to restore")
+    fund = command(actions, "fund", _run_fund, "pay native value into the reward pool")
+    fund.add_argument("--amount", type=int, required=True, metavar="WEI", help="how much to pay, in wei")
+    for sub in (admit, blacklist, failback, fund):
+        _add_network(sub)
+        _add_key(sub)
+        _add_json(sub)
+
+
+def _run_admit(args: argparse.Namespace) -> int:
+    address = _address(args.address)
+    return _send(args, f"admitted {address}", lambda ledger: ledger.admit(address))
+
+
+def _run_blacklist(args: argparse.Namespace) -> int:
+    address = _address(args.address)
+    return _send(args, f"blacklisted {address}", lambda ledger: ledger.blacklist(address))
+
+
+def _run_failback(args: argparse.Namespace) -> int:
+    return _send(args, f"failed back to the model of round {args.round}", lambda ledger: ledger.failback(args.round))
+
+
+def _run_fund(args: argparse.Namespace) -> int:
+    if args.amount <= 0:
+        raise ConfigError(f"--amount {args.amount} is not positive", "pay at least 1 wei")
+    return _send(args, f"funded the reward pool with {args.amount} wei", lambda ledger: ledger.fund(args.amount))
+
+
+def _address(text: str) -> str:
+    from bflc.net.network import checksum_address
+
+    return checksum_address(text, "address")
+
+
+def _send(args: argparse.Namespace, done: str, action: Callable[["Web3Ledger"], "TxResult"]) -> int:
+    result = action(_ledger(args, signed=True))
+    data = {"result": done, "tx_hash": "0x" + result.tx_hash, "block": result.block, "gas_used": result.gas_used}
+    return _emit(args, data, f"{done} in block {result.block} (tx 0x{result.tx_hash}, gas {result.gas_used})")

@@ -1,0 +1,173 @@
+"""Deploying a new BFLC network: genesis model, blob store, contract, network file."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bflc.chain.types import MAX_MANAGERS, ProtocolParams
+from bflc.chain.web3_ledger import RECEIPT_TIMEOUT, ZERO_ADDRESS, LocalSigner, deploy
+from bflc.errors import ConfigError
+from bflc.ml.digits import DIGITS_CLASSES, DIGITS_SHAPE
+from bflc.ml.femnist import FEMNIST_CLASSES, FEMNIST_SHAPE
+from bflc.net.connect import RPC_TIMEOUT, open_web3
+from bflc.net.network import LearningSettings, NetworkFile, checksum_address
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
+    "femnist": (FEMNIST_SHAPE, FEMNIST_CLASSES),
+    "digits": (DIGITS_SHAPE, DIGITS_CLASSES),
+}
+"""Input shape and number of classes of the datasets bflc ships loaders for."""
+
+
+def store_url(location: str) -> str:
+    """``location`` as a URL: a plain path becomes an absolute ``file://`` URL."""
+    return location if "://" in location else Path(location).expanduser().absolute().as_uri()
+
+
+def parse_addresses(text: str, what: str) -> list[str]:
+    """Comma-separated addresses, checksummed, without duplicates.
+
+    Raises
+    ------
+    ConfigError
+        If one is malformed or repeated, or none is given.
+    """
+    addresses = [checksum_address(a.strip(), what) for a in text.split(",") if a.strip()]
+    if not addresses:
+        raise ConfigError(f"no {what} address given", "pass one or more comma-separated 0x addresses")
+    repeated = sorted({a for a in addresses if addresses.count(a) > 1})
+    if repeated:
+        raise ConfigError(f"{what} address {repeated[0]} is given twice", "list each address once")
+    return addresses
+
+
+def genesis_blob(learning: LearningSettings, genesis: Path | None = None) -> bytes:
+    """The genesis model's safetensors bytes.
+
+    Parameters
+    ----------
+    learning:
+        Model name, input shape, number of classes and seed.
+    genesis:
+        A safetensors file to use instead of fresh weights; it must fit the
+        model (same tensor names and shapes).
+
+    Raises
+    ------
+    ConfigError
+        If the model cannot be built for the settings, or the file cannot be read.
+    BlobError
+        If the file is not a valid model blob for the model.
+    """
+    from bflc.ml.models import build_model, get_parameters
+    from bflc.storage import decode_model, encode_model, model_spec
+
+    shape = learning.input_shape
+    if len(shape) != 3:
+        raise ConfigError(f"input shape {shape} is not (channels, height, width)", "give three sizes, e.g. 1,28,28")
+    params = get_parameters(build_model(learning.model, shape, learning.num_classes, seed=learning.model_seed))
+    if genesis is None:
+        return encode_model(params)
+    try:
+        data = Path(genesis).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read genesis model {genesis}: {error}", "pass an existing .safetensors file") from None
+    decode_model(data, expected=model_spec(params))
+    return data
+
+
+def deploy_network(
+    rpc: str,
+    signer: "LocalAccount",
+    *,
+    name: str,
+    store: str,
+    committee: Sequence[str],
+    managers: Sequence[str] | None = None,
+    params: ProtocolParams | None = None,
+    learning: LearningSettings | None = None,
+    genesis: Path | None = None,
+    timeout: float = RPC_TIMEOUT,
+    receipt_timeout: float = RECEIPT_TIMEOUT,
+) -> NetworkFile:
+    """Deploy a BFLC network and describe it.
+
+    Every input is checked before anything is sent. Then the genesis model
+    is put in the blob store (so the chain never points at a missing blob),
+    and the contract is deployed with ``signer`` (dry run first).
+
+    Parameters
+    ----------
+    rpc:
+        The chain's JSON-RPC URL.
+    signer:
+        The deployer's key; it pays for the deployment.
+    name:
+        The network's name.
+    store:
+        Blob store URL, or a directory path (made an absolute ``file://`` URL).
+    committee:
+        The first committee (trusted founders), at most ``params.committee_size``.
+    managers:
+        The managers; by default the deployer alone.
+    params:
+        Protocol parameters (defaults of :class:`ProtocolParams`).
+    learning:
+        Model and training settings (defaults of :class:`LearningSettings`).
+    genesis:
+        A safetensors file holding the genesis model; fresh weights from
+        ``learning.model_seed`` when ``None``.
+    timeout, receipt_timeout:
+        Seconds per JSON-RPC request, and to wait for the deployment.
+
+    Returns
+    -------
+    NetworkFile
+        The new network, ready for :func:`bflc.net.network.write_network`.
+
+    Raises
+    ------
+    ConfigError, BlobError
+        For an invalid input.
+    ChainError, ContractRevert
+        If the chain cannot be reached or the deployment fails.
+    """
+    from bflc.storage import open_store
+
+    params = params or ProtocolParams()
+    committee = [checksum_address(a, "committee member") for a in committee]
+    managers = [checksum_address(a, "manager") for a in managers] if managers else [signer.address]
+    _check_roles(committee, managers, params)
+    draft = NetworkFile(
+        name=name, rpc=rpc, chain_id=1, contract=ZERO_ADDRESS, deployed_block=0,
+        store=store_url(store), learning=learning or LearningSettings(),
+    )
+    blobs = open_store(draft.store)
+    blob = genesis_blob(draft.learning, genesis)
+    w3 = open_web3(rpc, timeout=timeout)
+    blob_hash = blobs.put(blob)
+    sender = LocalSigner(signer, receipt_timeout=receipt_timeout)
+    deployment = deploy(
+        w3, sender, managers, committee, bytes.fromhex(blob_hash), blobs.uri(blob_hash), params.to_contract()
+    )
+    return dataclasses.replace(
+        draft, chain_id=int(w3.eth.chain_id), contract=deployment.address, deployed_block=deployment.block
+    )
+
+
+def _check_roles(committee: list[str], managers: list[str], params: ProtocolParams) -> None:
+    if not committee:
+        raise ConfigError("the first committee is empty", "pass --committee with at least one address")
+    if len(committee) > params.committee_size:
+        raise ConfigError(
+            f"{len(committee)} first committee members but a committee size of {params.committee_size}",
+            "raise --committee-size or name fewer members",
+        )
+    if len(managers) > MAX_MANAGERS:
+        raise ConfigError(f"{len(managers)} managers; the contract allows {MAX_MANAGERS}", "name fewer managers")

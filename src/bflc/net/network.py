@@ -1,0 +1,276 @@
+"""The network file: everything a node or operator needs to join one BFLC network.
+
+``bflc chain deploy`` writes it; every other command reads it. Layout::
+
+    [network]
+    name = "femnist-pilot"
+
+    [chain]
+    rpc = "https://rpc.example.org:8545"
+    chain_id = 1337
+    contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    deployed_block = 1
+
+    [store]
+    url = "s3://bflc-models/femnist-pilot"
+
+    [learning]
+    model = "cnn"
+    input_shape = [1, 28, 28]
+    num_classes = 62
+    local_epochs = 1
+    batch_size = 10
+    lr = 0.05
+    momentum = 0.0
+    max_validation_samples = 200
+    model_seed = 0
+
+Every key is required and unknown keys are errors, so a typo never passes
+silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bflc.errors import ConfigError, require
+from bflc.net.files import atomic_write
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    """How every node of the network trains and scores, so that updates are comparable.
+
+    Parameters
+    ----------
+    model:
+        Model name (:data:`bflc.ml.models.MODEL_NAMES` for bflc's own learner).
+    input_shape:
+        Shape of one sample, e.g. ``(1, 28, 28)``.
+    num_classes:
+        Number of classes (at least 2).
+    local_epochs, batch_size, lr, momentum:
+        Local SGD settings.
+    max_validation_samples:
+        Samples a committee member scores each update on.
+    model_seed:
+        Seed of the genesis model's initial weights.
+    """
+
+    model: str = "cnn"
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    num_classes: int = 62
+    local_epochs: int = 1
+    batch_size: int = 10
+    lr: float = 0.05
+    momentum: float = 0.0
+    max_validation_samples: int = 200
+    model_seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        checks = [
+            (bool(self.model.strip()), "model must not be empty"),
+            (len(self.input_shape) > 0 and all(s >= 1 for s in self.input_shape), "input_shape must be positive sizes"),
+            (self.num_classes >= 2, "num_classes must be at least 2"),
+            (self.local_epochs >= 1, "local_epochs must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.lr > 0, "lr must be positive"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (self.max_validation_samples >= 1, "max_validation_samples must be at least 1"),
+            (self.model_seed >= 0, "model_seed must be non-negative"),
+        ]
+        require(checks, "learning setting")
+
+
+@dataclass(frozen=True)
+class NetworkFile:
+    """One BFLC network: chain endpoint, contract, blob store and learning settings.
+
+    Parameters
+    ----------
+    name:
+        A human-readable name.
+    rpc:
+        JSON-RPC endpoint (``http://`` or ``https://``).
+    chain_id:
+        The chain's id; a node on another chain is refused.
+    contract:
+        The BFLC contract's address (stored checksummed).
+    deployed_block:
+        The block the contract was deployed in (where event scans start).
+    store:
+        Blob store URL (``file:///...`` or ``s3://...``).
+    learning:
+        The network's learning settings.
+
+    Raises
+    ------
+    ConfigError
+        If any value is out of range or malformed.
+    """
+
+    name: str
+    rpc: str
+    chain_id: int
+    contract: str
+    deployed_block: int
+    store: str
+    learning: LearningSettings = field(default_factory=LearningSettings)
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (bool(self.name.strip()) and "\n" not in self.name, "name must be one non-empty line"),
+                (_is_http_url(self.rpc), f"rpc {self.rpc!r} is not an http:// or https:// URL"),
+                (self.chain_id >= 1, "chain_id must be a positive integer"),
+                (self.deployed_block >= 0, "deployed_block must be non-negative"),
+                (_URL.fullmatch(self.store) is not None, f"store {self.store!r} is not a URL like file:///path or s3://bucket/prefix"),
+            ],
+            "network setting",
+        )
+        object.__setattr__(self, "contract", checksum_address(self.contract, "contract"))
+
+
+def checksum_address(value: str, what: str) -> str:
+    """``value`` as a checksummed Ethereum address.
+
+    Raises
+    ------
+    ConfigError
+        If it is not a 0x-prefixed 40-hex-digit address, or its mixed case
+        fails the EIP-55 checksum (a typo).
+    """
+    from eth_utils import is_address, to_checksum_address
+
+    if not isinstance(value, str) or not is_address(value):
+        raise ConfigError(
+            f"{what} {value!r} is not an Ethereum address",
+            "write 0x followed by 40 hex digits; mixed case must be the EIP-55 checksum",
+        )
+    return str(to_checksum_address(value))
+
+
+def _is_http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+# ---------------------------------------------------------------- TOML
+
+# TOML table -> {key: (field name, type)}; the learning table maps onto LearningSettings.
+_TABLES: dict[str, dict[str, tuple[str, str]]] = {
+    "network": {"name": ("name", "str")},
+    "chain": {
+        "rpc": ("rpc", "str"),
+        "chain_id": ("chain_id", "int"),
+        "contract": ("contract", "str"),
+        "deployed_block": ("deployed_block", "int"),
+    },
+    "store": {"url": ("store", "str")},
+    "learning": {
+        key: (key, kind)
+        for key, kind in [
+            ("model", "str"),
+            ("input_shape", "int list"),
+            ("num_classes", "int"),
+            ("local_epochs", "int"),
+            ("batch_size", "int"),
+            ("lr", "float"),
+            ("momentum", "float"),
+            ("max_validation_samples", "int"),
+            ("model_seed", "int"),
+        ]
+    },
+}
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "int list": "a list of integers"}
+
+
+def load_network(path: str | Path) -> NetworkFile:
+    """Read and validate a network file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the table and the key, for a missing or unreadable
+        file, invalid TOML, a missing or unknown key, a value of the wrong
+        type, or a value out of range (bad address, bad URL, ...).
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read network file {path}: {error}", "pass the file `bflc chain deploy` wrote") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"network file {path} is not valid TOML: {error}", "fix the syntax at that line") from None
+    values = _read_tables(path, document)
+    learning = {name: values.pop(name) for name in _TABLES["learning"]}
+    try:
+        return NetworkFile(**values, learning=LearningSettings(**learning))
+    except ConfigError as error:
+        raise ConfigError(f"network file {path}: {error.message}", error.hint) from None
+
+
+def write_network(path: str | Path, net: NetworkFile) -> Path:
+    """Write ``net`` to ``path`` as TOML, atomically (a crash never leaves half a file).
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be written.
+    """
+    import tomli_w
+
+    document = {
+        "network": {"name": net.name},
+        "chain": {"rpc": net.rpc, "chain_id": net.chain_id, "contract": net.contract, "deployed_block": net.deployed_block},
+        "store": {"url": net.store},
+        "learning": {**dataclasses.asdict(net.learning), "input_shape": list(net.learning.input_shape)},
+    }
+    header = "# A BFLC network, written by `bflc chain deploy`. Share it with every node.\n\n"
+    return atomic_write(path, (header + tomli_w.dumps(document)).encode("utf-8"))
+
+
+def _read_tables(path: Path, document: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(document) - set(_TABLES))
+    if unknown:
+        raise ConfigError(f"network file {path} has an unknown table [{unknown[0]}]", f"the tables are {_table_list()}")
+    values: dict[str, Any] = {}
+    for table, keys in _TABLES.items():
+        content = document.get(table)
+        if not isinstance(content, dict):
+            raise ConfigError(f"network file {path} has no [{table}] table", f"the tables are {_table_list()}")
+        extra = sorted(set(content) - set(keys))
+        if extra:
+            raise ConfigError(f"network file {path}: unknown key {extra[0]!r} in [{table}]", f"the keys are {', '.join(keys)}")
+        for key, (name, kind) in keys.items():
+            if key not in content:
+                raise ConfigError(f"network file {path}: [{table}] has no {key!r}", f"add {key}, {_TYPE_NAMES[kind]}, to [{table}]")
+            values[name] = _typed(path, table, key, content[key], kind)
+    return values
+
+
+def _typed(path: Path, table: str, key: str, value: Any, kind: str) -> Any:
+    ok = {
+        "str": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "int list": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+    }[kind]
+    if not ok:
+        raise ConfigError(
+            f"network file {path}: [{table}] {key} = {value!r} is not {_TYPE_NAMES[kind]}", f"write {key} as {_TYPE_NAMES[kind]}"
+        )
+    return float(value) if kind == "float" else value
+
+
+def _table_list() -> str:
+    return ", ".join(f"[{t}]" for t in _TABLES)

@@ -1,0 +1,145 @@
+"""A network's state at a glance: ``bflc status``.
+
+:func:`network_status` gathers it as JSON-ready data with stable keys;
+:func:`format_status` renders that data as readable tables. Amounts are
+integers in wei; scores are floats in [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from web3 import Web3
+
+from bflc.chain.types import UpdateRecord, from_fixed
+from bflc.chain.web3_ledger import Web3Ledger
+from bflc.net.network import NetworkFile
+
+
+def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str] = ()) -> dict[str, Any]:
+    """The network's current round, model, committee, updates and balances.
+
+    Parameters
+    ----------
+    ledger:
+        A (read-only) ledger on the network's contract.
+    net:
+        The network file.
+    accounts:
+        Extra addresses whose balances to show, besides managers and committee.
+
+    Returns
+    -------
+    dict
+        Keys: ``network``, ``block``, ``round``, ``phase``, ``round_start_block``,
+        ``score_deadline_block``, ``round_deadline_block``, ``final_updates``,
+        ``updates_per_round``, ``model``, ``committee``, ``managers``,
+        ``updates``, ``qualified``, ``reward_pool``, ``contract_balance``,
+        ``accounts``, ``params``.
+    """
+    params = ledger.params()
+    state = ledger.round_state()
+    managers = ledger.managers()
+    roles = _roles(managers, list(state.committee), [Web3.to_checksum_address(a) for a in accounts])
+    return {
+        "network": {"name": net.name, "chain_id": net.chain_id, "contract": net.contract, "rpc": net.rpc, "store": net.store},
+        "block": ledger.block_number(),
+        "round": state.round,
+        "phase": state.phase.name.lower(),
+        "round_start_block": state.start_block,
+        "score_deadline_block": state.start_block + params.score_deadline_blocks,
+        "round_deadline_block": state.start_block + params.round_deadline_blocks,
+        "final_updates": state.num_final,
+        "updates_per_round": params.updates_per_round,
+        "model": {
+            "round": state.model.round,
+            "hash": state.model.blob_hash.hex(),
+            "uri": state.model.uri,
+            "block": state.model.block,
+            "origin": state.model.origin.name.lower(),
+        },
+        "committee": list(state.committee),
+        "managers": managers,
+        "updates": [_update(u) for u in ledger.round_updates(state.round)],
+        "qualified": ledger.qualified(state.round),
+        "reward_pool": ledger.reward_pool(),
+        "contract_balance": int(ledger.w3.eth.get_balance(ledger.address)),
+        "accounts": [_account(ledger, address, tags) for address, tags in roles.items()],
+        "params": {**dataclasses.asdict(params), "election": params.election.name.lower().replace("_", "-")},
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """``status`` (from :func:`network_status`) as readable text."""
+    net, model = status["network"], status["model"]
+    lines = [
+        f"network  {net['name']}  chain {net['chain_id']}  contract {net['contract']}  block {status['block']}",
+        f"round    {status['round']}  {status['phase']}  started at block {status['round_start_block']}, "
+        f"scoring deadline {status['score_deadline_block']}, round deadline {status['round_deadline_block']}",
+        f"model    {model['hash']}  ({model['origin']}, block {model['block']})",
+        f"         {model['uri']}",
+        f"updates  {status['final_updates']} of {status['updates_per_round']} final; "
+        f"qualified: {', '.join(map(str, status['qualified'])) or 'none yet'}",
+        f"rewards  pool {status['reward_pool']} wei; contract holds {status['contract_balance']} wei",
+        "",
+        f"committee ({len(status['committee'])}): " + (", ".join(status["committee"]) or "none"),
+        "",
+    ]
+    update_rows = [
+        [u["id"], u["provider"], u["samples"], f"{len(u['votes'])}/{len(status['committee'])}",
+         "-" if u["median"] is None else f"{u['median']:.4f}", _yes(u["final"]), _yes(u["qualified"])]
+        for u in status["updates"]
+    ]
+    lines += _table(["update", "provider", "samples", "votes", "median", "final", "qualified"], update_rows) if update_rows else ["no updates this round"]
+    lines.append("")
+    account_rows = [
+        [a["address"], ",".join(a["roles"]), a["status"], a["native_balance"], a["balance"], a["escrow"]]
+        for a in status["accounts"]
+    ]
+    lines += _table(["account", "roles", "status", "native wei", "balance wei", "escrow wei"], account_rows)
+    return "\n".join(lines)
+
+
+def _roles(managers: list[str], committee: list[str], extra: list[str]) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {}
+    for tag, group in (("manager", managers), ("committee", committee), ("account", extra)):
+        for address in group:
+            roles.setdefault(address, []).append(tag)
+    return roles
+
+
+def _update(update: UpdateRecord) -> dict[str, Any]:
+    return {
+        "id": update.update_id,
+        "provider": update.provider,
+        "hash": update.blob_hash.hex(),
+        "samples": update.n_samples,
+        "votes": [{"member": m, "score": from_fixed(s)} for m, s in zip(update.voters, update.scores)],
+        "median": update.median_score if update.final else None,
+        "final": update.final,
+        "qualified": update.qualified,
+    }
+
+
+def _account(ledger: Web3Ledger, address: str, roles: list[str]) -> dict[str, Any]:
+    return {
+        "address": address,
+        "roles": roles,
+        "status": ledger.status(address).name.lower(),
+        "native_balance": int(ledger.w3.eth.get_balance(address)),
+        "balance": ledger.balance(address),
+        "escrow": ledger.escrow(address),
+    }
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
