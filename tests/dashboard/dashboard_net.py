@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import uvicorn
-from web3 import HTTPProvider, Web3
 
 from bflc.chain import Ledger, ProtocolParams, to_fixed
 from bflc.chain.anvil import free_port
 from bflc.chain.devchain import DevChain
-from bflc.chain.web3_ledger import Web3Ledger
-from bflc.dashboard.accuracy import NodeReports
-from bflc.dashboard.app import create_app
-from bflc.dashboard.chain import ChainView
+from bflc.dashboard.app import network_app
+from bflc.net.network import NetworkFile
 
+ANVIL_CHAIN_ID = 31337
 GENESIS = b"\x01" * 32
 MODEL_1 = b"\x11" * 32
 MODEL_2 = b"\x22" * 32
@@ -140,13 +138,9 @@ def write_node_log(nodes_dir: Path, node: str, *records: dict[str, Any], partial
 
 
 def dashboard_app(rpc: str, address: str, deployed_block: int = 0, nodes_dir: Path | None = None) -> Any:
-    """The dashboard app on the contract at ``address`` behind ``rpc``, as the CLI builds it."""
-
-    def connect() -> Web3Ledger:
-        return Web3Ledger(Web3(HTTPProvider(rpc, request_kwargs={"timeout": 5})), address)
-
-    view = ChainView(connect, rpc=rpc, address=address, deployed_block=deployed_block)
-    return create_app(view, NodeReports(nodes_dir))
+    """The dashboard app of the contract at ``address`` behind ``rpc``, as ``bflc dashboard`` builds it."""
+    network = NetworkFile("dashboard-test", rpc, ANVIL_CHAIN_ID, address, deployed_block, "file:///tmp/bflc-dashboard-test")
+    return network_app(network, nodes_dir)
 
 
 @contextlib.contextmanager

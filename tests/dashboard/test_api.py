@@ -180,3 +180,20 @@ def test_page_and_static_files_are_served(url: str, scenario: Scenario) -> None:
     for path in ["/static/dashboard.js", "/static/dashboard.css"]:
         with urllib.request.urlopen(url + path) as response:
             assert response.status == 200
+
+
+def test_event_log_reads_bounded_ranges_incrementally(scenario: Scenario, anvil) -> None:
+    from bflc.chain.web3_ledger import Web3Ledger
+    from bflc.dashboard.events import EventLog
+
+    ledger = Web3Ledger(anvil.w3, scenario.ledger.address)
+    head = ledger.block_number()
+    whole = EventLog(ledger, 0, chunk_blocks=head + 1)
+    whole.sync(head)
+    stepwise = EventLog(ledger, 0, chunk_blocks=3)
+    stepwise.sync(head // 2)
+    assert stepwise.next_block == head // 2 + 1
+    stepwise.sync(head)
+    stepwise.sync(head)
+    assert stepwise.events == whole.events
+    assert [(e.block, e.log_index) for e in whole.events] == sorted((e.block, e.log_index) for e in whole.events)

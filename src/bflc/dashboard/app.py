@@ -8,7 +8,7 @@ holds no key and sends no transaction.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,13 +16,39 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bflc.chain.web3_ledger import Web3Ledger
 from bflc.dashboard import views
 from bflc.dashboard.accuracy import NodeReports
 from bflc.dashboard.chain import ChainView, Unavailable
 
+if TYPE_CHECKING:
+    from bflc.net.network import NetworkFile
+
 STATIC = Path(__file__).parent / "static"
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_EVENTS = 1_000
+# Seconds one JSON-RPC request may take: a hung node shows as a banner soon.
+RPC_TIMEOUT = 5.0
+
+
+def network_app(network: "NetworkFile", nodes_dir: Path | None = None) -> Starlette:
+    """The dashboard of the network a network file describes.
+
+    Parameters
+    ----------
+    network:
+        The network file: RPC URL, chain id, contract address, deployment block.
+    nodes_dir:
+        A folder of node state directories whose logs give each model's
+        accuracy (``None``: no accuracy).
+    """
+    from bflc.net.connect import open_web3
+
+    def connect() -> Web3Ledger:
+        return Web3Ledger(open_web3(network.rpc, chain_id=network.chain_id, timeout=RPC_TIMEOUT), network.contract)
+
+    view = ChainView(connect, rpc=network.rpc, address=network.contract, deployed_block=network.deployed_block)
+    return create_app(view, NodeReports(nodes_dir))
 
 
 def create_app(view: ChainView, accuracies: NodeReports) -> Starlette:

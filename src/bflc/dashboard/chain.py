@@ -72,8 +72,9 @@ class ChainView:
     Parameters
     ----------
     connect:
-        Returns a read-only ledger on the contract (it may raise while the
-        chain is down; it is called again on the next request).
+        Returns a read-only ledger on the contract. It may raise (ChainError
+        or a transport error) while the chain is down; it is called again on
+        the next request.
     rpc:
         The node's URL, for messages.
     address:
@@ -128,7 +129,10 @@ class ChainView:
 
     def _refresh(self) -> None:
         if self._ledger is None:
-            ledger = self._connect()
+            try:
+                ledger = self._connect()
+            except ChainError as exc:  # the connector says why: no answer, or another chain
+                raise Unavailable("chain_unreachable", exc.message, exc.hint) from exc
             if not ledger.w3.eth.get_code(ledger.address):
                 raise Unavailable(
                     "contract_not_found",

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import socket
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,16 +53,45 @@ def add_commands(commands: Any, command: Command) -> None:
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    from bflc.net.network import load_network
-
-    network = load_network(args.network)
-    nodes_dir = _nodes_dir(args.network, args.nodes_dir)
-    listener = bind(args.host, args.port)
-    app = _app(network, nodes_dir)
-    url = f"http://{args.host}:{listener.getsockname()[1]}"
-    print(f"bflc dashboard for {network.contract} on {network.rpc} at {url} (Ctrl-C to stop)", flush=True)
+    network, app, listener = _prepare(args.network, args.nodes_dir, args.host, args.port)
+    print(f"bflc dashboard for {network.contract} on {network.rpc} at {_url(listener)} (Ctrl-C to stop)", flush=True)
     serve(app, listener)
     return 0
+
+
+def serve_in_thread(network_file: Path, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
+    """Serve the dashboard of ``network_file`` from a daemon thread of this
+    process, for as long as it runs (``bflc cluster up --dashboard``).
+
+    Returns
+    -------
+    str
+        The page's URL.
+
+    Raises
+    ------
+    ConfigError
+        If the network file is bad or the port cannot be listened on.
+    """
+    _, app, listener = _prepare(network_file, None, host, port)
+    threading.Thread(target=_server(app).run, kwargs={"sockets": [listener]}, name="bflc-dashboard", daemon=True).start()
+    return _url(listener)
+
+
+def _prepare(network_file: Path, nodes_dir: Path | None, host: str, port: int) -> tuple[Any, Any, socket.socket]:
+    """The network, the app and a listening socket, or a ConfigError naming the bad input."""
+    from bflc.dashboard.app import network_app
+    from bflc.net.network import load_network
+
+    network = load_network(network_file)
+    nodes = _nodes_dir(network_file, nodes_dir)
+    listener = bind(host, port)
+    return network, network_app(network, nodes), listener
+
+
+def _url(listener: socket.socket) -> str:
+    host, port = listener.getsockname()[:2]
+    return f"http://{host}:{port}"
 
 
 def _nodes_dir(network_file: Path, given: Path | None) -> Path | None:
@@ -70,21 +101,6 @@ def _nodes_dir(network_file: Path, given: Path | None) -> Path | None:
         return given
     beside = network_file.parent / "nodes"
     return beside if beside.is_dir() else None
-
-
-def _app(network: Any, nodes_dir: Path | None) -> Any:
-    from bflc.dashboard.accuracy import NodeReports
-    from bflc.dashboard.app import create_app
-    from bflc.dashboard.chain import ChainView
-    from bflc.net.connect import connect
-
-    view = ChainView(
-        lambda: connect(network),
-        rpc=network.rpc,
-        address=network.contract,
-        deployed_block=network.deployed_block,
-    )
-    return create_app(view, NodeReports(nodes_dir))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -116,8 +132,20 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(app: Any, listener: socket.socket) -> None:
-    """Serve ``app`` on ``listener`` with uvicorn until Ctrl-C or SIGTERM."""
+    """Serve ``app`` on ``listener`` with uvicorn until Ctrl-C or SIGTERM.
+
+    uvicorn shuts down gracefully on either signal, then raises it again; a
+    SIGTERM is the normal way to stop the command, so it then returns (exit
+    0), while Ctrl-C ends as every ``bflc`` command does (exit 130).
+    """
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        _server(app).run(sockets=[listener])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _server(app: Any) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, ws="none")
-    uvicorn.Server(config).run(sockets=[listener])
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, ws="none"))

@@ -268,7 +268,13 @@ function renderModels(models) {
       h("td", { class: "uri" }, m.uri || "—"),
     ),
   );
-  fill("models", h("div", { class: "scroll" }, table(["round", "model", "origin", "accuracy", "reports", "block", "uri"], rows, { id: "models-table" })));
+  fill("models", h("div", { class: "scroll tall" }, table(["round", "model", "origin", "accuracy", "reports", "block", "uri"], rows, { id: "models-table" })));
+}
+
+function terms(rounds) {
+  if (!rounds.length) return "—";
+  const shown = rounds.slice(-6).join(", ");
+  return rounds.length > 6 ? `${rounds.length} terms: …, ${shown}` : shown;
 }
 
 function nodeRow(n) {
@@ -280,13 +286,13 @@ function nodeRow(n) {
     h("td", { class: "num" }, wei(n.balance_wei)),
     h("td", { class: "num" }, wei(n.rewards_wei)),
     h("td", { class: "num" }, n.submission_count),
-    h("td", {}, n.committee_terms.length ? n.committee_terms.join(", ") : "—"),
+    h("td", { title: n.committee_terms.join(", ") }, terms(n.committee_terms)),
   );
 }
 
 function renderNodes(nodes) {
   if (!nodes.nodes.length) return fill("nodes", empty("No nodes yet."));
-  fill("nodes", h("div", { class: "scroll" }, table(["node", "status", "balance", "rewards", "updates", "committee rounds"], nodes.nodes.map(nodeRow), { id: "nodes-table" })));
+  fill("nodes", h("div", { class: "scroll tall" }, table(["node", "status", "balance", "rewards", "updates", "committee rounds"], nodes.nodes.map(nodeRow), { id: "nodes-table" })));
 }
 
 function eventText(e) {
