@@ -197,3 +197,16 @@ def test_event_log_reads_bounded_ranges_incrementally(scenario: Scenario, anvil)
     stepwise.sync(head)
     assert stepwise.events == whole.events
     assert [(e.block, e.log_index) for e in whole.events] == sorted((e.block, e.log_index) for e in whole.events)
+
+
+def test_snapshot_is_every_panel_at_one_block(url: str) -> None:
+    snap = api(url, "/api/snapshot?round=1")
+    assert snap == {
+        "overview": api(url, "/api/overview"),
+        "round": api(url, "/api/rounds/1"),
+        "models": api(url, "/api/models"),
+        "nodes": api(url, "/api/nodes"),
+        "events": api(url, "/api/events?limit=50"),
+    }
+    assert api(url, "/api/snapshot")["round"]["round"] == 3
+    assert api(url, "/api/snapshot?round=99")["round"]["round"] == 3

@@ -65,8 +65,8 @@ def create_app(view: ChainView, accuracies: NodeReports) -> Starlette:
     -------
     Starlette
         An ASGI app: ``/`` and ``/node/{address}`` serve the page, ``/api/...``
-        the JSON documents of :mod:`bflc.dashboard.views`, ``/static/...`` the
-        page's script and style.
+        the JSON documents of :mod:`bflc.dashboard.views` (the page polls
+        ``/api/snapshot``), ``/static/...`` the page's script and style.
     """
 
     def api(handler: Callable[[ChainView, Request], dict[str, Any]]) -> Callable[[Request], Response]:
@@ -84,6 +84,10 @@ def create_app(view: ChainView, accuracies: NodeReports) -> Starlette:
     def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=NO_STORE)
 
+    def snapshot(v: ChainView, request: Request) -> dict[str, Any]:
+        text = request.query_params.get("round", "")
+        return views.snapshot(v, accuracies, round=int(text) if text.isdigit() else None)
+
     def events(v: ChainView, request: Request) -> dict[str, Any]:
         everything = request.query_params.get("all", "") in ("1", "true")
         limit = _int(request.query_params.get("limit"), default=200, low=0, high=MAX_EVENTS)
@@ -98,6 +102,7 @@ def create_app(view: ChainView, accuracies: NodeReports) -> Starlette:
         Route("/api/nodes", api(lambda v, r: views.nodes(v))),
         Route("/api/nodes/{address}", api(lambda v, r: views.node_detail(v, r.path_params["address"]))),
         Route("/api/events", api(events)),
+        Route("/api/snapshot", api(snapshot)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes)

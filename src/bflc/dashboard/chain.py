@@ -1,6 +1,8 @@
 """A read-only, cached view of one BFLC deployment.
 
-What the contract can no longer change is read once: the parameters, the
+Every request reads the contract's state at one block, the head when the
+request began, so each document is a consistent snapshot. What the contract
+can no longer change is read once: the parameters, the
 managers, every round's model and committee, and the updates, votes,
 qualified set and proposals of finished rounds. What can change (the current
 round, balances, statuses) is read again only when a new block arrives.
@@ -148,6 +150,7 @@ class ChainView:
         elif head != self.head:
             self.head = head
             self._per_block.clear()
+        self.ledger.w3.eth.default_block = self.head  # every read of a request sees one block
 
     def _drop(self) -> None:
         self._ledger = None

@@ -277,3 +277,18 @@ def events(view: ChainView, everything: bool = False, limit: int = 200) -> dict[
     log = view.events()
     chosen = log.events if everything else log.named(*NOTABLE)
     return {"events": [e.to_json() for e in reversed(chosen[-limit:])] if limit > 0 else []}
+
+
+def snapshot(view: ChainView, accuracies: NodeReports, round: int | None = None, events_limit: int = 50) -> dict[str, Any]:
+    """``/api/snapshot``: what the page shows, read at one block: the overview,
+    round ``round`` (the current one when ``None`` or later), the models, the
+    nodes and the latest notable events."""
+    now = overview(view)
+    shown = now["round"] if round is None else min(round, now["round"])
+    return {
+        "overview": now,
+        "round": round_detail(view, shown),
+        "models": models(view, accuracies),
+        "nodes": nodes(view),
+        "events": events(view, limit=events_limit),
+    }

@@ -317,17 +317,16 @@ function eventList(events) {
 }
 
 async function refreshNetwork() {
-  const overview = await api("/api/overview");
-  view.current = overview.round;
-  const round = view.round === null ? overview.round : Math.min(view.round, overview.round);
-  const [detail, models, nodes, events] = await Promise.all([api(`/api/rounds/${round}`), api("/api/models"), api("/api/nodes"), api("/api/events?limit=50")]);
-  renderOverview(overview);
-  renderCommittee(overview);
-  renderScores(detail);
-  renderChart(models);
-  renderModels(models);
-  renderNodes(nodes);
-  fill("events", eventList(events.events));
+  // One request, so that every panel shows the same block.
+  const snap = await api(view.round === null ? "/api/snapshot" : `/api/snapshot?round=${view.round}`);
+  view.current = snap.overview.round;
+  renderOverview(snap.overview);
+  renderCommittee(snap.overview);
+  renderScores(snap.round);
+  renderChart(snap.models);
+  renderModels(snap.models);
+  renderNodes(snap.nodes);
+  fill("events", eventList(snap.events.events));
   document.getElementById("network-view").hidden = false;
 }
 
