@@ -3,8 +3,10 @@ Playwright) opens the dashboard of a network that is played through the
 Ledger while the page polls, waits for round 2 and checks that the page
 shows the chain's committee, scores, medians and the accuracy chart.
 
-The screenshot is saved in the test's tmp dir; set
-``BFLC_DASHBOARD_SCREENSHOT=docs/img/dashboard.png`` to copy it there.
+The screenshots are saved in the test's tmp dir; set
+``BFLC_DASHBOARD_SCREENSHOT=PATH`` to copy the round-2 one to PATH.
+(docs/img/dashboard.png shows a ``bflc cluster up --nodes 5 --committee 2``
+network instead, with the nodes' real accuracies.)
 """
 
 from __future__ import annotations
