@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import uvicorn
+from web3 import HTTPProvider, Web3
 
 from bflc.chain import Ledger, ProtocolParams, to_fixed
-from bflc.chain.anvil import free_port
+from bflc.chain.anvil import anvil_binary, free_port
 from bflc.chain.devchain import DevChain
+from bflc.chain.web3_ledger import Web3Ledger, deploy_contract
 from bflc.dashboard.app import network_app
 from bflc.net.network import NetworkFile
 
@@ -168,3 +171,40 @@ def get(url: str) -> tuple[int, Any]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+class RestartableAnvil:
+    """An anvil node on a fixed port that keeps its chain in ``state`` across restarts."""
+
+    def __init__(self, state: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = state
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Web3:
+        command = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port), "--state", str(self.state), "--silent"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 10}))
+        deadline = time.monotonic() + 30
+        while not w3.is_connected():
+            assert self.process.poll() is None and time.monotonic() < deadline, "anvil did not start"
+            time.sleep(0.1)
+        return w3
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # anvil writes its state on the way out
+            self.process.wait(timeout=20)
+
+
+def small_network(w3: Web3) -> Web3Ledger:
+    """Deploy on a node's unlocked accounts: manager 0, committee 1 and 2;
+    account 3 is admitted and submits an update. Returns the manager's ledger."""
+    accounts = w3.eth.accounts
+    params = replace(PARAMS, permission_fee=0).to_contract()
+    address = deploy_contract(w3, accounts[0], [accounts[0]], [accounts[1], accounts[2]], GENESIS, "file:///genesis", params)
+    ledger = Web3Ledger(w3, address, accounts[0])
+    ledger.admit(accounts[3])
+    ledger.as_account(accounts[3]).submit_update(0, b"\x05" * 32, 7)
+    return ledger

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from dashboard_net import GENESIS, dashboard_app, serve, write_node_log
+from dashboard_net import GENESIS, RestartableAnvil, dashboard_app, serve, small_network, write_node_log
 
 from bflc.chain import ProtocolParams, from_fixed, to_fixed
 from bflc.chain.anvil import AnvilChain
@@ -161,4 +161,22 @@ def test_banner_when_the_contract_is_missing(browser: Any, anvil: AnvilChain) ->
         assert page.get_attribute("#banner", "data-code") == "contract_not_found"
         assert "Contract not found" in page.inner_text("#banner")
         assert page.inner_text("#live") == "offline"
+        page.close()
+
+
+def test_banner_while_the_chain_is_down_then_recovery(browser: Any, restartable: RestartableAnvil) -> None:
+    ledger = small_network(restartable.start())
+    with serve(dashboard_app(restartable.url, ledger.address)) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector('#scores-table tr[data-update="0"]', timeout=WAIT_MS)
+        restartable.stop()
+        page.wait_for_selector("#banner:not([hidden])", timeout=WAIT_MS)
+        assert page.get_attribute("#banner", "data-code") == "chain_unreachable"
+        assert "Chain unreachable" in page.inner_text("#banner")
+        assert page.is_visible('#scores-table tr[data-update="0"]')  # the last data stays, dimmed
+        restartable.start()
+        page.wait_for_selector("#banner", state="hidden", timeout=WAIT_MS)
+        assert page.inner_text("#live") == "live"
+        assert page.is_visible('#scores-table tr[data-update="0"]')
         page.close()

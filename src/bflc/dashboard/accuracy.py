@@ -54,14 +54,15 @@ class NodeReports:
         """``node-reports`` when a nodes folder is set, else ``none``."""
         return "none" if self.nodes_dir is None else "node-reports"
 
-    def accuracy(self, blob_hash: str) -> Accuracy | None:
-        """The mean reported accuracy of the model ``blob_hash``, if any node reported it."""
+    def by_hash(self) -> dict[str, Accuracy]:
+        """The mean reported accuracy of every model some node reported, by
+        blob hash, after reading what the logs gained since the last call."""
         with self._lock:
             self._read_new_lines()
-            reports = self._by_hash.get(blob_hash)
-        if not reports:
-            return None
-        return Accuracy(mean=sum(reports.values()) / len(reports), reports=len(reports))
+            return {
+                blob: Accuracy(mean=sum(reports.values()) / len(reports), reports=len(reports))
+                for blob, reports in self._by_hash.items()
+            }
 
     def _read_new_lines(self) -> None:
         if self.nodes_dir is None or not self.nodes_dir.is_dir():

@@ -190,9 +190,10 @@ def _ending(view: ChainView, round: int) -> str:
 def models(view: ChainView, accuracies: NodeReports) -> dict[str, Any]:
     """``/api/models``: the accepted model of every round, with its accuracy if nodes reported one."""
     history = []
+    measured_by_hash = accuracies.by_hash()
     for r in range(view.state().round + 1):
         entry = _model(view.model(r))
-        measured = accuracies.accuracy(entry["hash"])
+        measured = measured_by_hash.get(entry["hash"])
         if measured is None:
             history.append({**entry, "accuracy": None, "reports": 0})
         else:

@@ -122,10 +122,11 @@ function showBanner(exc) {
     " ",
     error.message,
     error.hint ? h("span", { class: "hint" }, ` — ${error.hint}`) : null,
-    error.code === "not_found" ? null : h("span", { class: "hint" }, " Retrying every 2 s; the page recovers by itself."),
+    error.code === "not_found" ? null : h("div", { class: "hint" }, "Retrying every 2 s; the page recovers by itself."),
   );
   banner.dataset.code = error.code;
   banner.hidden = false;
+  document.body.classList.add("stale");
   setLive(false, error.message);
 }
 
@@ -133,6 +134,7 @@ function hideBanner() {
   const banner = document.getElementById("banner");
   banner.hidden = true;
   delete banner.dataset.code;
+  document.body.classList.remove("stale");
 }
 
 function setLive(ok, title) {
