@@ -112,12 +112,18 @@ def test_page_follows_the_chain_to_round_2(browser: Any, anvil: AnvilChain, tmp_
             timeout=WAIT_MS,
         )
         _check_committee(page, ledger)
-        _check_scores(page, ledger)
+        _check_scores(page, ledger, 2)
         _check_chart(page)
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot), full_page=True)
         if os.environ.get("BFLC_DASHBOARD_SCREENSHOT"):
             shutil.copyfile(shot, os.environ["BFLC_DASHBOARD_SCREENSHOT"])
+
+        page.click("#round-prev")
+        page.wait_for_function("() => document.getElementById('round-label').textContent === 'round 1'", timeout=WAIT_MS)
+        _check_scores(page, ledger, 1)
+        page.click("#round-live")
+        page.wait_for_function("() => document.getElementById('round-label').textContent === 'round 2'", timeout=WAIT_MS)
 
         page.goto(f"{url}/node/{r2[0]}")
         page.wait_for_selector("#node-address", timeout=WAIT_MS)
@@ -132,16 +138,17 @@ def _check_committee(page: Any, ledger: Ledger) -> None:
     assert shown == ledger.committee(2)
 
 
-def _check_scores(page: Any, ledger: Ledger) -> None:
-    for record in ledger.round_updates(2):
+def _check_scores(page: Any, ledger: Ledger, round: int) -> None:
+    """The scores table shows round ``round``'s votes, medians and verdicts as the chain has them."""
+    for record in ledger.round_updates(round):
         row = f'#scores-table tr[data-update="{record.update_id}"]'
         cells = page.eval_on_selector_all(f"{row} td.score", "cells => cells.map(c => [c.dataset.member, c.dataset.score])")
         votes = dict(zip(record.voters, record.scores))
         assert {m: float(s) for m, s in cells if s} == {m: from_fixed(v) for m, v in votes.items()}
-        assert [m for m, _ in cells] == ledger.committee(2)
+        assert [m for m, _ in cells] == ledger.committee(round)
         median = page.get_attribute(f"{row} td.median", "data-median")
         assert (float(median) if median else None) == (from_fixed(record.median) if record.final else None)
-        assert page.inner_text(f"{row} .badge") == "pending"
+        assert page.inner_text(f"{row} .badge") == ("qualified" if record.qualified else "pending")
 
 
 def _check_chart(page: Any) -> None:

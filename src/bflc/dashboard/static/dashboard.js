@@ -318,9 +318,10 @@ function eventList(events) {
   return h("ul", { class: "events" }, events.map((e) => h("li", { "data-name": e.name }, h("span", { class: "block" }, `#${e.block}`), badge("event", e.name), " ", eventText(e))));
 }
 
-async function refreshNetwork() {
+async function refreshNetwork(current) {
   // One request, so that every panel shows the same block.
   const snap = await api(view.round === null ? "/api/snapshot" : `/api/snapshot?round=${view.round}`);
+  if (!current()) return;
   view.current = snap.overview.round;
   renderOverview(snap.overview);
   renderCommittee(snap.overview);
@@ -339,8 +340,9 @@ function pickRound(round) {
 
 // ------------------------------------------------------------ node page
 
-async function refreshNode(address) {
+async function refreshNode(address, current) {
   const n = await api(`/api/nodes/${address}`);
+  if (!current()) return;
   document.getElementById("network").textContent = `node ${n.address}`;
   fill(
     "node-summary",
@@ -376,19 +378,25 @@ async function refreshNode(address) {
 // ------------------------------------------------------------ loop
 
 let timer = null;
+let generation = 0;
 
+// A click starts a refresh at once; an older one still in flight then
+// neither draws nor schedules the next poll, so there is one loop only.
 async function tick() {
   clearTimeout(timer);
+  const mine = ++generation;
+  const current = () => mine === generation;
   const match = window.location.pathname.match(NODE_PATH);
   try {
-    await (match ? refreshNode(match[1]) : refreshNetwork());
-    hideBanner();
-    setLive(true, `updated ${new Date().toLocaleTimeString()}`);
-    document.body.dataset.updated = Date.now();
+    await (match ? refreshNode(match[1], current) : refreshNetwork(current));
+    if (current()) {
+      hideBanner();
+      setLive(true, `updated ${new Date().toLocaleTimeString()}`);
+    }
   } catch (exc) {
-    showBanner(exc);
+    if (current()) showBanner(exc);
   } finally {
-    timer = setTimeout(tick, POLL_MS);
+    if (current()) timer = setTimeout(tick, POLL_MS);
   }
 }
 
