@@ -83,8 +83,8 @@ def test_the_command_serves_the_network_and_stops_on_sigterm(network_file: Path,
 
 
 def test_serve_in_thread_for_cluster_up(network_file: Path, scenario: Scenario) -> None:
-    from bflc.dashboard.cli import serve_in_thread
+    from bflc.dashboard.cli import bind, serve_in_thread
 
-    url = serve_in_thread(network_file, port=0)
+    url = serve_in_thread(network_file, bind("127.0.0.1", 0))
     status, overview = get(url + "/api/overview")
     assert status == 200 and overview["network"]["address"] == scenario.ledger.address

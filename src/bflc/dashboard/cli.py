@@ -53,15 +53,17 @@ def add_commands(commands: Any, command: Command) -> None:
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    network, app, listener = _prepare(args.network, args.nodes_dir, args.host, args.port)
+    network, app = _network_app(args.network, args.nodes_dir)
+    listener = bind(args.host, args.port)
     print(f"bflc dashboard for {network.contract} on {network.rpc} at {_url(listener)} (Ctrl-C to stop)", flush=True)
     serve(app, listener)
     return 0
 
 
-def serve_in_thread(network_file: Path, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
-    """Serve the dashboard of ``network_file`` from a daemon thread of this
-    process, for as long as it runs (``bflc cluster up --dashboard``).
+def serve_in_thread(network_file: Path, listener: socket.socket) -> str:
+    """Serve the dashboard of ``network_file`` on ``listener`` (from :func:`bind`)
+    from a daemon thread of this process, for as long as it runs
+    (``bflc cluster up --dashboard``).
 
     Returns
     -------
@@ -71,22 +73,20 @@ def serve_in_thread(network_file: Path, *, host: str = "127.0.0.1", port: int = 
     Raises
     ------
     ConfigError
-        If the network file is bad or the port cannot be listened on.
+        If the network file is bad.
     """
-    _, app, listener = _prepare(network_file, None, host, port)
+    _, app = _network_app(network_file, None)
     threading.Thread(target=_server(app).run, kwargs={"sockets": [listener]}, name="bflc-dashboard", daemon=True).start()
     return _url(listener)
 
 
-def _prepare(network_file: Path, nodes_dir: Path | None, host: str, port: int) -> tuple[Any, Any, socket.socket]:
-    """The network, the app and a listening socket, or a ConfigError naming the bad input."""
+def _network_app(network_file: Path, nodes_dir: Path | None) -> tuple[Any, Any]:
+    """The network file and the dashboard app for it, or a ConfigError naming the bad input."""
     from bflc.dashboard.app import network_app
     from bflc.net.network import load_network
 
     network = load_network(network_file)
-    nodes = _nodes_dir(network_file, nodes_dir)
-    listener = bind(host, port)
-    return network, network_app(network, nodes), listener
+    return network, network_app(network, _nodes_dir(network_file, nodes_dir))
 
 
 def _url(listener: socket.socket) -> str:
