@@ -4,6 +4,7 @@ only for the blocks it has not seen."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,11 @@ class LoggedEvent:
         }
 
 
+def label(value: enum.Enum) -> str:
+    """How the API names an enum value: ``ModelOrigin.CARRIED_OVER`` is ``carried-over``."""
+    return value.name.lower().replace("_", "-")
+
+
 def _json_arg(key: str, value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
@@ -58,7 +64,7 @@ def _json_arg(key: str, value: Any) -> Any:
     if key in WEI_ARGS:
         return str(value)
     if key == "origin":
-        return ModelOrigin(value).name.lower().replace("_", "-")
+        return label(ModelOrigin(value))
     return value
 
 

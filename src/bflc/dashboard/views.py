@@ -17,7 +17,7 @@ from web3 import Web3
 from bflc.chain.types import ModelRecord, ProtocolParams, UpdateRecord, from_fixed
 from bflc.dashboard.accuracy import NodeReports
 from bflc.dashboard.chain import ChainView, RoundData
-from bflc.dashboard.events import NOTABLE, LoggedEvent
+from bflc.dashboard.events import NOTABLE, LoggedEvent, label
 from bflc.dashboard.verdicts import judge_round
 from bflc.errors import BflcError
 from bflc.storage import bytes32_to_hash
@@ -36,16 +36,12 @@ class NotFound(BflcError):
     """The request names a round or node the chain does not know."""
 
 
-def _name(value: Any) -> str:
-    return value.name.lower().replace("_", "-")
-
-
 def _model(record: ModelRecord) -> dict[str, Any]:
     return {
         "round": record.round,
         "hash": bytes32_to_hash(record.blob_hash),
         "uri": record.uri,
-        "origin": _name(record.origin),
+        "origin": label(record.origin),
         "block": record.block,
     }
 
@@ -57,7 +53,7 @@ def _params(p: ProtocolParams) -> dict[str, Any]:
         "qualify_top_fraction": p.qualify_top_fraction,
         "min_score": p.min_score,
         "relative_min_score": p.relative_min_score,
-        "election": _name(p.election),
+        "election": label(p.election),
         "score_weight": p.score_weight,
         "factor_weight": p.factor_weight,
         "score_deadline_blocks": p.score_deadline_blocks,
@@ -109,7 +105,7 @@ def overview(view: ChainView) -> dict[str, Any]:
         "network": {"address": view.address, "rpc": view.rpc, "chain_id": view.chain_id(), "deployed_block": view.deployed_block},
         "block": view.head,
         "round": state.round,
-        "phase": _name(state.phase),
+        "phase": label(state.phase),
         "round_start_block": state.start_block,
         "deadlines": {
             "score": _deadline(view, state.start_block, params.score_deadline_blocks),
@@ -142,7 +138,7 @@ def round_detail(view: ChainView, round: int) -> dict[str, Any]:
     return {
         "round": round,
         "current": current,
-        "status": _name(state.phase) if current else _ending(view, round),
+        "status": label(state.phase) if current else _ending(view, round),
         "committee": _members(view, data),
         "model": _model(view.model(round)),
         "next_model": None if current else _model(view.model(round + 1)),
@@ -226,7 +222,7 @@ def _node(view: ChainView, address: str) -> dict[str, Any]:
     return {
         "address": address,
         "manager": address in view.managers(),
-        "status": account.status.name.lower(),
+        "status": label(account.status),
         "balance_wei": str(account.balance),
         "escrow_wei": str(account.escrow),
         "rewards_wei": str(sum(e.args["amount"] for e in _rewards(view, address))),
