@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from bflc.chain import ElectionMode, Phase, ProtocolParams, UpdateRecord, to_fixed
-from bflc.chain.inprocess import InProcessChain
+from bflc.chain.fast import FastChain
 from bflc.errors import ChainError
 from bflc.node.rounds import aggregate_qualified, collude
 from bflc.sim.config import SimConfig
@@ -31,7 +31,7 @@ class ProtocolRunner:
         self.population = population
         self.store = MemoryBlobStore()
         self.timer = PhaseTimer()
-        self.chain = InProcessChain(population.size + 1)
+        self.chain = FastChain(population.size + 1)
         self.manager = self.chain.accounts[0]
         self.addresses = self.chain.accounts[1 : population.size + 1]
         self.node_of = {a: i for i, a in enumerate(self.addresses)}
