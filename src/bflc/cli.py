@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment(commands)
     _add_attack_probability(commands)
     __import__("bflc.net.cli", fromlist=["add_commands"]).add_commands(commands, _command)
+    __import__("bflc.node.cli", fromlist=["add_commands"]).add_commands(commands, _command)
     __import__("bflc.dashboard.cli", fromlist=["add_commands"]).add_commands(commands, _command)
     return parser
 

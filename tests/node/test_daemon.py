@@ -98,6 +98,20 @@ def test_trainer_restart_after_submit_with_state_lost_never_resubmits(net):
     assert events(net, trainer, "update_found")
 
 
+def test_restart_adopts_an_update_sent_just_before_a_crash_in_a_finished_round(net):
+    trainer = net.nodes[2]
+    assert net.play_round() == 1
+    state_file = net.root / trainer / "state.json"
+    document = json.loads(state_file.read_text())
+    update_id = document["rounds"]["0"]["update"]["id"]
+    document["rounds"]["0"]["update"]["id"] = None  # as if killed between the receipt and the save
+    state_file.write_text(json.dumps(document))
+    restarted = net.daemon(trainer)
+    restarted.step()
+    assert restarted.state.round(0)["update"]["id"] == update_id
+    assert events(net, trainer, "update_found")[0]["round"] == 0
+
+
 def test_trainer_stopped_before_the_transaction_reuses_its_blob(net):
     trainer = net.nodes[2]
     daemon = net.daemons[trainer]

@@ -38,7 +38,7 @@ from web3.exceptions import Web3Exception
 
 from bflc.chain import NodeStatus, Phase, RoundState, UpdateRecord, to_fixed
 from bflc.chain.web3_ledger import Web3Ledger
-from bflc.errors import BlobError, ChainError, ContractRevert
+from bflc.errors import BlobError, ChainError, ConfigError, ContractRevert
 from bflc.ml.models import flatten, unflatten
 from bflc.node.journal import Journal
 from bflc.node.learner import NodeLearner, Params
@@ -102,7 +102,7 @@ class Misbehaviour:
 
     def __post_init__(self) -> None:
         if self.attack is not None and self.attack not in ATTACKS:
-            raise ValueError(f"unknown attack {self.attack!r}; use one of {', '.join(ATTACKS)}")
+            raise ConfigError(f"unknown attack {self.attack!r}", f"use one of {', '.join(ATTACKS)}")
         object.__setattr__(self, "colluders", frozenset(a.lower() for a in self.colluders))
 
     @property
@@ -189,6 +189,8 @@ class NodeDaemon:
         self._stop = threading.Event()
         self._said: set[str] = set()
         self._last_revert: tuple[str | None, str] | None = None
+        self._seen: tuple[int, Phase] | None = None
+        self._reconciled = False
 
     # ------------------------------------------------------------ running
 
@@ -251,7 +253,7 @@ class NodeDaemon:
 
     def _on_revert(self, error: ContractRevert, delay: float) -> float:
         key = (error.function, error.reason)
-        if error.reason in RACE_REASONS:
+        if error.reason in RACE_REASONS or self._round_moved():
             self._log("race", f"{error.function} reverted: {error.reason} (another node moved first)", function=error.function, reason=error.reason)
             return self.poll_seconds
         if key != self._last_revert:
@@ -259,6 +261,15 @@ class NodeDaemon:
         self._last_revert = key
         # The same revert again means nothing changed: back off instead of resending.
         return min(max(2 * delay, self.poll_seconds), self.max_backoff_seconds)
+
+    def _round_moved(self) -> bool:
+        """Whether the round or phase changed since the last step read it: a
+        transaction mined in the same block after another node's can revert
+        for that reason, and a replay on the parent block cannot tell why."""
+        try:
+            return (self.ledger.current_round(), self.ledger.phase()) != self._seen
+        except TRANSIENT_ERRORS:
+            return False
 
     # ------------------------------------------------------------ one pass
 
@@ -279,7 +290,10 @@ class NodeDaemon:
         StopRequested
             When a stop was requested before a transaction.
         """
+        if not self._reconciled:
+            self._reconcile()
         state = self.ledger.round_state()
+        self._seen = (state.round, state.phase)
         status = self.ledger.status()
         role = self._role(state, status)
         self._observe(state, role)
@@ -294,6 +308,14 @@ class NodeDaemon:
         if not acted:
             self._deadlines(state)
         return role
+
+    def _reconcile(self) -> None:
+        """Once per start: adopt updates sent just before a crash in rounds that are over now."""
+        for key, record in sorted(self.state.rounds.items(), key=lambda item: int(item[0])):
+            update = record.get("update")
+            if update is not None and update["id"] is None and self.ledger.has_submitted(int(key)):
+                self._adopt_update(int(key))
+        self._reconciled = True
 
     def _role(self, state: RoundState, status: NodeStatus) -> Role:
         if status is not NodeStatus.ADMITTED:

@@ -22,17 +22,13 @@ def keep_from_chain(ledger: Ledger) -> set[str]:
 
 
 def keep_from_state(state_dir: StateDir) -> set[str]:
-    """The last global model the node saw and the blobs of its latest round record."""
-    keep: set[str] = set()
+    """The last global model the node saw and the blobs of its record of that round."""
     status = read_json(state_dir.status_file) or {}
-    if status.get("model"):
-        keep.add(status["model"])
+    if not status.get("model"):
+        return set()
     document = read_json(state_dir.state_file) or {}
-    rounds = document.get("rounds", {})
-    if rounds:
-        record = rounds[max(rounds, key=int)]
-        keep.update(_record_blobs(record))
-    return keep
+    record = document.get("rounds", {}).get(str(status.get("round")), {})
+    return {status["model"], *_record_blobs(record)}
 
 
 def _record_blobs(record: dict) -> set[str]:

@@ -1,0 +1,114 @@
+"""The live round table of ``bflc cluster up``: one row per finished round,
+read from the chain and from the nodes' ``status.json`` files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bflc.chain import ModelOrigin
+from bflc.chain.ledger import Ledger
+from bflc.node.state import read_json
+from bflc.storage import bytes32_to_hash
+
+# Seconds a finished round's row waits for every node to report the new model's accuracy.
+ACCURACY_WAIT = 10.0
+HEADER = f"{'round':>5}  {'committee':<24} {'updates':>7} {'qualified':>9}  {'outcome':<22} {'accuracy':>8}"
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    """What one finished round did."""
+
+    round: int
+    committee: tuple[str, ...]
+    updates: int
+    qualified: int
+    outcome: str
+    model: str
+    accuracy: float | None
+
+    def format(self) -> str:
+        accuracy = "-" if self.accuracy is None else f"{self.accuracy:.4f}"
+        return f"{self.round:>5}  {','.join(self.committee):<24} {self.updates:>7} {self.qualified:>9}  {self.outcome:<22} {accuracy:>8}"
+
+
+def node_accuracies(state_dirs: Mapping[str, Path], model: str) -> dict[str, float]:
+    """Node name -> local test accuracy of the global model ``model``, for nodes that evaluated it."""
+    result = {}
+    for name, directory in state_dirs.items():
+        status = read_json(directory / "status.json") or {}
+        if status.get("model") == model and status.get("accuracy") is not None:
+            result[name] = float(status["accuracy"])
+    return result
+
+
+def round_row(ledger: Ledger, round: int, names: Mapping[str, str], state_dirs: Mapping[str, Path]) -> RoundRow:
+    """The row of ``round`` (which must be finished: round + 1 has started).
+
+    Parameters
+    ----------
+    names:
+        Lower-case address -> node name, for the committee column.
+    state_dirs:
+        Node name -> state directory, for the accuracy column (mean over the
+        nodes that evaluated the round's outcome model).
+    """
+    updates = ledger.round_updates(round, with_votes=False)
+    qualified = ledger.qualified(round)
+    record = ledger.model(round + 1)
+    model = bytes32_to_hash(record.blob_hash)
+    if record.origin is ModelOrigin.AGGREGATED:
+        outcome = f"accepted {model[:12]}"
+    elif record.origin is ModelOrigin.FAILBACK:
+        outcome = f"failback {model[:12]}"
+    elif any(u.final for u in updates) and not qualified:
+        outcome = "skipped (none qualified)"
+    else:
+        outcome = "committee replaced"
+    accuracies = node_accuracies(state_dirs, model)
+    return RoundRow(
+        round=round,
+        committee=tuple(names.get(a.lower(), a[:8]) for a in ledger.committee(round)),
+        updates=len(updates),
+        qualified=len(qualified),
+        outcome=outcome,
+        model=model,
+        accuracy=sum(accuracies.values()) / len(accuracies) if accuracies else None,
+    )
+
+
+def watch(
+    ledger: Ledger,
+    names: Mapping[str, str],
+    state_dirs: Mapping[str, Path],
+    out: TextIO,
+    *,
+    until_round: int | None = None,
+    poll_seconds: float = 1.0,
+) -> None:
+    """Print a row per finished round until ``until_round`` has started (or forever).
+
+    A row is printed once every node reported the new model's accuracy, or
+    after :data:`ACCURACY_WAIT` seconds.
+    """
+    print(HEADER, file=out, flush=True)
+    next_row = 0
+    waiting_since: float | None = None
+    while True:
+        current = ledger.current_round()
+        while next_row < current:
+            row = round_row(ledger, next_row, names, state_dirs)
+            waiting_since = waiting_since or time.monotonic()
+            complete = len(node_accuracies(state_dirs, row.model)) == len(state_dirs)
+            if not complete and time.monotonic() - waiting_since < ACCURACY_WAIT and next_row == current - 1:
+                break
+            print(row.format(), file=out, flush=True)
+            next_row += 1
+            waiting_since = None
+        if until_round is not None and next_row >= until_round:
+            return
+        time.sleep(poll_seconds)
