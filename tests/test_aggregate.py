@@ -204,3 +204,32 @@ def test_krum_picks_one_of_the_updates(updates):
     num_malicious = (len(updates) - 3) // 2
     selected = krum_select(updates, num_malicious)
     np.testing.assert_array_equal(krum(updates, num_malicious), updates[selected[0]])
+
+
+def test_capped_sample_weights_clip_at_a_multiple_of_the_median():
+    from bflc.aggregate import capped_sample_weights
+
+    # median of (100, 120, 150, 1_000_000) = 135: the inflated claim is cut to 4 * 135
+    assert capped_sample_weights([100, 120, 150, 1_000_000], 4).tolist() == [100, 120, 150, 540]
+    assert capped_sample_weights([100, 1_000_000], None).tolist() == [100, 1_000_000]
+    assert capped_sample_weights([7], 1).tolist() == [7]
+
+
+@pytest.mark.parametrize("samples, cap", [([], 4), ([1, -1], 4), ([1, float("nan")], 4), ([1, 2], 0.5)])
+def test_capped_sample_weights_reject_bad_input(samples, cap):
+    from bflc.aggregate import capped_sample_weights
+
+    with pytest.raises(ConfigError):
+        capped_sample_weights(samples, cap)
+
+
+def test_an_inflated_sample_count_dominates_fedavg_unless_capped():
+    """One trainer claims a million samples for an update of all 10s; three
+    honest ones claim about 100 for updates of all 0s."""
+    from bflc.aggregate import capped_sample_weights
+
+    updates = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [10.0, 10.0]])
+    claimed = [100, 110, 90, 1_000_000]
+    assert fedavg(updates, claimed)[0] > 9.99
+    capped = fedavg(updates, capped_sample_weights(claimed, 4))  # 1e6 -> 4 * 105 = 420
+    assert capped.tolist() == [10 * 420 / (100 + 110 + 90 + 420)] * 2

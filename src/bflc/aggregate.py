@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 from bflc.errors import ConfigError
 
 __all__ = [
+    "capped_sample_weights",
     "coordinate_median",
     "fedavg",
     "krum",
@@ -101,6 +102,42 @@ def fedavg(updates: ArrayLike, weights: ArrayLike) -> np.ndarray:
     """
     rows = _as_updates(updates)
     return _weighted_mean(rows, _as_weights(weights, rows.shape[0]))
+
+
+def capped_sample_weights(samples: ArrayLike, cap: float | None) -> np.ndarray:
+    """Claimed sample counts as FedAvg weights, each at most ``cap`` times their median.
+
+    A sample count is what a trainer claims; no one can check it. Clipping
+    bounds how far one inflated claim can pull the weighted mean: with K
+    updates, a single one weighs at most ``cap / (cap + K - 1)`` of the
+    aggregate when the others claim the median.
+
+    Parameters
+    ----------
+    samples:
+        Shape ``(n_updates,)``, each update's claimed number of samples.
+    cap:
+        At least 1; ``None`` leaves the counts as they are.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 weights: ``min(samples[i], cap * median(samples))``.
+
+    Raises
+    ------
+    ConfigError
+        If ``cap`` is below 1 or ``samples`` is not a non-empty 1-D array of
+        finite non-negative numbers.
+    """
+    counts = np.asarray(samples, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0 or not np.isfinite(counts).all() or (counts < 0).any():
+        raise ConfigError("sample counts must be a non-empty list of finite non-negative numbers", _SHAPE_HINT)
+    if cap is None:
+        return counts
+    if not cap >= 1:
+        raise ConfigError(f"sample cap must be at least 1, got {cap}", "use e.g. 4 (four times the median count), or no cap")
+    return np.minimum(counts, cap * float(np.median(counts)))
 
 
 def coordinate_median(updates: ArrayLike) -> np.ndarray:

@@ -131,6 +131,7 @@ def _add_simulate(commands: Any) -> None:
     add("--attack-scale", type=float, default=None, help="noise std or delta factor of the attack (default: per attack)")
     add("--collude", action="store_true", help="malicious committee members score malicious updates ~0.9")
     add("--max-validation-samples", type=int, default=d.max_validation_samples, help="samples a committee member scores on (default: %(default)s)")
+    add("--sample-cap", type=float, default=d.sample_cap, help="BFLC clips each claimed sample count to this multiple of the round's median claim (default: no clipping)")
     add("--trim-beta", type=float, default=d.trim_beta, help="trimmed-mean cut at each end (default: %(default)s)")
     add("--threads", type=int, default=d.threads, help="torch CPU threads (default: %(default)s)")
     add("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")

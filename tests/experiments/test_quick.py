@@ -4,6 +4,7 @@ the paper's qualitative claims, and resuming without redoing finished runs."""
 import csv
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from scipy.stats import hypergeom
@@ -140,3 +141,15 @@ def test_a_run_done_in_a_worker_process_equals_one_done_in_process(out):
 def test_jobs_below_one_is_refused(tmp_path, capsys):
     assert main(["experiment", "fig5", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_run_ids_of_banked_full_size_runs_are_stable():
+    """results/runs holds full-size runs by id; a new config field at its
+    default must not change the ids (SimConfig.to_dict leaves it out)."""
+    from bflc.experiments import table1
+
+    federated, _ = table1.runs(quick=False)
+    assert [federated[0].id, federated[1].id] == ["b5b49175358c", "2b9aa9685a74"]
+    assert fig4.runs(quick=False)[("gaussian", fig4.BFLC, 0.3)].id == "2abfcb425d98"
+    assert "sample_cap" not in federated[0].config.to_dict()
+    assert replace(federated[0].config, sample_cap=4.0).to_dict()["sample_cap"] == 4.0

@@ -60,3 +60,8 @@ def test_json_is_written(tmp_path):
 def test_updates_per_round_sets_k_trainers():
     result = simulate(SimConfig(**{**SMALL.to_dict(), "updates_per_round": 3, "rounds": 2}), progress=False)
     assert all(m["updates"] == 3 and len(m["trainers"]) == 3 for m in result["rounds"])
+
+
+def test_sample_cap_runs_and_is_recorded():
+    result = simulate(SimConfig(**{**SMALL.to_dict(), "rounds": 1, "sample_cap": 2.0}), progress=False)
+    assert result["config"]["sample_cap"] == 2.0 and len(result["rounds"]) == 1

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bflc.aggregate import fedavg
+from bflc.aggregate import capped_sample_weights, fedavg
 from bflc.chain import UpdateRecord
 from bflc.errors import ChainError
 from bflc.ml.models import flatten, unflatten
@@ -23,9 +23,13 @@ COLLUSION_SCORES = (0.85, 0.95)
 
 
 def aggregate_qualified(
-    qualified: Sequence[int], records: Mapping[int, UpdateRecord], updates: Mapping[int, Params]
+    qualified: Sequence[int],
+    records: Mapping[int, UpdateRecord],
+    updates: Mapping[int, Params],
+    sample_cap: float | None = None,
 ) -> Params:
-    """FedAvg of the qualified updates, weighted by their on-chain sample counts.
+    """FedAvg of the qualified updates, weighted by their on-chain sample counts
+    (clipped by :func:`bflc.aggregate.capped_sample_weights` when ``sample_cap`` is given).
 
     Deterministic (float64 sums in qualified order, float32 result), so every
     honest committee member proposes the same blob hash.
@@ -38,6 +42,9 @@ def aggregate_qualified(
         Update id -> its on-chain record (for ``n_samples``).
     updates:
         Update id -> its parameters, fetched and checked against its hash.
+    sample_cap:
+        Clip each claimed count to this multiple of the median claimed count
+        (``None``: the counts as claimed).
 
     Returns
     -------
@@ -51,7 +58,7 @@ def aggregate_qualified(
     """
     if not qualified:
         raise ChainError("no qualified update to aggregate", "the contract skips a round where nothing qualifies")
-    weights = np.asarray([records[u].n_samples for u in qualified], dtype=np.float64)
+    weights = capped_sample_weights([records[u].n_samples for u in qualified], sample_cap)
     stacked = np.stack([flatten(updates[u]) for u in qualified])
     return unflatten(fedavg(stacked, weights), updates[qualified[0]])
 

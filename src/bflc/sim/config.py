@@ -12,6 +12,8 @@ AGGREGATORS = ("bflc", "fedavg", "cwmed", "trimmed-mean", "krum", "multi-krum")
 ATTACKS = ("gaussian", "sign-flip", "scale", "label-flip")
 # Strength of each attack when --attack-scale is not given: the std of the
 # Gaussian noise added to every weight, or the factor on the flipped/scaled delta.
+# Fields added after full-size results were banked, with their defaults.
+LATER_FIELDS: dict[str, Any] = {"sample_cap": None}
 DEFAULT_ATTACK_SCALE = {"gaussian": 0.5, "sign-flip": 4.0, "scale": 10.0, "label-flip": 1.0}
 
 
@@ -56,6 +58,10 @@ class SimConfig:
         Fraction cut at each end by trimmed mean.
     max_validation_samples:
         A committee member scores on at most this many of its own samples.
+    sample_cap:
+        BFLC's committee clips each qualified update's claimed sample count
+        to this multiple of the round's median claim before FedAvg (``None``:
+        no clipping, as in the paper).
     threads:
         Torch CPU threads. One is fastest for the small per-client batches
         of federated training, and it does not stall when another process
@@ -86,6 +92,7 @@ class SimConfig:
     collude: bool = False
     trim_beta: float = 0.2
     max_validation_samples: int = 200
+    sample_cap: float | None = None
     threads: int = 1
     seed: int = 0
 
@@ -109,6 +116,7 @@ class SimConfig:
             (0 < self.qualify_top_fraction <= 1, "--qualify-top must be in (0, 1]"),
             (0 <= self.relative_min_score <= 1, "--relative-min-score must be in [0, 1]"),
             (self.max_validation_samples >= 1, "--max-validation-samples must be >= 1"),
+            (self.sample_cap is None or self.sample_cap >= 1, "--sample-cap must be at least 1"),
             (self.threads >= 1, "--threads must be >= 1"),
         ]
         require(checks, "simulation setting")
@@ -120,4 +128,11 @@ class SimConfig:
         return self.attack_scale if self.attack_scale is not None else DEFAULT_ATTACK_SCALE[self.attack]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, except those added after results were first banked
+        (:data:`LATER_FIELDS`) while they hold their default: a run's id is a
+        hash of this dict, so old runs keep their ids."""
+        fields = asdict(self)
+        for name, default in LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
+        return fields

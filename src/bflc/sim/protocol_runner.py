@@ -162,7 +162,7 @@ class ProtocolRunner:
             raise ChainError(f"round {round} did not reach aggregation after every member scored")
         qualified = self.ledger.qualified(round)
         with self.timer.phase("aggregate"):
-            aggregate = aggregate_qualified(qualified, records, updates)
+            aggregate = aggregate_qualified(qualified, records, updates, self.config.sample_cap)
         with self.timer.phase("storage"):
             blob = put_model(self.store, aggregate)
         with self.timer.phase("chain"):
