@@ -55,10 +55,19 @@ RECEIPT_TIMEOUT = 120.0
 ZERO_ADDRESS = "0x" + "0" * 40
 
 _REVERT_PREFIX = re.compile(r"^(execution reverted:?\s*)+", re.IGNORECASE)
-# How nodes (geth, Besu, anvil, Nethermind) word the rejections a retry with a
-# fresh nonce can cure, and those meaning "this very transaction is pending".
-_ALREADY_KNOWN = ("already known", "already imported", "known transaction")
-_NONCE_TAKEN = ("nonce too low", "replacement transaction underpriced", "replacement underpriced", "nonce has already been used")
+# How nodes (geth, Besu, anvil, Nethermind) word the rejections a new signature
+# with a fresh nonce cures: the nonce is used or held by a pending transaction,
+# or identical bytes are pending (another sender signed the same call with the
+# same nonce; sharing its transaction would turn two calls into one).
+_NONCE_TAKEN = (
+    "nonce too low",
+    "replacement transaction underpriced",
+    "replacement underpriced",
+    "nonce has already been used",
+    "already known",
+    "already imported",
+    "known transaction",
+)
 # Network hiccups while waiting for a receipt: keep polling until the deadline.
 _TRANSIENT = (requests.ConnectionError, requests.Timeout)
 
@@ -83,7 +92,8 @@ class TxSender(ABC):
 
         Returns
         -------
-        The transaction's receipt, whatever its status.
+        AttributeDict
+            The transaction's receipt, whatever its status.
         """
 
     @abstractmethod
@@ -155,8 +165,8 @@ class LocalSigner(TxSender):
     The nonce is the account's ``pending`` transaction count at the moment of
     signing: the chain is the source of truth, so a restarted process or a
     second process with the same key picks up where the chain stands. A send
-    that loses its nonce to another transaction is signed again with a fresh
-    one; a transaction that vanishes from the node's pool while waiting is
+    that loses its nonce to another transaction (or finds identical bytes from
+    another sender pending) is signed again with a fresh one; a transaction that vanishes from the node's pool while waiting is
     sent again as the same signed bytes.
 
     Parameters
@@ -214,12 +224,13 @@ class LocalSigner(TxSender):
         return self.key.sign_transaction({**tx, **_fees(w3), "chainId": w3.eth.chain_id, "nonce": nonce})
 
     def broadcast(self, w3: Web3, signed: "SignedTransaction") -> None:
-        """Hand the signed bytes to the node; a copy already in its pool counts as sent.
+        """Hand the signed bytes to the node.
 
         Raises
         ------
         _NonceTaken
-            If another transaction holds the nonce.
+            If another transaction holds the nonce, or the same bytes are
+            already pending.
         ChainError
             If the node rejects the transaction for any other reason.
         """
@@ -227,8 +238,6 @@ class LocalSigner(TxSender):
             w3.eth.send_raw_transaction(signed.raw_transaction)
         except Web3RPCError as exc:
             message = _rpc_message(exc)
-            if any(text in message for text in _ALREADY_KNOWN):
-                return
             if any(text in message for text in _NONCE_TAKEN):
                 raise _NonceTaken(message) from None
             raise ChainError(
@@ -265,8 +274,9 @@ class LocalSigner(TxSender):
         try:  # dropped from the pool: the same signed bytes, so it can only run once
             self.broadcast(w3, signed)
         except _NonceTaken:
-            receipt = _receipt_or_none(w3, signed.hash)  # mined between the two questions?
-            if receipt is None:
+            # Mined or back in the pool between the questions, or its nonce is gone.
+            receipt = _receipt_or_none(w3, signed.hash)
+            if receipt is None and not _is_known(w3, signed.hash):
                 raise
         return receipt
 
@@ -458,7 +468,8 @@ def _event_signature(abi: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Deployment:
-    """A mined BFLC deployment."""
+    """A mined BFLC deployment: contract address, block, and transaction hash
+    (hex without ``0x``, as in :class:`~bflc.chain.types.TxResult`)."""
 
     address: str
     block: int
@@ -501,7 +512,7 @@ def deploy(
     return Deployment(
         address=Web3.to_checksum_address(receipt["contractAddress"]),
         block=int(receipt["blockNumber"]),
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        tx_hash=bytes(receipt["transactionHash"]).hex(),
     )
 
 

@@ -149,9 +149,13 @@ def checksum_address(value: str, what: str) -> str:
         If it is not a 0x-prefixed 40-hex-digit address, or its mixed case
         fails the EIP-55 checksum (a typo).
     """
-    from eth_utils import is_address, to_checksum_address
+    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
-    if not isinstance(value, str) or not is_address(value):
+    digits = value[2:] if isinstance(value, str) else ""
+    mixed_case = digits != digits.lower() and digits != digits.upper()
+    if not (isinstance(value, str) and value.startswith("0x") and is_hex_address(value)) or (
+        mixed_case and not is_checksum_address(value)
+    ):
         raise ConfigError(
             f"{what} {value!r} is not an Ethereum address",
             "write 0x followed by 40 hex digits; mixed case must be the EIP-55 checksum",
