@@ -13,7 +13,8 @@ from daemon_net import Net, TinyLearner, build_net
 
 from bflc.chain import ModelOrigin, NodeStatus, Phase, from_fixed
 from bflc.errors import ConfigError, ContractRevert
-from bflc.node.daemon import Misbehaviour, NodeDaemon, Role, StopRequested
+from bflc.node.daemon import NodeDaemon, Role, StopRequested
+from bflc.node.misbehaviour import Misbehaviour
 from bflc.node.journal import read_journal
 from bflc.node.rounds import aggregate_qualified
 from bflc.node.state import StateDir

@@ -38,6 +38,7 @@ def add_commands(commands: Any, command: Command) -> None:
 
 def _add_node(commands: Any, command: Command) -> None:
     from bflc.node.data import DATA_SPECS
+    from bflc.node.misbehaviour import ATTACKS
 
     sub = command(
         commands,
@@ -53,6 +54,7 @@ def _add_node(commands: Any, command: Command) -> None:
     )
     sub.add_argument("--network", type=Path, required=True, help="the network file (TOML) from `bflc chain deploy`")
     sub.add_argument("--key-file", type=Path, required=True, help="this node's key file (`bflc keys new`)")
+    sub.add_argument("--password-file", type=Path, metavar="F", help="the keystore's password (default: $BFLC_KEY_PASSWORD)")
     sub.add_argument("--state-dir", type=Path, required=True, help="the node's own directory: state, log, blob cache, lock")
     source = sub.add_mutually_exclusive_group()
     source.add_argument("--data", metavar="SPEC", help=f"this node's private data: {DATA_SPECS}")
@@ -63,7 +65,7 @@ def _add_node(commands: Any, command: Command) -> None:
     sub.add_argument("--light", action="store_true", help="keep only the current model and round's updates in the blob cache")
     sub.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default: %(default)s)")
     demo = sub.add_argument_group("malicious behaviour (demos and tests only)")
-    demo.add_argument("--attack", choices=["gaussian", "sign-flip", "scale"], help="poison every update this node trains")
+    demo.add_argument("--attack", choices=ATTACKS, help="poison every update this node trains")
     demo.add_argument("--attack-scale", type=float, metavar="X", help="noise std or delta factor of the attack")
     demo.add_argument(
         "--collude",
@@ -78,9 +80,10 @@ def _run_node(args: argparse.Namespace) -> int:
     import torch
 
     from bflc.net.connect import connect
-    from bflc.net.keys import load_key
+    from bflc.net.keys import load_key, read_password_file
     from bflc.net.network import load_network
-    from bflc.node.daemon import Misbehaviour, NodeDaemon
+    from bflc.node.daemon import NodeDaemon
+    from bflc.node.misbehaviour import Misbehaviour
     from bflc.storage import open_store
 
     if args.threads < 1:
@@ -89,14 +92,15 @@ def _run_node(args: argparse.Namespace) -> int:
         raise ConfigError("--poll must be positive")
     torch.set_num_threads(args.threads)
     network = load_network(args.network)
-    learner = _learner(args, network)
     misbehaviour = Misbehaviour(
         attack=args.attack,
         attack_scale=args.attack_scale,
         colluders=frozenset(_colluders(args.collude)) if args.collude is not None else frozenset(),
     )
-    ledger = connect(network, load_key(args.key_file))
+    password = read_password_file(args.password_file) if args.password_file else None
+    ledger = connect(network, load_key(args.key_file, password))
     store = open_store(args.store or network.store)
+    learner = _learner(args, network)
     daemon = NodeDaemon(
         ledger, store, learner, args.state_dir, poll_seconds=args.poll, apply=args.apply, misbehaviour=misbehaviour, light=args.light
     )
@@ -193,6 +197,7 @@ def _run_prune(args: argparse.Namespace) -> int:
 
 def _add_cluster(commands: Any, command: Command) -> None:
     from bflc.node.cluster import ClusterSettings
+    from bflc.node.misbehaviour import ATTACKS
 
     d = ClusterSettings()
     sub = commands.add_parser(
@@ -213,7 +218,7 @@ def _add_cluster(commands: Any, command: Command) -> None:
     )
     start.add_argument("--nodes", type=int, default=d.nodes, metavar="N", help="node daemons with data (default: %(default)s)")
     start.add_argument("--malicious", type=int, default=d.malicious, metavar="M", help="of them attack and collude (the last M; default: %(default)s)")
-    start.add_argument("--attack", choices=["gaussian", "sign-flip", "scale"], default=d.attack, help="the malicious nodes' attack (default: %(default)s)")
+    start.add_argument("--attack", choices=ATTACKS, default=d.attack, help="the malicious nodes' attack (default: %(default)s)")
     start.add_argument("--committee", type=int, default=d.committee, metavar="M", help="committee size; K = nodes - committee (default: %(default)s)")
     start.add_argument("--min-score", type=float, default=d.min_score, metavar="X", help="lowest median score that qualifies (default: %(default)s)")
     start.add_argument("--relative-min-score", type=float, default=d.relative_min_score, metavar="X", help="an update needs this fraction of the round's best median (default: %(default)s)")

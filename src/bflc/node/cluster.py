@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bflc.errors import ChainError, ConfigError
+from bflc.errors import ChainError, ConfigError, require
 from bflc.node.procs import ProcessRecord, is_running, spawn, stop
 
 CLUSTER_FILE = "cluster.json"
@@ -67,8 +67,8 @@ class ClusterSettings:
 
     nodes: int = 6
     malicious: int = 0
-    committee: int = 2
-    writers_per_node: int = 2
+    committee: int = 3
+    writers_per_node: int = 3
     model: str = "mlp"
     local_epochs: int = 2
     lr: float = 0.05
@@ -83,8 +83,6 @@ class ClusterSettings:
     store: str | None = None
 
     def __post_init__(self) -> None:
-        from bflc.errors import require
-
         require(
             [
                 (self.nodes >= 2, "--nodes must be at least 2"),
@@ -122,11 +120,6 @@ def processes(cluster: dict[str, Any]) -> dict[str, ProcessRecord]:
     records = {name: ProcessRecord.from_json(node["process"]) for name, node in cluster["nodes"].items()}
     records["anvil"] = ProcessRecord.from_json(cluster["anvil"])
     return records
-
-
-def node_command(cluster: dict[str, Any], name: str) -> list[str]:
-    """The command line that runs node ``name`` (to restart it after a crash)."""
-    return list(cluster["nodes"][name]["process"]["command"])
 
 
 def start_node(directory: Path, cluster: dict[str, Any], name: str) -> ProcessRecord:

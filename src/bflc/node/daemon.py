@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,15 +37,15 @@ from web3.exceptions import Web3Exception
 
 from bflc.chain import NodeStatus, Phase, RoundState, UpdateRecord, to_fixed
 from bflc.chain.web3_ledger import Web3Ledger
-from bflc.errors import BlobError, ChainError, ConfigError, ContractRevert
+from bflc.errors import BlobError, ChainError, ContractRevert
 from bflc.ml.models import flatten, unflatten
 from bflc.node.journal import Journal
 from bflc.node.learner import NodeLearner, Params
+from bflc.node.misbehaviour import Misbehaviour
 from bflc.node.prune import prune_cache
 from bflc.node.rounds import aggregate_qualified, collude
 from bflc.node.state import NodeState, StateDir, write_json_atomic
 from bflc.sim.attacks import poison_update
-from bflc.sim.config import DEFAULT_ATTACK_SCALE
 from bflc.sim.learner import derive_seed
 from bflc.storage import BlobStore, bytes32_to_hash, decode_model, encode_model, hash_to_bytes32, model_spec
 
@@ -68,7 +67,6 @@ RACE_REASONS = frozenset(
     }
 )
 
-ATTACKS = ("gaussian", "sign-flip", "scale")
 _EMPTY_HASH = bytes(32)
 
 
@@ -79,36 +77,6 @@ class Role(enum.Enum):
     TRAINER = "trainer"
     WATCHER = "watcher"
     IDLE = "idle"
-
-
-@dataclass(frozen=True)
-class Misbehaviour:
-    """Malicious behaviour, for demos and tests of the protocol's defences.
-
-    Parameters
-    ----------
-    attack:
-        As a trainer, poison every update (``gaussian``, ``sign-flip`` or
-        ``scale``, see :func:`bflc.sim.attacks.poison_update`).
-    attack_scale:
-        Noise std or delta factor (default: the simulator's for the attack).
-    colluders:
-        As a committee member, score updates of these addresses ~0.9.
-    """
-
-    attack: str | None = None
-    attack_scale: float | None = None
-    colluders: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        if self.attack is not None and self.attack not in ATTACKS:
-            raise ConfigError(f"unknown attack {self.attack!r}", f"use one of {', '.join(ATTACKS)}")
-        object.__setattr__(self, "colluders", frozenset(a.lower() for a in self.colluders))
-
-    @property
-    def strength(self) -> float:
-        assert self.attack is not None
-        return self.attack_scale if self.attack_scale is not None else DEFAULT_ATTACK_SCALE[self.attack]
 
 
 class StopRequested(Exception):

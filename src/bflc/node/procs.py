@@ -52,8 +52,6 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
     """(state letter, start time) of ``pid`` from /proc, or None if it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
     except OSError:
         return None
     fields = text[text.rindex(")") + 2 :].split()  # the name may hold spaces

@@ -183,10 +183,6 @@ class NodeState:
         self.round(round)["proposed"] = blob
         self.save()
 
-    def latest_round(self) -> int | None:
-        """The highest round with a record, if any."""
-        return max((int(r) for r in self.rounds), default=None)
-
     def save(self) -> None:
         """Write the state file atomically."""
         write_json_atomic(self.path, self.document)
