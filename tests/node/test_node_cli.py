@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,15 @@ def test_stop_terminates_then_kills_by_pid(tmp_path):
     assert not is_running(polite) and not is_running(stubborn)
     assert stop({"polite": polite}) == {"polite": "not running"}
     assert json.loads(json.dumps(polite.to_json())) == polite.to_json()
+
+
+def test_flower_client_option_builds_a_flower_learner(monkeypatch):
+    import argparse
+
+    from bflc.node.cli import _learner
+    from bflc.node.flower import FlowerLearner
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    args = argparse.Namespace(flower_client="flower_clients:make_client", data=None)
+    assert isinstance(_learner(args, network=None), FlowerLearner)
+    assert _learner(argparse.Namespace(flower_client=None, data=None), network=None) is None  # a watcher
