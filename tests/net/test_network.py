@@ -36,6 +36,7 @@ DOCUMENT: dict[str, Any] = {
         "momentum": 0.5,
         "max_validation_samples": 200,
         "model_seed": 3,
+        "sample_cap": 4.0,
     },
 }
 ALL_KEYS = [(table, key) for table, keys in DOCUMENT.items() for key in keys]

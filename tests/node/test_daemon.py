@@ -289,3 +289,19 @@ def test_the_loop_logs_a_race_and_keeps_going(net, monkeypatch):
     assert len(calls) == 3 and net.ledger.has_submitted(0, net.nodes[2])
     race = events(net, net.nodes[2], "race")
     assert race[0]["level"] == "info" and "stale round" in race[0]["message"]
+
+
+def test_committee_clips_an_inflated_sample_count_with_the_network_cap():
+    """aggregate_qualified with the daemon's cap: a claim of a million samples
+    weighs as 4x the median claim, not as a million."""
+    import numpy as np
+
+    from bflc.chain.types import UpdateRecord
+
+    def record(uid: int, n: int) -> UpdateRecord:
+        return UpdateRecord(uid, 0, "0x0", bytes(32), n, 3, 500_000, True, True)
+
+    records = {0: record(0, 100), 1: record(1, 100), 2: record(2, 1_000_000)}
+    updates = {0: {"w": np.zeros(2, np.float32)}, 1: {"w": np.zeros(2, np.float32)}, 2: {"w": np.full(2, 6.0, np.float32)}}
+    assert aggregate_qualified([0, 1, 2], records, updates)["w"][0] > 5.99
+    assert aggregate_qualified([0, 1, 2], records, updates, 4.0)["w"].tolist() == [6.0 * 400 / 600] * 2

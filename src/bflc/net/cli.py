@@ -159,6 +159,7 @@ def _add_chain(commands: Any, command: CommandFactory) -> None:
     add("--lr", type=float, default=s.lr, metavar="X", help="local learning rate (default: %(default)s)")
     add("--momentum", type=float, default=s.momentum, metavar="X", help="local SGD momentum (default: %(default)s)")
     add("--max-validation-samples", type=int, default=s.max_validation_samples, metavar="N", help="samples a committee member scores on (default: %(default)s)")
+    add("--sample-cap", type=float, default=s.sample_cap, metavar="X", help="clip claimed sample counts to X times the round's median claim; 0 = off (default: %(default)s)")
     add("--model-seed", type=int, default=s.model_seed, metavar="N", help="seed of the genesis weights (default: %(default)s)")
     _add_json(sub)
 
@@ -199,6 +200,7 @@ def _run_deploy(args: argparse.Namespace) -> int:
         momentum=args.momentum,
         max_validation_samples=args.max_validation_samples,
         model_seed=args.model_seed,
+        sample_cap=args.sample_cap,
     )
     net = deploy_network(
         args.rpc,

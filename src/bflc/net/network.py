@@ -63,6 +63,11 @@ class LearningSettings:
         Samples a committee member scores each update on.
     model_seed:
         Seed of the genesis model's initial weights.
+    sample_cap:
+        Committee members clip each qualified update's claimed sample count
+        to this multiple of the round's median claim before FedAvg, so that
+        no node can dominate the average by inflating its count; 0 turns
+        clipping off (:func:`bflc.aggregate.capped_sample_weights`).
     """
 
     model: str = "cnn"
@@ -74,6 +79,7 @@ class LearningSettings:
     momentum: float = 0.0
     max_validation_samples: int = 200
     model_seed: int = 0
+    sample_cap: float = 4.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
@@ -87,6 +93,7 @@ class LearningSettings:
             (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
             (self.max_validation_samples >= 1, "max_validation_samples must be at least 1"),
             (self.model_seed >= 0, "model_seed must be non-negative"),
+            (self.sample_cap == 0 or self.sample_cap >= 1, "sample_cap must be 0 (off) or at least 1"),
         ]
         require(checks, "learning setting")
 
@@ -192,6 +199,7 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
             ("momentum", "float"),
             ("max_validation_samples", "int"),
             ("model_seed", "int"),
+            ("sample_cap", "float"),
         ]
     },
 }

@@ -102,7 +102,15 @@ def _run_node(args: argparse.Namespace) -> int:
     store = open_store(args.store or network.store)
     learner = _learner(args, network)
     daemon = NodeDaemon(
-        ledger, store, learner, args.state_dir, poll_seconds=args.poll, apply=args.apply, misbehaviour=misbehaviour, light=args.light
+        ledger,
+        store,
+        learner,
+        args.state_dir,
+        poll_seconds=args.poll,
+        apply=args.apply,
+        misbehaviour=misbehaviour,
+        light=args.light,
+        sample_cap=network.learning.sample_cap or None,
     )
     return daemon.run()
 

@@ -122,6 +122,10 @@ class NodeDaemon:
         Where readable log lines go (``None``: only ``node.log``).
     max_backoff_seconds:
         Longest pause after repeated failures.
+    sample_cap:
+        As a committee member, clip each qualified update's claimed sample
+        count to this multiple of the round's median claim (the network
+        file's ``learning.sample_cap``; ``None``: no clipping).
     """
 
     def __init__(
@@ -137,6 +141,7 @@ class NodeDaemon:
         light: bool = False,
         echo: TextIO | None = sys.stderr,
         max_backoff_seconds: float = 30.0,
+        sample_cap: float | None = None,
     ) -> None:
         self.ledger = ledger
         self.account = ledger.account
@@ -150,6 +155,7 @@ class NodeDaemon:
         self.misbehaviour = misbehaviour
         self.light = light
         self.max_backoff_seconds = max_backoff_seconds
+        self.sample_cap = sample_cap
         self.params = ledger.params()
         self.is_manager = any(_same(m, self.account) for m in ledger.managers())
         self.spec = model_spec(learner.initial_parameters()) if learner is not None else None
@@ -431,7 +437,7 @@ class NodeDaemon:
         qualified = self.ledger.qualified(r)
         records = {u.update_id: u for u in self.ledger.round_updates(r, with_votes=False)}
         updates = {uid: self._fetch(bytes32_to_hash(records[uid].blob_hash)) for uid in qualified}
-        blob = self._put(aggregate_qualified(qualified, records, updates))
+        blob = self._put(aggregate_qualified(qualified, records, updates, self.sample_cap))
         self._before_tx()
         self.ledger.propose_model(r, hash_to_bytes32(blob), self.store.uri(blob))
         self.state.record_proposal(r, blob)
