@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from bflc.errors import ConfigError
+from bflc.files import write_atomically
 
 
 def atomic_write(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
@@ -20,22 +18,9 @@ def atomic_write(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
     ConfigError
         If the directory does not exist or is not writable.
     """
-    path = Path(path)
     try:
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+        return write_atomically(path, data, mode)
     except OSError as error:
-        raise ConfigError(f"cannot write {path}: {error}", "check that its directory exists and is writable") from None
-    try:
-        with os.fdopen(fd, "wb") as temp:
-            os.fchmod(temp.fileno(), mode)
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        if isinstance(error, OSError):
-            raise ConfigError(f"cannot write {path}: {error}", "check free disk space and that the path is not a directory") from None
-        raise
-    return path
+        raise ConfigError(
+            f"cannot write {path}: {error}", "check that its directory exists and is writable, and free disk space"
+        ) from None

@@ -20,41 +20,21 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bflc.errors import ConfigError
+from bflc.files import write_atomically
 from bflc.storage import LocalBlobStore
 
 STATE_VERSION = 1
 
 
 def write_json_atomic(path: Path, document: Any) -> None:
-    """Write ``document`` as JSON to ``path`` so that it appears whole or not at all.
-
-    The text goes to a temporary file in the same directory, is fsynced and
-    renamed over ``path``; the directory is fsynced so the rename survives a
-    power loss.
-    """
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as temp:
-            json.dump(document, temp, indent=1, sort_keys=True)
-            temp.write("\n")
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    """Write ``document`` as JSON to ``path`` so that it appears whole or not
+    at all (:func:`bflc.files.write_atomically`)."""
+    write_atomically(path, (json.dumps(document, indent=1, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def read_json(path: Path) -> Any:

@@ -9,10 +9,7 @@ bucket; :func:`open_store` picks one from a URL.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +20,7 @@ from urllib.request import url2pathname
 import numpy as np
 
 from bflc.errors import BlobError, ConfigError
+from bflc.files import write_atomically
 from bflc.storage import codec
 
 __all__ = ["BlobStore", "LocalBlobStore", "MemoryBlobStore", "get_model", "open_store", "prune", "put_model"]
@@ -155,21 +153,8 @@ class LocalBlobStore(BlobStore):
         path = self._path(blob_hash)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Write under a temporary name and rename: a crash never leaves a partial blob
-            # under its final name.
-            fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as temp:
-                    os.fchmod(temp.fileno(), 0o644)  # mkstemp makes 0600; blobs are public content
-                    temp.write(data)
-                    temp.flush()
-                    os.fsync(temp.fileno())
-                os.replace(temp_name, path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp_name)
-                raise
-            _fsync_directory(path.parent)
+            # A crash never leaves a partial blob under its final name.
+            write_atomically(path, data, 0o644)  # blobs are public content
         except OSError as error:
             raise BlobError(
                 f"could not write blob {blob_hash} to {self.root}: {error}",
@@ -207,15 +192,6 @@ class MemoryBlobStore(BlobStore):
 
     def _write(self, blob_hash: str, data: bytes) -> None:
         self._blobs[blob_hash] = data
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist a rename inside ``directory`` across power loss."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_store(url: str | Path) -> BlobStore:
