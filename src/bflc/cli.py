@@ -47,9 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_contract(commands)
     _add_experiment(commands)
     _add_attack_probability(commands)
-    __import__("bflc.net.cli", fromlist=["add_commands"]).add_commands(commands, _command)
-    __import__("bflc.node.cli", fromlist=["add_commands"]).add_commands(commands, _command)
-    __import__("bflc.dashboard.cli", fromlist=["add_commands"]).add_commands(commands, _command)
+    # The network commands live beside their code; these modules import
+    # nothing heavy at the top, so `bflc --help` stays instant.
+    from bflc.dashboard import cli as dashboard_cli
+    from bflc.net import cli as net_cli
+    from bflc.node import cli as node_cli
+
+    for module in (net_cli, node_cli, dashboard_cli):
+        module.add_commands(commands, _command)
     return parser
 
 
