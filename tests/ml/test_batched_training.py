@@ -29,7 +29,7 @@ def test_batched_equals_one_by_one(digits: FederatedDataset, name: str, momentum
     clients = make_clients(digits, [20, 7, 33])
     model = build_model(name, (1, 8, 8), 10, seed=0)
     initial = get_parameters(model)
-    batched = train_clients(model, initial, clients, epochs=2, batch_size=8, lr=0.05, momentum=momentum)
+    batched = train_clients(model, initial, clients, epochs=2, batch_size=8, lr=0.05, momentum=momentum, group_size=2)
     assert get_parameters(model).keys() == initial.keys()
     for client, (params, result) in zip(clients, batched):
         set_parameters(model, initial)
@@ -67,3 +67,5 @@ def test_refuses_dropout_and_bad_settings(digits: FederatedDataset) -> None:
         train_clients(model, get_parameters(model), clients, epochs=0, batch_size=4, lr=0.1)
     with pytest.raises(ConfigError):
         train_clients(model, get_parameters(model), [], epochs=1, batch_size=4, lr=0.1)
+    with pytest.raises(ConfigError):
+        train_clients(model, get_parameters(model), clients, epochs=1, batch_size=4, lr=0.1, group_size=0)

@@ -11,11 +11,14 @@ every client's loss and gradient in one pass.
 Clients hold different numbers of samples, so they take different numbers of
 steps, and their last batch of an epoch may be short. Semantics:
 
-* **Equal steps, shrinking group.** Global step ``t`` runs step ``t`` of
-  every client that has one. Clients are sorted by their step count, most
-  first, so the clients still training at step ``t`` are a prefix of the
-  stack and each step works on a view of it: no finished client is computed
-  or updated, and no parameters are copied.
+* **Grouping.** Clients are sorted by step count, most first, and cut into
+  groups of ``group_size``, so the clients of a group take similar numbers of
+  steps.
+* **Equal steps, shrinking group.** Within a group, global step ``t`` runs
+  step ``t`` of every client that has one. The clients still training at
+  step ``t`` are a prefix of the group's stack and each step works on a view
+  of it: no finished client is computed or updated, and no parameters are
+  copied.
 * **Masked short batches.** A client's batch is padded to ``batch_size`` with
   masked samples; its loss is the sum of the unmasked samples' cross-entropy
   divided by their count, the mean that ``train_local`` takes.
@@ -45,6 +48,12 @@ from bflc.ml.train import TrainResult
 
 Parameters = Mapping[str, np.ndarray]
 
+# Clients per batched computation. Each client has its own weights, so a step
+# reads and writes group_size copies of the model: a group small enough for
+# the CPU's caches beat one large group of 30 FEMNIST CNN clients
+# (benchmarks/batched_training.py).
+GROUP_SIZE = 8
+
 
 @dataclass(frozen=True)
 class ClientData:
@@ -64,8 +73,9 @@ def train_clients(
     batch_size: int,
     lr: float,
     momentum: float = 0.0,
+    group_size: int = GROUP_SIZE,
 ) -> list[tuple[dict[str, np.ndarray], TrainResult]]:
-    """Train every client from ``initial`` with mini-batch SGD, all clients batched.
+    """Train every client from ``initial`` with mini-batch SGD, ``group_size`` clients batched.
 
     Parameters
     ----------
@@ -78,6 +88,10 @@ def train_clients(
         Each client's data and seed, as :func:`bflc.ml.train.train_local` takes them.
     epochs, batch_size, lr, momentum:
         SGD settings, the same for every client.
+    group_size:
+        Clients per batched computation. Clients are sorted by step count,
+        most first, and cut into groups of this size, so a group's clients
+        take similar numbers of steps.
 
     Returns
     -------
@@ -94,26 +108,54 @@ def train_clients(
     DataError
         If a client's ``x`` and ``y`` are empty or differ in length.
     """
-    if epochs < 1 or lr <= 0.0 or not 0.0 <= momentum < 1.0 or not clients:
+    if epochs < 1 or lr <= 0.0 or not 0.0 <= momentum < 1.0 or not clients or group_size < 1:
         raise ConfigError(
-            f"batched training got epochs={epochs}, lr={lr}, momentum={momentum}, {len(clients)} clients",
-            "use epochs >= 1, lr > 0, 0 <= momentum < 1 and at least one client",
+            f"batched training got epochs={epochs}, lr={lr}, momentum={momentum}, "
+            f"{len(clients)} clients, group_size={group_size}",
+            "use epochs >= 1, lr > 0, 0 <= momentum < 1, at least one client and group_size >= 1",
         )
     if any(isinstance(layer, nn.Dropout) and layer.p > 0 for layer in model.modules()):
         raise ConfigError("batched training cannot reproduce per-client dropout", "train this model with train_local")
     data = [as_tensors(c.x, c.y, batch_size) for c in clients]
     schedules = [_schedule(len(y), c.seed, epochs, batch_size) for c, (_, y) in zip(clients, data)]
     order = sorted(range(len(clients)), key=lambda i: -len(schedules[i]))
-    inputs, targets = _padded(data, order)
-    index, mask = _stacked_schedules([schedules[i] for i in order], batch_size)
+    start = check_parameters(model, initial)
+    step = vmap(grad_and_value(_masked_loss_fn(model)))
+    results: dict[int, tuple[dict[str, np.ndarray], TrainResult]] = {}
+    for first in range(0, len(order), group_size):
+        group = order[first : first + group_size]
+        trained, losses = _train_group(
+            step, start, [data[i] for i in group], [schedules[i] for i in group], batch_size, lr, momentum
+        )
+        for row, i in enumerate(group):
+            n, steps = len(data[i][1]), len(schedules[i])
+            params = {key: value[row].numpy().copy() for key, value in trained.items()}
+            last_epoch = float(losses[row, steps - steps // epochs : steps].sum())
+            results[i] = (params, TrainResult(loss=last_epoch / n, num_samples=n, steps=steps))
+    return [results[i] for i in range(len(clients))]
+
+
+def _train_group(
+    step: Callable[..., tuple[dict[str, torch.Tensor], torch.Tensor]],
+    start: Mapping[str, np.ndarray],
+    data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    schedules: Sequence[Sequence[torch.Tensor]],
+    batch_size: int,
+    lr: float,
+    momentum: float,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Run one group's steps (clients sorted by step count, most first).
+
+    Returns the stacked parameters ``(clients, ...)`` and each step's loss
+    times its sample count ``(clients, steps)``, float64.
+    """
+    inputs, targets = _padded(data)
+    index, mask = _stacked_schedules(schedules, batch_size)
     active = [int((index[:, t, 0] >= 0).sum()) for t in range(index.shape[1])]
     index.clamp_(min=0)  # padding reads sample 0; the mask drops it from the loss
-
-    start = check_parameters(model, initial)
-    stacked = {key: torch.from_numpy(array).expand(len(order), *array.shape).clone() for key, array in start.items()}
+    stacked = {key: torch.from_numpy(array).expand(len(data), *array.shape).clone() for key, array in start.items()}
     velocity = {key: torch.zeros_like(value) for key, value in stacked.items()} if momentum else {}
-    step = vmap(grad_and_value(_masked_loss_fn(model)))
-    weighted_loss = torch.zeros(len(order), index.shape[1], dtype=torch.float64)
+    weighted_loss = torch.zeros(len(data), index.shape[1], dtype=torch.float64)
     with torch.no_grad():
         for t, a in enumerate(active):
             rows = torch.arange(a)[:, None]
@@ -126,14 +168,7 @@ def train_clients(
                     velocity[key][:a].mul_(momentum).add_(g)
                     g = velocity[key][:a]
                 stacked[key][:a].sub_(g, alpha=lr)
-
-    results: list[tuple[dict[str, np.ndarray], TrainResult] | None] = [None] * len(clients)
-    for row, i in enumerate(order):
-        n, steps = len(data[i][1]), len(schedules[i])
-        last_epoch = slice(steps - steps // epochs, steps)
-        params = {key: value[row].numpy().copy() for key, value in stacked.items()}
-        results[i] = (params, TrainResult(loss=float(weighted_loss[row, last_epoch].sum()) / n, num_samples=n, steps=steps))
-    return [r for r in results if r is not None]
+    return stacked, weighted_loss
 
 
 def _schedule(n: int, seed: int, epochs: int, batch_size: int) -> list[torch.Tensor]:
@@ -142,14 +177,13 @@ def _schedule(n: int, seed: int, epochs: int, batch_size: int) -> list[torch.Ten
     return [batch for _ in range(epochs) for batch in torch.randperm(n, generator=order).split(batch_size)]
 
 
-def _padded(data: Sequence[tuple[torch.Tensor, torch.Tensor]], order: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """All clients' samples and labels in ``order``, zero-padded to the largest client: ``(clients, n_max, ...)``."""
+def _padded(data: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """All clients' samples and labels, zero-padded to the largest client: ``(clients, n_max, ...)``."""
     n_max = max(len(y) for _, y in data)
     x0 = data[0][0]
-    inputs = torch.zeros(len(order), n_max, *x0.shape[1:], dtype=x0.dtype)
-    targets = torch.zeros(len(order), n_max, dtype=torch.int64)
-    for row, i in enumerate(order):
-        x, y = data[i]
+    inputs = torch.zeros(len(data), n_max, *x0.shape[1:], dtype=x0.dtype)
+    targets = torch.zeros(len(data), n_max, dtype=torch.int64)
+    for row, (x, y) in enumerate(data):
         inputs[row, : len(y)], targets[row, : len(y)] = x, y
     return inputs, targets
 
