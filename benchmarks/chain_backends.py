@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -38,29 +39,29 @@ def blob(i: int) -> bytes:
     return i.to_bytes(32, "big")
 
 
-def bench_ledger(chain_factory: Callable[[int], Any]) -> dict[str, Any]:
-    """ROUNDS protocol rounds and CALLS view calls through the Ledger."""
+def bench_ledger(chain_factory: Callable[[int], Any], k: int = K, m: int = M, rounds: int = ROUNDS) -> dict[str, Any]:
+    """``rounds`` protocol rounds (``k`` updates, ``m`` members) and CALLS view calls through the Ledger."""
     from bflc.chain import ProtocolParams
 
-    chain = chain_factory(1 + M + K * ROUNDS)
+    chain = chain_factory(1 + m + k * rounds)
     acc = chain.accounts
-    params = ProtocolParams(committee_size=M, updates_per_round=K)
-    ledger = chain.deploy([acc[0]], acc[1 : M + 1], blob(1), "", params)
-    nodes = acc[M + 1 :]
+    params = ProtocolParams(committee_size=m, updates_per_round=k)
+    ledger = chain.deploy([acc[0]], acc[1 : m + 1], blob(1), "", params)
+    nodes = acc[m + 1 :]
     for n in nodes:
         ledger.admit(n)
     start = time.perf_counter()
-    tx0, gas0 = chain.stats.transactions, chain.stats.gas_used
-    for r in range(ROUNDS):
-        trainers = [n for n in nodes if not ledger.is_committee_member(r, n)][:K]
+    tx0, gas0, by_function0 = chain.stats.transactions, chain.stats.gas_used, Counter(chain.stats.gas_by_function)
+    for r in range(rounds):
+        trainers = [n for n in nodes if not ledger.is_committee_member(r, n)][:k]
         ids = [ledger.as_account(t).submit_update(r, blob(1000 * r + i + 2), 10) for i, t in enumerate(trainers)]
         committee = ledger.committee(r)
-        for j, m in enumerate(committee):
-            ledger.as_account(m).submit_scores(r, ids, [500_000 + 1000 * i + j for i in range(K)])
-        for m in committee:
+        for j, member in enumerate(committee):
+            ledger.as_account(member).submit_scores(r, ids, [500_000 + 1000 * i + j for i in range(k)])
+        for member in committee:
             if ledger.current_round() != r:
                 break
-            ledger.as_account(m).propose_model(r, blob(99_000 + r), "")
+            ledger.as_account(member).propose_model(r, blob(99_000 + r), "")
     seconds = time.perf_counter() - start
     txs = chain.stats.transactions - tx0
     t = time.perf_counter()
@@ -68,11 +69,13 @@ def bench_ledger(chain_factory: Callable[[int], Any]) -> dict[str, Any]:
         ledger.current_round()
     call_seconds = time.perf_counter() - t
     return {
-        "round_seconds": seconds / ROUNDS,
+        "round_seconds": seconds / rounds,
+        "transactions_per_round": txs / rounds,
         "tx_per_second": txs / seconds,
         "calls_per_second": CALLS / call_seconds,
         "gas_reported": True,
         "gas_used": chain.stats.gas_used - gas0,
+        "gas_by_function": dict(chain.stats.gas_by_function - by_function0),
     }
 
 

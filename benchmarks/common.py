@@ -1,0 +1,97 @@
+"""Shared helpers of the `make bench` suite: machine facts, interleaved timing, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+PACKAGES = ("torch", "numpy", "py-evm", "eth-tester", "web3", "vyper", "flwr", "ray")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count, Python and library versions (``None``: not installed), load, date."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "load_average": os.getloadavg(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def interleaved(methods: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Time each method ``repeats`` times, the methods taking turns in every repeat.
+
+    A busy neighbour slows every method alike within a repeat; the best time
+    is the least disturbed. Returns per method ``best_s``, all ``times_s`` and
+    the 1-minute load average seen before each repeat.
+    """
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    loads = []
+    for _ in range(repeats):
+        loads.append(os.getloadavg()[0])
+        for name, run in methods.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: {"best_s": min(t), "times_s": t, "load_before": loads} for name, t in times.items()}
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def write_result(name: str, result: Mapping[str, Any]) -> Path:
+    """Write ``benchmarks/results/<name>.json`` with the machine's facts added."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **result}, indent=1) + "\n")
+    return path
+
+
+def bflc_config_with_trainers(config: Any, trainers: int) -> Any:
+    """``config`` (a FedAvg-style ``SimConfig``) as BFLC with exactly ``trainers`` trainers a round.
+
+    BFLC's active nodes are its committee plus its trainers, so the active
+    fraction grows until ``active - round(committee_fraction * active)`` equals
+    ``trainers``: both aggregators then train the same number of clients.
+    """
+    from dataclasses import replace
+
+    from bflc.sim.population import Population
+
+    nodes = config.nodes
+    for active in range(trainers + 1, nodes + 1):
+        candidate = replace(config, aggregator="bflc", active_fraction=active / nodes)
+        population = Population.create(candidate, nodes)
+        if population.num_active - population.committee_size == trainers:
+            return candidate
+    raise ValueError(f"no active fraction of {nodes} nodes leaves {trainers} trainers beside the committee")
