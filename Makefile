@@ -36,7 +36,11 @@ compile: $(STAMP)
 gas: $(STAMP)
 	$(BIN)/python benchmarks/gas_table.py
 
-bench: gas
+# `make bench QUICK=1` for a few-minute run. Installs Flower's simulation extra (Ray) for the comparison.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/gas_table.py $(if $(QUICK),--rounds 2)
+	$(BIN)/python benchmarks/bench.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
