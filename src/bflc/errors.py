@@ -48,6 +48,11 @@ class BlobError(BflcError):
     """A model blob is missing, malformed, oversize or fails its hash check."""
 
 
+class BlobUnavailable(BlobError):
+    """The blob store could not be reached or failed to answer: says nothing
+    about the blob itself, and is worth trying again."""
+
+
 class ChainError(BflcError):
     """The chain could not be reached or answered unexpectedly."""
 

@@ -37,7 +37,7 @@ from web3.exceptions import Web3Exception
 
 from bflc.chain import NodeStatus, Phase, RoundState, UpdateRecord, to_fixed
 from bflc.chain.web3_ledger import Web3Ledger
-from bflc.errors import BlobError, ChainError, ContractRevert
+from bflc.errors import BlobError, BlobUnavailable, ChainError, ContractRevert
 from bflc.ml.models import flatten, unflatten
 from bflc.node.journal import Journal
 from bflc.node.learner import NodeLearner, Params
@@ -414,6 +414,8 @@ class NodeDaemon:
             try:
                 candidates.append(self._fetch(blob))
                 positions.append(k)
+            except BlobUnavailable:
+                raise  # the store failed, not the update: the step is tried again
             except BlobError as error:
                 reason = _rejection(self.store, blob, error)
                 self._log("update_rejected", f"rejected update {update.update_id}: {reason}", level="warning", round=round, update_id=update.update_id, blob=blob, reason=reason)

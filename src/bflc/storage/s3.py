@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 from botocore.response import StreamingBody
 
-from bflc.errors import BlobError, ConfigError
+from bflc.errors import BlobError, BlobUnavailable, ConfigError
 from bflc.storage import codec
 from bflc.storage.store import BlobStore
 
@@ -230,7 +230,8 @@ class S3BlobStore(BlobStore):
 
     @contextlib.contextmanager
     def _errors(self, action: str, blob_hash: str | None = None) -> Iterator[None]:
-        """Turn what boto3 raises inside the block into a BlobError that says what to do."""
+        """Turn what boto3 raises inside the block into a BlobError that says what
+        to do: a BlobUnavailable where the server could not be reached or failed."""
         try:
             yield
         except (NoCredentialsError, PartialCredentialsError) as error:
@@ -238,7 +239,7 @@ class S3BlobStore(BlobStore):
         except ClientError as error:
             raise self._client_error(error, action, blob_hash) from error
         except BotoCoreError as error:
-            raise BlobError(
+            raise BlobUnavailable(
                 f"could not {action} in {self._location} at {self._server}: {error}",
                 "check that the S3 server is running and that the store URL's endpoint is right",
             ) from error
@@ -262,7 +263,7 @@ class S3BlobStore(BlobStore):
                 "fetch it from the node that announced it, or check the store URL",
             )
         message = error.response.get("Error", {}).get("Message", "")
-        return BlobError(
+        return BlobUnavailable(  # e.g. 5xx answers or throttling, still failing after the retries
             f"could not {action} in {self._location}: {code} {message}".rstrip(),
             f"check the S3 server at {self._server} and its logs",
         )
