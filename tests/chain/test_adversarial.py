@@ -15,6 +15,7 @@ from bflc.chain.web3_ledger import Web3Ledger
 from bflc.errors import ContractRevert
 
 from conftest import Network, build_network
+from invariants import assert_contract_invariants
 
 MODEL_A = b"\xaa" * 32
 MODEL_B = b"\xbb" * 32
@@ -25,36 +26,8 @@ def everyone(net: Network) -> list[str]:
 
 
 def assert_invariants(net: Network) -> None:
-    """What must hold after anything any party did."""
-    ledger, params = net.ledger, net.ledger.params()
-    accounts = everyone(net)
-    owed = sum(ledger.balance(a) + ledger.escrow(a) for a in accounts) + ledger.reward_pool()
-    assert net.contract_value() == owed, "the contract's value differs from what it owes"
-
-    current = ledger.current_round()
-    history = ledger.model_history()
-    assert [m.round for m in history] == list(range(current + 1))
-    assert all(m.blob_hash != bytes(32) for m in history), "a round without a model"
-
-    seen_updates: set[int] = set()
-    for r in range(current + 1):
-        committee = ledger.committee(r)
-        assert 0 < len(committee) <= max(params.committee_size, len(net.committee))
-        assert len(set(committee)) == len(committee), f"round {r}: a member sits twice"
-        providers = []
-        for u in ledger.round_updates(r):
-            assert u.update_id not in seen_updates, f"update {u.update_id} listed twice"
-            seen_updates.add(u.update_id)
-            assert u.round == r and u.provider not in committee
-            assert len(set(u.voters)) == len(u.voters) == u.num_votes <= len(committee)
-            assert set(u.voters) <= set(committee), f"update {u.update_id}: a vote from outside the committee"
-            providers.append(u.provider)
-        assert len(set(providers)) == len(providers), f"round {r}: a node submitted twice"
-        assert len(set(ledger.qualified(r))) == len(ledger.qualified(r))
-    for r in range(1, current + 1):
-        elected = ledger.model(r).origin.name == "AGGREGATED"
-        if elected:
-            assert not set(ledger.committee(r)) & set(ledger.committee(r - 1)), f"round {r}: a consecutive term"
+    """What must hold after anything any party did (see :mod:`invariants`)."""
+    assert_contract_invariants(net.ledger, everyone(net), net.contract_value(), len(net.committee))
 
 
 def play_round(net: Network, scores: list[float], model: bytes) -> list[int]:
