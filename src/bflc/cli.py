@@ -208,6 +208,11 @@ def _add_experiment(commands: Any) -> None:
         default=1,
         help="runs done at once, one process each with one torch thread (default: 1; up to the number of cores)",
     )
+    sub.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="run nothing: write the outputs from the runs finished so far (the JSON lists the missing ones)",
+    )
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -216,7 +221,12 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from bflc.experiments import run_experiments
 
     summaries = run_experiments(
-        args.name, args.out, quick=args.quick, progress=not (args.quiet or args.json), jobs=args.jobs
+        args.name,
+        args.out,
+        quick=args.quick,
+        progress=not (args.quiet or args.json),
+        jobs=args.jobs,
+        finished_only=args.finished_only,
     )
     if args.json:
         print(json.dumps({name: {k: v for k, v in s.items() if k != "rows"} for name, s in summaries.items()}, indent=1))

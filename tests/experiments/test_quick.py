@@ -153,3 +153,27 @@ def test_run_ids_of_banked_full_size_runs_are_stable():
     assert fig4.runs(quick=False)[("gaussian", fig4.BFLC, 0.3)].id == "2abfcb425d98"
     assert "sample_cap" not in federated[0].config.to_dict()
     assert replace(federated[0].config, sample_cap=4.0).to_dict()["sample_cap"] == 4.0
+
+
+def test_finished_only_writes_outputs_from_finished_runs_and_runs_nothing(out, tmp_path, monkeypatch):
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(out / "runs", partial / "runs")
+    lost = fig5.runs(quick=True)[fig4.CWMED]
+    (partial / "runs" / f"{lost.id}.json").unlink()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("--finished-only ran a simulation")
+
+    monkeypatch.setattr("bflc.experiments.registry.simulate", must_not_run)
+    assert main(["experiment", "fig5", "--quick", "--quiet", "--finished-only", "--out", str(partial)]) == 0
+    data = summary(partial, "fig5")
+    assert data["missing_runs"] == [lost.label]
+    assert fig4.CWMED not in {r["method"] for r in data["rows"]} and BROADCAST in {r["method"] for r in data["rows"]}
+    assert (partial / "fig5.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_finished_only_without_any_finished_run_is_one_clear_error(tmp_path, capsys):
+    assert main(["experiment", "fig4", "--quick", "--finished-only", "--out", str(tmp_path)]) == 2
+    assert "no fig4 run has finished" in capsys.readouterr().err

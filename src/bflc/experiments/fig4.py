@@ -80,6 +80,8 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
     """Run (or reuse) every run; write ``fig4.csv|json|png``; return the summary."""
     planned = runs(quick)
     results = registry.results(list(planned.values()), desc=NAME)
+    missing = [r.label for r in planned.values() if r.id not in results]
+    planned = {key: r for key, r in planned.items() if r.id in results}
     rows = [_row(attack, method, q, results[r.id]) for (attack, method, q), r in planned.items()]
     example = results[next(iter(planned.values())).id]
     setup = {
@@ -88,7 +90,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
         "grid": (QUICK if quick else FULL)["blocks"],
         "writers": example["dataset"]["writers"],
     }
-    summary = summarize(NAME, quick, rows, setup=setup, runs=[r.id for r in planned.values()])
+    summary = summarize(NAME, quick, rows, missing, setup=setup, runs=[r.id for r in planned.values()])
     summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, describe(example))}
     return summary
 

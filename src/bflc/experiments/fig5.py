@@ -48,8 +48,11 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
     """Run (or reuse) every run; write ``fig5.csv|json|png``; return the summary."""
     planned = runs(quick)
     results = registry.results(list(planned.values()), desc=NAME)
+    missing = [r.label for r in planned.values() if r.id not in results]
+    planned = {method: r for method, r in planned.items() if r.id in results}
     curves = {method: results[r.id]["rounds"] for method, r in planned.items()}
-    curves[BROADCAST] = [{**m, "transmission_units": broadcast_units(m["trainers"])} for m in curves[FEDAVG]]
+    if FEDAVG in curves:
+        curves[BROADCAST] = [{**m, "transmission_units": broadcast_units(m["trainers"])} for m in curves[FEDAVG]]
     rows = []
     for method, rounds in curves.items():
         total = 0
@@ -63,11 +66,12 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
                 "log10_cumulative_units": round(math.log10(total), 6),
                 "accuracy": round(100 * m["accuracy"], 3),
             })
-    example = results[planned[FEDAVG].id]
+    example = results[next(iter(planned.values())).id]
     summary = summarize(
         NAME,
         quick,
         rows,
+        missing,
         setup={**example["config"], "aggregator": list(curves), "writers": example["dataset"]["writers"]},
         counting_rules=COUNTING_RULES,
         totals={

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def summarize(name: str, quick: bool, rows: Sequence[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-    """An experiment's summary: its name, variant, ``fields`` and its rows."""
-    return {"experiment": name, "variant": "quick" if quick else "full", **fields, "rows": list(rows)}
+def summarize(
+    name: str, quick: bool, rows: Sequence[dict[str, Any]], missing: Sequence[str] = (), **fields: Any
+) -> dict[str, Any]:
+    """An experiment's summary: its name, variant, ``fields``, the labels of
+    planned runs that have not finished (``missing``) and its rows."""
+    return {"experiment": name, "variant": "quick" if quick else "full", **fields, "missing_runs": list(missing), "rows": list(rows)}
 
 
 def write_tables(out: Path, summary: dict[str, Any]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
+from bflc.errors import ConfigError
 from bflc.experiments.standalone import train_stand_alone
 from bflc.ml.dataset import FederatedDataset
 from bflc.sim.config import SimConfig
@@ -75,14 +76,18 @@ class Registry:
     jobs:
         Runs done at once, each in its own process (torch uses
         ``config.threads`` threads in each). Results do not depend on it.
+    finished_only:
+        Run nothing: :meth:`results` returns the runs already on disk, so an
+        experiment can be written from a long run still in progress.
     """
 
-    def __init__(self, out: Path, *, progress: bool = True, jobs: int = 1) -> None:
+    def __init__(self, out: Path, *, progress: bool = True, jobs: int = 1, finished_only: bool = False) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {jobs}")
         self.out = out
         self.progress = progress
         self.jobs = jobs
+        self.finished_only = finished_only
         self._datasets: dict[tuple[str, int, int], FederatedDataset] = {}
 
     def progress_bar(self, iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
@@ -93,9 +98,20 @@ class Registry:
         return self.out / "runs" / f"{run.id}.json"
 
     def results(self, runs: Sequence[Run], desc: str) -> dict[str, Result]:
-        """The result of every run by id, running those not on disk yet."""
+        """The result of every run by id, running those not on disk yet
+        (with ``finished_only``: only the runs on disk, at least one).
+
+        Raises
+        ------
+        ConfigError
+            With ``finished_only``, if none of the runs has finished.
+        """
         unique = list({run.id: run for run in runs}.values())
         missing = [run for run in unique if not self.path(run).exists()]
+        if self.finished_only:
+            if len(missing) == len(unique):
+                raise ConfigError(f"no {desc} run has finished in {self.out / 'runs'}", f"run `bflc experiment {desc}` first")
+            return {run.id: json.loads(self.path(run).read_text()) for run in unique if run not in missing}
         with self.progress_bar(total=len(unique), initial=len(unique) - len(missing), desc=desc, unit="run") as bar:
             if self.jobs == 1 or len(missing) < 2:
                 for run in missing:

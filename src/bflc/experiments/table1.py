@@ -33,6 +33,9 @@ FRAMEWORKS = {"bflc": "BFLC", "fedavg": "Basic FL (FedAvg)"}
 STAND_ALONE = "Stand-alone"
 # Stand-alone rows: label -> settings changed from the federated runs'.
 STAND_ALONE_VARIANTS: dict[str, dict[str, float]] = {STAND_ALONE: {}, f"{STAND_ALONE} (lr 0.01)": {"lr": 0.01}}
+# A stand-alone result more than this many points below every federated one
+# is left off the plot's axis (and named in the legend).
+ZOOM_POINTS = 15
 FULL = {"k": (0.1, 0.2, 0.3, 0.4, 0.5), "seeds": (0, 1, 2)}
 QUICK = {"k": (0.1, 0.2), "seeds": (0,), "size": {"nodes": 50, "rounds": 10}}
 
@@ -62,13 +65,15 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
     federated, stand_alone = runs(quick)
     every = federated + [run for variant in stand_alone.values() for run in variant]
     results = registry.results(every, desc=NAME)
-    rows = [
-        _row(label, k, [r for r in federated if r.config.aggregator == aggregator and r.config.active_fraction == k], results)
+    missing = [r.label for r in every if r.id not in results]
+    cells = [
+        (label, k, [r for r in federated if r.config.aggregator == aggregator and r.config.active_fraction == k])
         for aggregator, label in FRAMEWORKS.items()
         for k in grid["k"]
     ]
-    rows += [_row(label, None, cell, results) for label, cell in stand_alone.items()]
-    example = results[federated[0].id]
+    cells += [(label, None, cell) for label, cell in stand_alone.items()]
+    rows = [_row(label, k, done, results) for label, k, cell in cells if (done := [r for r in cell if r.id in results])]
+    example = results[next(r.id for r in every if r.id in results)]
     setup = {
         **example["config"],
         "active_fraction": list(grid["k"]),
@@ -78,7 +83,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
         "stand_alone_epochs": stand_alone_epochs(stand_alone[STAND_ALONE][0].config),
         "stand_alone_variants": STAND_ALONE_VARIANTS,
     }
-    summary = summarize(NAME, quick, rows, setup=setup, runs=[r.id for r in every])
+    summary = summarize(NAME, quick, rows, missing, setup=setup, runs=[r.id for r in every if r.id in results])
     summary["paths"] = {
         **write_tables(registry.out, summary),
         "png": _plot(rows, registry, f"{describe(example)}, {len(grid['seeds'])} seed(s)"),
@@ -111,8 +116,18 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
             capsize=3,
             label=label,
         )
+    # The axis spans the federated results; a stand-alone line far below them
+    # (a diverged run) is named in the legend instead of squashing the curves.
+    federated = [r["mean_accuracy"] for r in rows if r["active_fraction"] is not None]
+    floor = min(federated, default=0.0) - ZOOM_POINTS
+    shown = [r["mean_accuracy"] for r in rows if r["active_fraction"] is None and r["mean_accuracy"] >= floor]
+    ax.set_ylim(min(federated + shown) - 2, max(federated + shown) + 2)
     for row, style in zip([r for r in rows if r["active_fraction"] is None], ("--", ":")):
-        ax.axhline(row["mean_accuracy"], color="black", linestyle=style, label=f"{row['framework']}, pooled data")
+        label = f"{row['framework']}, pooled data"
+        if row["mean_accuracy"] >= floor:
+            ax.axhline(row["mean_accuracy"], color="black", linestyle=style, label=label)
+        else:
+            ax.plot([], [], color="black", linestyle=style, label=f"{label}: {row['mean_accuracy']:.1f}% (off the axis)")
     ax.set_xlabel("active nodes per round, k (%)")
     ax.set_ylabel("final test accuracy (%), mean ± std over seeds")
     ax.set_title(f"Table 1: {setup}, committee {COMMITTEE_FRACTION:.0%} of active", fontsize=10)
