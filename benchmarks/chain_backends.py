@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
 
+from bflc.machine import cpu_model
+
 K, M, ROUNDS, CALLS = 10, 4, 3, 200
 RESULTS = Path(__file__).parent / "results"
 PACKAGES = ("py-evm", "eth-tester", "web3", "titanoboa", "vyper", "torch")
@@ -230,21 +232,11 @@ def _markdown(results: dict[str, Any]) -> str:
 
 def _machine() -> dict[str, Any]:
     return {
-        "cpu": _cpu(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "versions": {name: metadata.version(name) for name in PACKAGES},
     }
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -13,19 +13,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bflc.machine import cpu_model
+
 RESULTS = Path(__file__).parent / "results"
 PACKAGES = ("torch", "numpy", "py-evm", "eth-tester", "web3", "vyper", "flwr", "ray")
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or what ``platform`` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def machine() -> dict[str, Any]:

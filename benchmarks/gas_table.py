@@ -41,6 +41,7 @@ from bflc.chain import web3_ledger
 from bflc.chain.inprocess import BLOCK_GAS_LIMIT, InProcessChain
 from bflc.chain.types import SCORE_ONE, TxResult
 from bflc.chain.web3_ledger import REVERT_ERRORS
+from bflc.machine import cpu_model
 
 RESULTS = Path(__file__).parent / "results"
 SMALL, LARGE = (10, 4), (90, 36)
@@ -336,12 +337,7 @@ def run_failure_paths(config: Config) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     versions = {pkg: metadata.version(pkg) for pkg in ("vyper", "web3", "py-evm", "eth-tester")}
     return {
         "cpu": cpu,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bflc.machine import cpu_model
 from bflc.ml.data import load_dataset
 from bflc.ml.models import MODEL_NAMES, build_model, get_parameters
 from bflc.ml.scoring import CandidateScores, score_candidates, score_candidates_sequential
@@ -83,13 +84,6 @@ def _row(row: dict[str, Any]) -> str:
     )
 
 
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per method (median reported)")
@@ -99,12 +93,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = load_dataset("femnist")
     x, y = data.train_of(0)
     x, y = x[:SAMPLES], y[:SAMPLES]
-    print(f"{_cpu()}, torch {torch.__version__}, {torch.get_num_threads()} thread, {len(y)} FEMNIST samples")
+    print(f"{cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} thread, {len(y)} FEMNIST samples")
     print("| model | K | sequential s | merged s | speedup | one per pass s | speedup |")
     print("|---|---|---|---|---|---|---|")
     rows = [row for name in args.models for row in bench_model(name, x, y, data.num_classes, args.repeats)]
     report = {
-        "machine": {"cpu": _cpu(), "python": platform.python_version()},
+        "machine": {"cpu": cpu_model(), "python": platform.python_version()},
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "dataset": f"femnist writer 0, first {len(y)} training samples",

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from bflc.errors import ConfigError
 from bflc.experiments.standalone import train_stand_alone
+from bflc.machine import cpu_model
 from bflc.ml.dataset import FederatedDataset
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import load_nodes_dataset, simulate
@@ -165,21 +166,11 @@ class Registry:
 def machine() -> dict[str, Any]:
     """The machine a run ran on: processor, logical cores, OS and Python."""
     return {
-        "processor": _cpu_model(),
+        "processor": cpu_model(),
         "cores": os.cpu_count(),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _run_in_worker(out: Path, run: Run) -> str:
