@@ -15,7 +15,7 @@ from dataclasses import replace
 from itertools import product
 from typing import Any
 
-from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import base, describe
 from bflc.sim.config import ATTACKS, SimConfig
@@ -91,7 +91,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
         "writers": example["dataset"]["writers"],
     }
     summary = summarize(NAME, quick, rows, missing, setup=setup, runs=[r.id for r in planned.values()])
-    summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, describe(example))}
+    summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, describe(example) + partial_note(len(planned), len(missing)))}
     return summary
 
 

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from bflc.experiments.fig4 import BFLC, CWMED, FEDAVG, config
-from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import base, describe
 
@@ -80,7 +80,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
         },
         runs=[r.id for r in planned.values()],
     )
-    summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, describe(example))}
+    summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, describe(example) + partial_note(len(planned), len(missing)))}
     return summary
 
 

@@ -16,6 +16,11 @@ def summarize(
     return {"experiment": name, "variant": "quick" if quick else "full", **fields, "missing_runs": list(missing), "rows": list(rows)}
 
 
+def partial_note(finished: int, missing: int) -> str:
+    """``", 12 of 76 runs finished"`` for a plot title when runs are missing, else ``""``."""
+    return f", {finished} of {finished + missing} runs finished" if missing else ""
+
+
 def write_tables(out: Path, summary: dict[str, Any]) -> dict[str, str]:
     """Write the summary's rows as ``NAME.csv`` and the whole summary as ``NAME.json``.
 

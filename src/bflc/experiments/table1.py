@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import base, describe
 from bflc.experiments.standalone import stand_alone_epochs
@@ -86,7 +86,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
     summary = summarize(NAME, quick, rows, missing, setup=setup, runs=[r.id for r in every if r.id in results])
     summary["paths"] = {
         **write_tables(registry.out, summary),
-        "png": _plot(rows, registry, f"{describe(example)}, {len(grid['seeds'])} seed(s)"),
+        "png": _plot(rows, registry, f"{describe(example)}, {len(grid['seeds'])} seed(s)" + partial_note(len(every) - len(missing), len(missing))),
     }
     return summary
 
