@@ -71,7 +71,8 @@ def _password(args: argparse.Namespace) -> str | None:
     return read_password_file(args.password_file) if args.password_file else None
 
 
-def _signer(args: argparse.Namespace) -> "LocalAccount":
+def signer_from_args(args: argparse.Namespace) -> "LocalAccount":
+    """The key in ``--key-file`` (with ``--password-file`` for a keystore)."""
     from bflc.net.keys import load_key
 
     return load_key(args.key_file, _password(args))
@@ -82,7 +83,7 @@ def _ledger(args: argparse.Namespace, signed: bool) -> "Web3Ledger":
     from bflc.net.network import load_network
 
     net = load_network(args.network)
-    return connect(net, _signer(args) if signed else None)
+    return connect(net, signer_from_args(args) if signed else None)
 
 
 # ---------------------------------------------------------------- keys
@@ -107,7 +108,7 @@ def _run_keys_new(args: argparse.Namespace) -> int:
 
 
 def _run_keys_address(args: argparse.Namespace) -> int:
-    address = _signer(args).address
+    address = signer_from_args(args).address
     return _emit(args, {"address": address}, address)
 
 
@@ -204,7 +205,7 @@ def _run_deploy(args: argparse.Namespace) -> int:
     )
     net = deploy_network(
         args.rpc,
-        _signer(args),
+        signer_from_args(args),
         name=args.name or out.stem,
         store=args.store,
         committee=committee,

@@ -80,7 +80,7 @@ def _run_node(args: argparse.Namespace) -> int:
     import torch
 
     from bflc.net.connect import connect
-    from bflc.net.keys import load_key, read_password_file
+    from bflc.net.cli import signer_from_args
     from bflc.net.network import load_network
     from bflc.node.daemon import NodeDaemon
     from bflc.node.misbehaviour import Misbehaviour
@@ -97,8 +97,7 @@ def _run_node(args: argparse.Namespace) -> int:
         attack_scale=args.attack_scale,
         colluders=frozenset(_colluders(args.collude)) if args.collude is not None else frozenset(),
     )
-    password = read_password_file(args.password_file) if args.password_file else None
-    ledger = connect(network, load_key(args.key_file, password))
+    ledger = connect(network, signer_from_args(args))
     store = open_store(args.store or network.store)
     learner = _learner(args, network)
     daemon = NodeDaemon(

@@ -255,9 +255,10 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
         round_deadline_blocks=settings.round_deadline_blocks,
     )
     network_path = directory / "network.toml"
+    manager_key = load_key(keys["manager"])
     network = deploy_network(
         rpc,
-        load_key(keys["manager"]),
+        manager_key,
         name=f"bflc-cluster-{directory.name}",
         store=store,
         committee=[accounts[n] for n in names[: settings.committee]],
@@ -272,7 +273,7 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
         ),
     )
     write_network(network_path, network)
-    manager = connect(network, load_key(keys["manager"]))
+    manager = connect(network, manager_key)
     for name in names[settings.committee :]:
         manager.admit(accounts[name])
 
