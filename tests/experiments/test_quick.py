@@ -177,3 +177,34 @@ def test_finished_only_writes_outputs_from_finished_runs_and_runs_nothing(out, t
 def test_finished_only_without_any_finished_run_is_one_clear_error(tmp_path, capsys):
     assert main(["experiment", "fig4", "--quick", "--finished-only", "--out", str(tmp_path)]) == 2
     assert "no fig4 run has finished" in capsys.readouterr().err
+
+
+def test_a_failing_run_is_named_and_the_other_runs_still_finish(out, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    partial = tmp_path / "failing"
+    shutil.copytree(out / "runs", partial / "runs")
+    planned = fig5.runs(quick=True)
+    broken, lost = planned[fig4.FEDAVG], planned[fig4.CWMED]
+    for run in (broken, lost):
+        (partial / "runs" / f"{run.id}.json").unlink()
+    kept = json.loads((out / "runs" / f"{lost.id}.json").read_text())
+
+    def replay_or_fail(config, *args, **kwargs):
+        if config == broken.config:
+            raise ValueError("the model blew up")
+        return {k: v for k, v in kept.items() if k != "run"}
+
+    monkeypatch.setattr("bflc.experiments.registry.simulate", replay_or_fail)
+    assert main(["experiment", "fig5", "--quick", "--quiet", "--out", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert f"1 of {len({r.id for r in planned.values()})} fig5 runs failed" in err
+    assert f"{broken.label}: ValueError: the model blew up" in err and "--finished-only" in err
+    assert (partial / "runs" / f"{lost.id}.json").exists()  # the run after the failure was still done
+    assert not (partial / "runs" / f"{broken.id}.json").exists()
+    error_file = partial / "runs" / f"{broken.id}.error.txt"
+    assert broken.label in error_file.read_text() and "ValueError: the model blew up" in error_file.read_text()
+
+    monkeypatch.setattr("bflc.experiments.registry.simulate", lambda config, *a, **k: {k2: v for k2, v in kept.items() if k2 != "run"})
+    assert main(["experiment", "fig5", "--quick", "--quiet", "--out", str(partial)]) == 0
+    assert not error_file.exists()  # retried, succeeded, traceback gone

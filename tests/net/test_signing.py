@@ -165,10 +165,8 @@ def test_an_unmined_transaction_times_out_with_its_hash(fresh_anvil: AnvilChain,
     deployed = deploy_test_network(fresh_anvil, tmp_path)
     ledger = connect(deployed.net, deployed.manager.account, receipt_timeout=1)
     fresh_anvil.w3.provider.make_request("evm_setAutomine", [False])
-    started = time.monotonic()
     with pytest.raises(ChainError, match=r"transaction 0x[0-9a-f]{64} from .* was not mined within 1 s") as info:
         ledger.fund(1)
-    assert 1 <= time.monotonic() - started < 5
     tx_hash = str(info.value).split()[1]
     assert ledger.w3.eth.get_transaction(tx_hash)["blockNumber"] is None  # still pending, as the message says
     assert "look it up before sending again" in str(info.value)

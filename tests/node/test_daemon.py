@@ -305,3 +305,27 @@ def test_committee_clips_an_inflated_sample_count_with_the_network_cap():
     updates = {0: {"w": np.zeros(2, np.float32)}, 1: {"w": np.zeros(2, np.float32)}, 2: {"w": np.full(2, 6.0, np.float32)}}
     assert aggregate_qualified([0, 1, 2], records, updates)["w"][0] > 5.99
     assert aggregate_qualified([0, 1, 2], records, updates, 4.0)["w"].tolist() == [6.0 * 400 / 600] * 2
+
+
+class DivergingLearner(TinyLearner):
+    """Training blows up: every parameter comes back NaN."""
+
+    def fit(self, global_params, seed):
+        params, samples = super().fit(global_params, seed)
+        return {k: np.full_like(v, np.nan) for k, v in params.items()}, samples
+
+
+def test_a_trainer_whose_training_diverges_sits_the_round_out(net):
+    diverged = net.nodes[5]
+    learner = DivergingLearner()
+    daemon = net.daemon(diverged, learner)
+    for _ in range(3):
+        assert daemon.step() is Role.TRAINER
+    assert learner.fits == 1  # not retrained on every pass
+    assert not net.ledger.has_submitted(0, diverged)
+    assert len(events(net, diverged, "training_diverged")) == 1
+    others = [n for n in net.nodes if n != diverged]
+    net.step_all(others, passes=3)
+    net.chain.mine(net.params.score_deadline_blocks)  # three updates for K = 4: the deadline closes scoring
+    assert net.play_round(others) == 1
+    assert diverged not in [u.provider for u in net.ledger.round_updates(0)]

@@ -15,6 +15,7 @@ import platform
 import shlex
 import sys
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
-from bflc.errors import ConfigError
+from bflc.errors import BflcError, ConfigError
 from bflc.experiments.standalone import train_stand_alone
 from bflc.machine import cpu_model
 from bflc.ml.dataset import FederatedDataset
@@ -31,6 +32,10 @@ from bflc.sim.engine import load_nodes_dataset, simulate
 
 Result = dict[str, Any]
 KINDS = ("simulate", "stand-alone")
+
+
+class RunFailed(BflcError):
+    """One or more runs of an experiment failed; the others finished and are saved."""
 
 
 @dataclass(frozen=True)
@@ -102,10 +107,15 @@ class Registry:
         """The result of every run by id, running those not on disk yet
         (with ``finished_only``: only the runs on disk, at least one).
 
+        Every missing run is tried, even after one fails.
+
         Raises
         ------
         ConfigError
             With ``finished_only``, if none of the runs has finished.
+        RunFailed
+            If any run failed, naming each one and its error, after the
+            others have finished.
         """
         unique = list({run.id: run for run in runs}.values())
         missing = [run for run in unique if not self.path(run).exists()]
@@ -113,19 +123,49 @@ class Registry:
             if len(missing) == len(unique):
                 raise ConfigError(f"no {desc} run has finished in {self.out / 'runs'}", f"run `bflc experiment {desc}` first")
             return {run.id: json.loads(self.path(run).read_text()) for run in unique if run not in missing}
+        failures: dict[str, str] = {}
         with self.progress_bar(total=len(unique), initial=len(unique) - len(missing), desc=desc, unit="run") as bar:
+
+            def finished(run: Run, error: str | None) -> None:
+                if error is not None:
+                    failures[run.label] = error
+                    bar.write(f"{desc}: run {run.label} [{run.id}] failed: {error}", file=sys.stderr)
+                bar.set_postfix_str(f"{'failed' if error else 'done'}: {run.label}")
+                bar.update()
+
             if self.jobs == 1 or len(missing) < 2:
                 for run in missing:
-                    self.run(run, bar)
-                    bar.update()
+                    finished(run, self.attempt(run, bar))
             else:
                 with ProcessPoolExecutor(max_workers=min(self.jobs, len(missing))) as pool:
                     futures = {pool.submit(_run_in_worker, self.out, run): run for run in missing}
                     for future in as_completed(futures):
-                        future.result()
-                        bar.set_postfix_str(f"done: {futures[future].label}")
-                        bar.update()
+                        finished(futures[future], future.result())
+        if failures:
+            listed = "; ".join(f"{label}: {error}" for label, error in failures.items())
+            raise RunFailed(
+                f"{len(failures)} of {len(unique)} {desc} runs failed ({listed})",
+                f"the other runs are saved in {self.out / 'runs'}, each failure's traceback beside them as <id>.error.txt; "
+                f"run the command again to retry the failed runs, or add --finished-only to write the outputs without them",
+            )
         return {run.id: json.loads(self.path(run).read_text()) for run in unique}
+
+    def attempt(self, run: Run, bar: tqdm | None = None) -> str | None:
+        """Do ``run``; return ``None``, or the error that stopped it in one line.
+
+        The traceback of a failed run goes to ``OUT/runs/<id>.error.txt``
+        (removed once the run succeeds), so one broken run does not stop an
+        experiment's other runs.
+        """
+        error_path = self.path(run).with_suffix(".error.txt")
+        try:
+            self.run(run, bar)
+        except Exception as error:  # noqa: BLE001 - any failure of one run is reported, the others go on
+            error_path.parent.mkdir(parents=True, exist_ok=True)
+            error_path.write_text(f"{run.label} [{run.id}]\n{json.dumps(run.config.to_dict(), sort_keys=True)}\n\n{traceback.format_exc()}")
+            return f"{type(error).__name__}: {error}"
+        error_path.unlink(missing_ok=True)
+        return None
 
     def run(self, run: Run, bar: tqdm | None = None) -> None:
         """Do ``run`` and write its result, with where and when it ran, to :meth:`path`."""
@@ -173,7 +213,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _run_in_worker(out: Path, run: Run) -> str:
-    """Do one run in a worker process of :meth:`Registry.results`."""
-    Registry(out, progress=False).run(run)
-    return run.id
+def _run_in_worker(out: Path, run: Run) -> str | None:
+    """Do one run in a worker process of :meth:`Registry.results`; return its error, if any."""
+    return Registry(out, progress=False).attempt(run)

@@ -160,6 +160,19 @@ def check_parameters(model: nn.Module, params: Mapping[str, np.ndarray]) -> dict
     return checked
 
 
+def all_finite(params: Mapping[str, np.ndarray]) -> bool:
+    """Whether every value of every array is finite (no NaN, no infinity).
+
+    A node whose training diverged holds such parameters: no blob can carry
+    them (:func:`bflc.storage.codec.encode_model` refuses them), so it has
+    no update to submit.
+
+    >>> all_finite({"w": np.array([1.0, 2.0])}), all_finite({"w": np.array([1.0, np.nan])})
+    (True, False)
+    """
+    return all(bool(np.isfinite(array).all()) for array in params.values())
+
+
 def set_parameters(model: nn.Module, params: Mapping[str, np.ndarray]) -> None:
     """Copy ``params`` into ``model`` in place, after :func:`check_parameters`."""
     checked = check_parameters(model, params)

@@ -38,7 +38,7 @@ from web3.exceptions import Web3Exception
 from bflc.chain import NodeStatus, Phase, RoundState, UpdateRecord, to_fixed
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.errors import BlobError, BlobUnavailable, ChainError, ContractRevert
-from bflc.ml.models import flatten, unflatten
+from bflc.ml.models import all_finite, flatten, unflatten
 from bflc.node.journal import Journal
 from bflc.node.learner import NodeLearner, Params
 from bflc.node.misbehaviour import Misbehaviour
@@ -165,6 +165,7 @@ class NodeDaemon:
         self._last_revert: tuple[str | None, str] | None = None
         self._seen: tuple[int, Phase] | None = None
         self._reconciled = False
+        self._diverged: set[int] = set()
 
     # ------------------------------------------------------------ running
 
@@ -340,6 +341,8 @@ class NodeDaemon:
             if record is None or record["id"] is None:
                 self._adopt_update(r)
             return False
+        if r in self._diverged:
+            return False
         if record is not None and self.dir.blobs.has(record["blob"]):
             blob, n_samples = record["blob"], record["n_samples"]
             self._publish(blob)
@@ -352,6 +355,11 @@ class NodeDaemon:
             params, n_samples = self.learner.fit(global_params, seed)
             if self.misbehaviour.attack is not None:
                 params = self._poison(global_params, params, seed)
+            if not all_finite(params):
+                # no blob can carry NaN or infinity: sit this round out instead of retrying
+                self._diverged.add(r)
+                self._log("training_diverged", f"round {r}: training gave NaN or infinite parameters; no update this round", level="warning", round=r, seed=seed)
+                return False
             blob = self._put(params)
             self.state.record_update(r, blob, int(n_samples))
             self._log("trained", f"round {r}: trained on {n_samples} samples in {time.monotonic() - started:.1f} s", round=r, blob=blob, n_samples=int(n_samples), seed=seed)

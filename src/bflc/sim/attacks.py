@@ -29,12 +29,13 @@ def poison_update(attack: str, global_vec: np.ndarray, local_vec: np.ndarray, st
         Source of the Gaussian noise.
     """
     delta = local_vec - global_vec
-    if attack == "gaussian":
-        return (global_vec + rng.normal(0.0, strength, size=global_vec.shape)).astype(np.float32)
-    if attack == "sign-flip":
-        return (global_vec - strength * delta).astype(np.float32)
-    if attack == "scale":
-        return (global_vec + strength * delta).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: not finite, and the node has no usable update
+        if attack == "gaussian":
+            return (global_vec + rng.normal(0.0, strength, size=global_vec.shape)).astype(np.float32)
+        if attack == "sign-flip":
+            return (global_vec - strength * delta).astype(np.float32)
+        if attack == "scale":
+            return (global_vec + strength * delta).astype(np.float32)
     return local_vec
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from bflc.aggregate import coordinate_median, fedavg, krum, krum_select, trimmed_mean
+from bflc.ml.models import all_finite
 from bflc.sim.config import SimConfig
 from bflc.sim.learner import Learner, Params, derive_seed
 from bflc.sim.population import Population
@@ -27,30 +28,36 @@ class BaselineRunner:
     def run_round(self, round: int) -> dict[str, Any]:
         cfg, pop = self.config, self.population
         active = pop.active_others(round, cfg.seed, set(), pop.num_active)
-        vectors, weights = [], []
+        senders, vectors, weights = [], [], []
         for node in active:
             with self.timer.phase("train"):
                 params, n_samples = self.learner.train(
                     node, self.params, derive_seed(cfg.seed, round, node), node in pop.malicious
                 )
-                vectors.append(self.learner.to_vector(params))
-                weights.append(n_samples)
-        malicious = [i for i, node in enumerate(active) if node in pop.malicious]
-        with self.timer.phase("aggregate"):
-            aggregate, used = self._combine(np.stack(vectors), np.asarray(weights, dtype=np.float64), len(malicious))
-            self.params = self.learner.from_vector(aggregate)
+            if not all_finite(params):
+                continue  # diverged: like every bflc node, the server takes finite parameters only
+            senders.append(node)
+            vectors.append(self.learner.to_vector(params))
+            weights.append(n_samples)
+        malicious = [i for i, node in enumerate(senders) if node in pop.malicious]
+        used: list[int] = []
+        if vectors:  # else the round keeps the current model
+            with self.timer.phase("aggregate"):
+                aggregate, used = self._combine(np.stack(vectors), np.asarray(weights, dtype=np.float64), len(malicious))
+                self.params = self.learner.from_vector(aggregate)
         return {
             "round": round,
             "trainers": active,
-            "updates": len(active),
+            "updates": len(senders),
+            "unusable_updates": len(active) - len(senders),
             "accepted": len(used),
-            "rejected": len(active) - len(used),
+            "rejected": len(senders) - len(used),
             "malicious_submitted": len(malicious),
             "malicious_accepted": len(set(malicious) & set(used)),
             "transactions": 0,
             "gas": 0,
-            # the server sends the model to each active node and receives its update
-            "transmission_units": 2 * len(active),
+            # the server sends the model to each active node and receives each update
+            "transmission_units": len(active) + len(senders),
         }
 
     def current_parameters(self) -> Params:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -78,7 +79,8 @@ def _simulate(
         metrics = runner.run_round(r)
         with runner.timer.phase("evaluate"):
             loss, accuracy = learner.evaluate(runner.current_parameters())
-        metrics.update(accuracy=round(accuracy, 6), loss=round(loss, 6))
+        # a model blown up by an attack can have an infinite loss: JSON has no such number
+        metrics.update(accuracy=round(accuracy, 6), loss=round(loss, 6) if math.isfinite(loss) else None)
         metrics["seconds"] = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
         rounds.append(metrics)
         bar.set_postfix(acc=f"{accuracy:.3f}")

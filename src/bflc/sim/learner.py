@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bflc.ml.dataset import FederatedDataset
-from bflc.ml.models import build_model, check_parameters, flatten, get_parameters, set_parameters, unflatten
+from bflc.ml.models import all_finite, build_model, check_parameters, flatten, get_parameters, set_parameters, unflatten
 from bflc.ml.scoring import score_candidates
 from bflc.ml.train import evaluate, train_local
 from bflc.sim.attacks import flip_labels, poison_update
@@ -49,6 +49,9 @@ class Learner:
 
         A malicious node applies the configured attack to its update.
         Returns the parameters to submit and the number of local samples.
+        The parameters hold NaN or infinities when training diverged or the
+        attack overflowed float32: the caller checks :func:`all_finite`, as
+        no blob can carry them.
         """
         x, y = self.dataset.train_of(writer)
         if malicious and self.config.attack == "label-flip":
@@ -65,7 +68,7 @@ class Learner:
             seed=seed,
         )
         local = get_parameters(self.model)
-        if malicious:
+        if malicious and all_finite(local):
             rng = np.random.default_rng(seed)
             poisoned = poison_update(
                 self.config.attack, self.to_vector(global_params), self.to_vector(local), self.config.strength, rng

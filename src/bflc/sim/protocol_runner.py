@@ -14,6 +14,7 @@ import numpy as np
 from bflc.chain import ElectionMode, Phase, ProtocolParams, UpdateRecord, to_fixed
 from bflc.chain.fast import FastChain
 from bflc.errors import ChainError
+from bflc.ml.models import all_finite
 from bflc.node.rounds import aggregate_qualified, collude
 from bflc.sim.config import SimConfig
 from bflc.sim.learner import Learner, Params, derive_seed
@@ -53,6 +54,7 @@ class ProtocolRunner:
             round_deadline_blocks=10**6,
         )
         founders = [self.addresses[i] for i in population.first_committee(config.seed)]
+        self.params = params
         self.ledger = self.chain.deploy([self.manager], founders, hash_to_bytes32(genesis), self.store.uri(genesis), params)
         for address in self.addresses:
             if address not in founders:
@@ -88,8 +90,16 @@ class ProtocolRunner:
                 uid: get_model(self.store, bytes32_to_hash(rec.blob_hash), expected=self.spec)
                 for uid, rec in records.items()
             }
-        self._score(round, committee, update_ids, updates)
-        accepted = self._aggregate(round, committee, records, updates)
+        deadline = None
+        if updates:
+            self._score(round, committee, update_ids, updates)
+            if self.ledger.current_round() == round and self.ledger.phase() == Phase.SCORING:
+                deadline = "scoring closed"
+                self._close_scoring(round)
+            accepted = self._aggregate(round, committee, records, updates)
+        else:
+            deadline, accepted = "committee replaced", False
+            self._replace_committee(round, trainers)
 
         malicious_ids = {uid for uid, node in update_ids.items() if node in pop.malicious}
         qualified = set(self.ledger.qualified(round))
@@ -100,11 +110,13 @@ class ProtocolRunner:
             "committee_malicious": sum(1 for c in committee if c in pop.malicious),
             "trainers": trainers,
             "updates": len(update_ids),
+            "unusable_updates": len(trainers) - len(update_ids),
             "accepted": len(qualified),
             "rejected": len(update_ids) - len(qualified),
             "malicious_submitted": len(malicious_ids),
             "malicious_accepted": len(malicious_ids & qualified),
             "model_accepted": accepted,
+            "deadline": deadline,
             "transactions": self.chain.stats.transactions - tx_before,
             "gas": self.chain.stats.gas_used - gas_before,
             # one unit = one full model transfer: each trainer fetches the global
@@ -121,13 +133,19 @@ class ProtocolRunner:
     # ------------------------------------------------------------ round phases
 
     def _train_and_submit(self, round: int, trainers: list[int], global_params: Params) -> dict[int, int]:
-        """Each trainer trains, uploads its blob and submits its hash; returns update id -> node."""
+        """Each trainer trains, uploads its blob and submits its hash; returns update id -> node.
+
+        A trainer whose parameters are not finite (its training diverged) has
+        no blob to upload and submits nothing.
+        """
         update_ids: dict[int, int] = {}
         for node in trainers:
             with self.timer.phase("train"):
                 params, n_samples = self.learner.train(
                     node, global_params, derive_seed(self.config.seed, round, node), node in self.population.malicious
                 )
+            if not all_finite(params):
+                continue
             with self.timer.phase("storage"):
                 blob = put_model(self.store, params)
             with self.timer.phase("chain"):
@@ -153,7 +171,8 @@ class ProtocolRunner:
         """The committee proposes the FedAvg of the qualified updates.
 
         Honest members compute the same bytes (the aggregation is
-        deterministic), so the simulator computes the aggregate once.
+        deterministic), so the simulator computes the aggregate once; an
+        average of finite updates is finite, so it always makes a blob.
         Returns whether a new model was accepted (False: round skipped).
         """
         if self.ledger.current_round() != round:
@@ -173,3 +192,26 @@ class ProtocolRunner:
         if self.ledger.current_round() == round:
             raise ChainError(f"the committee of round {round} did not agree on a model")
         return True
+
+    # ------------------------------------------------------------ deadline paths
+
+    def _wait_for(self, deadline_blocks: int) -> None:
+        """Mine empty blocks until ``deadline_blocks`` after the round's start."""
+        target = self.ledger.round_state().start_block + deadline_blocks
+        self.chain.mine(max(0, target - self.chain.block_number()))
+
+    def _close_scoring(self, round: int) -> None:
+        """Fewer than K updates came in: after the scoring deadline a node closes
+        scoring, so the round goes on with the updates it has."""
+        with self.timer.phase("chain"):
+            self._wait_for(self.params.score_deadline_blocks)
+            self.ledger.as_account(self.addresses[0]).close_scoring(round)
+
+    def _replace_committee(self, round: int, trainers: list[int]) -> None:
+        """No model could be proposed (no trainer had an update): after the
+        round deadline the manager replaces the committee with the round's
+        trainers, who are alive, and the next round keeps the current model."""
+        with self.timer.phase("chain"):
+            self._wait_for(self.params.round_deadline_blocks)
+            members = [self.addresses[t] for t in trainers][: self.population.committee_size]
+            self.ledger.replace_committee(round, members)

@@ -1,0 +1,57 @@
+"""Nodes that cannot produce a valid blob: their training diverged or their
+attack overflowed float32. They submit nothing; the round goes on by the
+contract's deadline paths, and every method refuses non-finite parameters."""
+
+import json
+
+import pytest
+
+from bflc.sim.config import SimConfig
+from bflc.sim.engine import simulate
+
+SMALL = SimConfig(dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=3, lr=0.1, local_epochs=5, seed=3)
+# a sign-flip this strong overflows float32: every malicious update is infinite
+OVERFLOWING = {"malicious_fraction": 0.3, "attack": "sign-flip", "attack_scale": 1e39, "collude": True}
+
+
+def run(aggregator: str, **changes) -> dict:
+    return simulate(SimConfig(**{**SMALL.to_dict(), "aggregator": aggregator, **changes}), progress=False)
+
+
+@pytest.mark.parametrize("aggregator", ["bflc", "fedavg", "cwmed"])
+def test_malicious_nodes_with_infinite_updates_submit_nothing(aggregator):
+    result = run(aggregator, **OVERFLOWING)
+    malicious = set(result["population"]["malicious"])
+    for m in result["rounds"]:
+        scheduled_malicious = len(malicious & set(m["trainers"]))
+        assert m["unusable_updates"] == scheduled_malicious
+        assert m["updates"] == len(m["trainers"]) - scheduled_malicious
+        assert m["malicious_submitted"] == m["malicious_accepted"] == 0
+    assert sum(m["unusable_updates"] for m in result["rounds"]) > 0
+    assert result["final_accuracy"] > 0.4  # the honest updates still train the model
+
+
+def test_bflc_closes_scoring_after_the_deadline_when_updates_are_missing():
+    result = run("bflc", **OVERFLOWING)
+    for m in result["rounds"]:
+        short = m["updates"] < len(m["trainers"])
+        assert m["deadline"] == ("scoring closed" if short else None)
+        assert m["model_accepted"] == (m["accepted"] > 0)
+
+
+@pytest.mark.parametrize("aggregator", ["bflc", "fedavg"])
+def test_rounds_where_every_training_diverges_keep_the_model(aggregator):
+    result = run(aggregator, lr=1e30)  # every node's training blows up
+    accuracies = {m["accuracy"] for m in result["rounds"]}
+    assert len(accuracies) == 1  # the initial model, every round
+    for m in result["rounds"]:
+        assert m["updates"] == m["accepted"] == 0 and m["unusable_updates"] == len(m["trainers"])
+    json.dumps(result, allow_nan=False)  # valid JSON: no NaN loss
+
+
+def test_bflc_replaces_a_committee_that_had_nothing_to_aggregate():
+    rounds = run("bflc", lr=1e30)["rounds"]
+    for before, after in zip(rounds, rounds[1:]):
+        assert before["deadline"] == "committee replaced" and not before["model_accepted"]
+        # the manager's new committee: the failed round's trainers, who are alive
+        assert after["committee"] == before["trainers"][: len(after["committee"])]
