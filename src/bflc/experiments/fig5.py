@@ -25,8 +25,8 @@ COUNTING_RULES = {
     "hashes on the chain are not counted",
     BFLC: "per round, trainers + updates * committee: each trainer fetches the global model and "
     "each submitted update is sent to each committee member",
-    f"{FEDAVG}, {CWMED}": "per round, 2 * active: a central server sends the model to each active node "
-    "and receives its update",
+    f"{FEDAVG}, {CWMED}": "per round, active + updates (2 * active when every node has one): a central "
+    "server sends the model to each active node and receives each update",
     BROADCAST: "per round, active * (active - 1): each active node sends its update to every other "
     "active node and aggregates locally with FedAvg; every node ends the round with the aggregate a "
     "FedAvg server would compute, so the accuracy is that of the FedAvg run on the same nodes",
