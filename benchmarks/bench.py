@@ -82,7 +82,18 @@ def ml_section(r: dict[str, Any]) -> list[str]:
             f"| {t['speedup']:.2f}x {verdict(t['speedup'] >= 2)} | {t['seconds']['batched_one_group']:.2f} "
             f"| {t['speedup_one_group']:.2f}x | {t['max_abs_weight_difference']:.1e} |"
         )
+    missed = [("scoring", s) for s in r["scoring"] if s["speedup"] < 3] + [("training", t) for t in r["training"] if t["speedup"] < 2]
+    if missed and all("profile" in row for _, row in missed):
+        lines += ["", "Where the time goes where a target was missed (torch.profiler, one call each, own CPU time of the heaviest operators):", ""]
+        lines += [f"- {what} {row['model']}: " + "; ".join(profile_line(method, row["profile"][method]) for method in ("sequential", "batched")) for what, row in missed]
     return lines
+
+
+def profile_line(method: str, profile: dict[str, Any]) -> str:
+    """One method's operator profile in a sentence."""
+    name = "one-by-one" if method == "sequential" else method
+    ops = ", ".join(f"`{op['op']}` {op['self_ms']:.0f} ms ({op['calls']} calls)" for op in profile["top"][:4])
+    return f"{name} {profile['total_ms']:.0f} ms in {profile['operator_calls']} operator calls: {ops}"
 
 
 def overhead_section(r: dict[str, Any]) -> list[str]:

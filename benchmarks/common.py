@@ -55,6 +55,22 @@ def interleaved(methods: Mapping[str, Callable[[], object]], repeats: int) -> di
     return {name: {"best_s": min(t), "times_s": t, "load_before": loads} for name, t in times.items()}
 
 
+def op_profile(run: Callable[[], object], top: int = 6) -> dict[str, Any]:
+    """torch.profiler over one call of ``run``: its operator calls and the
+    ``top`` operators by own CPU time (the profiler adds a little time to
+    every operator call, so many small calls look somewhat slower)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as recorded:
+        run()
+    events = sorted(recorded.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    return {
+        "total_ms": sum(e.self_cpu_time_total for e in events) / 1e3,
+        "operator_calls": sum(e.count for e in events),
+        "top": [{"op": e.key, "self_ms": e.self_cpu_time_total / 1e3, "calls": e.count} for e in events[:top]],
+    }
+
+
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from common import interleaved, write_result
+from common import interleaved, op_profile, write_result
 
 from bflc.ml.batched_train import ClientData, train_clients
 from bflc.ml.data import load_dataset
@@ -101,13 +101,11 @@ def bench_scoring(name: str, data: FederatedDataset, k: int, repeats: int) -> di
     candidates = [get_parameters(build_model(name, data.input_shape, data.num_classes, seed=s)) for s in range(k)]
     batched, sequential = score_candidates(model, candidates, x, y), score_candidates_sequential(model, candidates, x, y)
     assert np.array_equal(batched.correct, sequential.correct) and np.allclose(batched.loss, sequential.loss, rtol=1e-5)
-    timed = interleaved(
-        {
-            "sequential": lambda: score_candidates_sequential(model, candidates, x, y),
-            "batched": lambda: score_candidates(model, candidates, x, y),
-        },
-        repeats,
-    )
+    methods = {
+        "sequential": lambda: score_candidates_sequential(model, candidates, x, y),
+        "batched": lambda: score_candidates(model, candidates, x, y),
+    }
+    timed = interleaved(methods, repeats)
     layers = []
     for layer_name, layer, shape in layer_shapes(model, data.input_shape):
         flops = flops_per_sample(layer, shape)
@@ -129,6 +127,7 @@ def bench_scoring(name: str, data: FederatedDataset, k: int, repeats: int) -> di
         "achieved_flops_per_s": {method: model_flops * work / s for method, s in best.items()},
         "ideal_seconds_at_layer_peaks": ideal_s,
         "fraction_of_peak": {method: ideal_s / s for method, s in best.items()},
+        "profile": {method: op_profile(run) for method, run in methods.items()},
     }
 
 
@@ -153,9 +152,8 @@ def bench_training(name: str, data: FederatedDataset, clients: int, repeats: int
 
     reference, result = sequential(), batched()
     max_diff = max(float(np.abs(a[key] - b[key]).max()) for a, b in zip(reference, result) for key in a)
-    timed = interleaved(
-        {"sequential": sequential, "batched": batched, "batched_one_group": lambda: batched(clients)}, repeats
-    )
+    methods = {"sequential": sequential, "batched": batched, "batched_one_group": lambda: batched(clients)}
+    timed = interleaved(methods, repeats)
     best = {method: t["best_s"] for method, t in timed.items()}
     return {
         "model": name,
@@ -167,6 +165,7 @@ def bench_training(name: str, data: FederatedDataset, clients: int, repeats: int
         "speedup": best["sequential"] / best["batched"],
         "speedup_one_group": best["sequential"] / best["batched_one_group"],
         "max_abs_weight_difference": max_diff,
+        "profile": {method: op_profile(methods[method]) for method in ("sequential", "batched")},
     }
 
 
