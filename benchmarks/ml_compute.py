@@ -127,7 +127,7 @@ def bench_scoring(name: str, data: FederatedDataset, k: int, repeats: int) -> di
         "achieved_flops_per_s": {method: model_flops * work / s for method, s in best.items()},
         "ideal_seconds_at_layer_peaks": ideal_s,
         "fraction_of_peak": {method: ideal_s / s for method, s in best.items()},
-        "profile": {method: op_profile(run) for method, run in methods.items()},
+        "profile": {method: op_profile(run, top=12) for method, run in methods.items()},
     }
 
 
@@ -165,7 +165,7 @@ def bench_training(name: str, data: FederatedDataset, clients: int, repeats: int
         "speedup": best["sequential"] / best["batched"],
         "speedup_one_group": best["sequential"] / best["batched_one_group"],
         "max_abs_weight_difference": max_diff,
-        "profile": {method: op_profile(methods[method]) for method in ("sequential", "batched")},
+        "profile": {method: op_profile(methods[method], top=12) for method in ("sequential", "batched")},
     }
 
 
