@@ -123,12 +123,12 @@ class Registry:
             if len(missing) == len(unique):
                 raise ConfigError(f"no {desc} run has finished in {self.out / 'runs'}", f"run `bflc experiment {desc}` first")
             return {run.id: json.loads(self.path(run).read_text()) for run in unique if run not in missing}
-        failures: dict[str, str] = {}
+        failures: list[tuple[str, str]] = []  # (label, error); two runs may share a label
         with self.progress_bar(total=len(unique), initial=len(unique) - len(missing), desc=desc, unit="run") as bar:
 
             def finished(run: Run, error: str | None) -> None:
                 if error is not None:
-                    failures[run.label] = error
+                    failures.append((run.label, error))
                     bar.write(f"{desc}: run {run.label} [{run.id}] failed: {error}", file=sys.stderr)
                 bar.set_postfix_str(f"{'failed' if error else 'done'}: {run.label}")
                 bar.update()
@@ -142,7 +142,7 @@ class Registry:
                     for future in as_completed(futures):
                         finished(futures[future], future.result())
         if failures:
-            listed = "; ".join(f"{label}: {error}" for label, error in failures.items())
+            listed = "; ".join(f"{label}: {error}" for label, error in failures)
             raise RunFailed(
                 f"{len(failures)} of {len(unique)} {desc} runs failed ({listed})",
                 f"the other runs are saved in {self.out / 'runs'}, each failure's traceback beside them as <id>.error.txt; "

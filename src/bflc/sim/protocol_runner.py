@@ -54,7 +54,7 @@ class ProtocolRunner:
             round_deadline_blocks=10**6,
         )
         founders = [self.addresses[i] for i in population.first_committee(config.seed)]
-        self.params = params
+        self.protocol_params = params
         self.ledger = self.chain.deploy([self.manager], founders, hash_to_bytes32(genesis), self.store.uri(genesis), params)
         for address in self.addresses:
             if address not in founders:
@@ -95,11 +95,11 @@ class ProtocolRunner:
             self._score(round, committee, update_ids, updates)
             if self.ledger.current_round() == round and self.ledger.phase() == Phase.SCORING:
                 deadline = "scoring closed"
-                self._close_scoring(round)
+                self._close_scoring(round, state.start_block)
             accepted = self._aggregate(round, committee, records, updates)
         else:
             deadline, accepted = "committee replaced", False
-            self._replace_committee(round, trainers)
+            self._replace_committee(round, state.start_block, trainers)
 
         malicious_ids = {uid for uid, node in update_ids.items() if node in pop.malicious}
         qualified = set(self.ledger.qualified(round))
@@ -195,23 +195,22 @@ class ProtocolRunner:
 
     # ------------------------------------------------------------ deadline paths
 
-    def _wait_for(self, deadline_blocks: int) -> None:
-        """Mine empty blocks until ``deadline_blocks`` after the round's start."""
-        target = self.ledger.round_state().start_block + deadline_blocks
-        self.chain.mine(max(0, target - self.chain.block_number()))
+    def _wait_for(self, start_block: int, deadline_blocks: int) -> None:
+        """Mine empty blocks until ``deadline_blocks`` after the round's ``start_block``."""
+        self.chain.mine(max(0, start_block + deadline_blocks - self.chain.block_number()))
 
-    def _close_scoring(self, round: int) -> None:
+    def _close_scoring(self, round: int, start_block: int) -> None:
         """Fewer than K updates came in: after the scoring deadline a node closes
         scoring, so the round goes on with the updates it has."""
         with self.timer.phase("chain"):
-            self._wait_for(self.params.score_deadline_blocks)
+            self._wait_for(start_block, self.protocol_params.score_deadline_blocks)
             self.ledger.as_account(self.addresses[0]).close_scoring(round)
 
-    def _replace_committee(self, round: int, trainers: list[int]) -> None:
+    def _replace_committee(self, round: int, start_block: int, trainers: list[int]) -> None:
         """No model could be proposed (no trainer had an update): after the
         round deadline the manager replaces the committee with the round's
         trainers, who are alive, and the next round keeps the current model."""
         with self.timer.phase("chain"):
-            self._wait_for(self.params.round_deadline_blocks)
+            self._wait_for(start_block, self.protocol_params.round_deadline_blocks)
             members = [self.addresses[t] for t in trainers][: self.population.committee_size]
             self.ledger.replace_committee(round, members)
