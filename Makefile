@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test browser chaos bench compile gas clean
+.PHONY: demo test lint browser chaos bench compile gas clean
 
 $(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Style, types and layers: ruff (with NumPy docstring rules), strict mypy on
+# src/bflc, and import-linter's layer contract (docs/architecture.md).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The dashboard's browser test drives Debian's Chromium (Playwright downloads
 # no browser). Installed here when missing and apt-get can run; otherwise that

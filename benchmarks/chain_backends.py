@@ -23,11 +23,11 @@ import os
 import platform
 import time
 from collections import Counter
-from dataclasses import replace
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 
 from bflc.machine import cpu_model
@@ -157,7 +157,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results: dict[str, Any] = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "protocol_rounds": {"setup": {"K": K, "M": M, "rounds": ROUNDS, "calls": CALLS}},
     }
@@ -167,9 +167,9 @@ def main() -> None:
     rounds["fast_speedup"] = rounds["eth_tester"]["round_seconds"] / rounds["fast"]["round_seconds"]
     rounds["same_gas"] = rounds["eth_tester"]["gas_used"] == rounds["fast"]["gas_used"]
 
-    config = SimConfig(dataset="femnist", model="cnn", nodes=args.sim_nodes, active_fraction=0.3, rounds=args.sim_rounds, seed=0)
+    config = SimConfig.create(dataset="femnist", model="cnn", nodes=args.sim_nodes, active_fraction=0.3, rounds=args.sim_rounds, seed=0)
     dataset = load_nodes_dataset(config)
-    bench_simulation(replace(config, rounds=1), dataset, FastChain)  # warm-up: torch's first calls are slow
+    bench_simulation(config.replace(rounds=1), dataset, FastChain)  # warm-up: torch's first calls are slow
     runs: dict[str, list[dict[str, Any]]] = {"eth_tester": [], "fast": []}
     outputs = []
     for _ in range(args.repeats):

@@ -29,12 +29,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from chain_backends import bench_ledger
-from common import write_result
-
 from bflc.chain.devchain import BLOCK_GAS_LIMIT
 from bflc.chain.fast import FastChain
 from bflc.chain.inprocess import InProcessChain
+from chain_backends import bench_ledger
+from common import write_result
 
 PHASES = {"submit": ("submit_update",), "score": ("submit_scores",), "propose": ("propose_model",)}
 BLOCK_TIMES_S = (12.0, 2.0, 1.0)

@@ -8,7 +8,7 @@ import platform
 import resource
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": versions,
         "load_average": os.getloadavg(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -91,13 +91,12 @@ def bflc_config_with_trainers(config: Any, trainers: int) -> Any:
     fraction grows until ``active - round(committee_fraction * active)`` equals
     ``trainers``: both aggregators then train the same number of clients.
     """
-    from dataclasses import replace
 
     from bflc.sim.population import Population
 
     nodes = config.nodes
     for active in range(trainers + 1, nodes + 1):
-        candidate = replace(config, aggregator="bflc", active_fraction=active / nodes)
+        candidate = config.replace(aggregator="bflc", active_fraction=active / nodes)
         population = Population.create(candidate, nodes)
         if population.num_active - population.committee_size == trainers:
             return candidate

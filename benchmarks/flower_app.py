@@ -15,9 +15,9 @@ import torch
 from bflc.ml.dataset import FederatedDataset
 from bflc.ml.models import build_model, get_parameters
 from bflc.ml.train import evaluate, train_local
+from bflc.seeds import derive_seed
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import load_nodes_dataset
-from bflc.sim.learner import derive_seed
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -30,11 +30,11 @@ with warnings.catch_warnings():
 @cache
 def dataset_of(nodes: int) -> FederatedDataset:
     """FEMNIST cut to its first ``nodes`` writers, loaded once per process."""
-    return load_nodes_dataset(SimConfig(nodes=nodes))
+    return load_nodes_dataset(SimConfig.create(nodes=nodes))
 
 
 def _load(model: torch.nn.Module, parameters: list[np.ndarray]) -> None:
-    model.load_state_dict({key: torch.from_numpy(value) for key, value in zip(model.state_dict(), parameters)})
+    model.load_state_dict({key: torch.from_numpy(value) for key, value in zip(model.state_dict(), parameters, strict=True)})
 
 
 class FemnistClient(NumPyClient):
@@ -51,7 +51,7 @@ class FemnistClient(NumPyClient):
         _load(model, parameters)
         x, y = data.train_of(self.writer)
         seed = derive_seed(cfg.seed, int(fit_config["round"]), self.writer)
-        train_local(model, x, y, epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum, seed=seed)
+        train_local(model, x, y, epochs=cfg.training.local_epochs, batch_size=cfg.training.batch_size, lr=cfg.training.lr, momentum=cfg.training.momentum, seed=seed)
         return list(get_parameters(model).values()), len(y), {}
 
 

@@ -21,15 +21,13 @@ import os
 import time
 import traceback
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-from common import bflc_config_with_trainers, interleaved, peak_rss_bytes, write_result
 
 from bflc.ml.dataset import FederatedDataset
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import load_nodes_dataset, simulate
+from common import bflc_config_with_trainers, interleaved, peak_rss_bytes, write_result
 
 
 def steady_round_seconds(stamps: list[float]) -> float:
@@ -74,13 +72,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=10, help="clients per round")
     args = parser.parse_args(argv)
     rounds, repeats = (3, 1) if args.quick else (4, 2)
-    fedavg = SimConfig(
+    fedavg = SimConfig.create(
         dataset="femnist", model="cnn", nodes=args.nodes, active_fraction=args.clients / args.nodes,
         aggregator="fedavg", rounds=rounds, seed=0,
     )
     bflc = bflc_config_with_trainers(fedavg, args.clients)
     dataset = load_nodes_dataset(fedavg)
-    run_ours(replace(fedavg, rounds=2), dataset)  # warm-up: torch's first calls are slow
+    run_ours(fedavg.replace(rounds=2), dataset)  # warm-up: torch's first calls are slow
     per_round: dict[str, list[float]] = {"ours_fedavg": [], "ours_bflc": [], "flower": []}
     flower_error: str | None = None
 
@@ -89,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if flower_error is None:
             try:
                 per_round["flower"].append(run_flower(fedavg, dataset))
-            except Exception as error:  # noqa: BLE001 - the report says why Flower could not run
+            except Exception as error:  # the report says why Flower could not run
                 traceback.print_exc()
                 flower_error = "".join(traceback.format_exception_only(error)).strip()
 

@@ -30,14 +30,14 @@ import random
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from bflc.chain import ElectionMode, ProtocolParams
-from bflc.chain import web3_ledger
+from bflc.chain import ElectionMode, ProtocolParams, web3_ledger
 from bflc.chain.inprocess import BLOCK_GAS_LIMIT, InProcessChain
 from bflc.chain.types import SCORE_ONE, TxResult
 from bflc.chain.web3_ledger import REVERT_ERRORS
@@ -197,12 +197,11 @@ def send_scores(net: Network, member: str, r: int, ids: list[int], scores: dict[
     """One submit_scores; a batch that completes updates is dry-run first
     and, when over the client's gas limit, split in halves."""
     values = [scores[u] for u in ids]
-    if completes and len(ids) > 1:
-        if not net.check_fit(SCORE_CAP, member, "submit_scores", r, ids, values, round=r, batch=len(ids)):
-            half = len(ids) // 2
-            send_scores(net, member, r, ids[:half], scores, completes)
-            send_scores(net, member, r, ids[half:], scores, completes)
-            return
+    if completes and len(ids) > 1 and not net.check_fit(SCORE_CAP, member, "submit_scores", r, ids, values, round=r, batch=len(ids)):
+        half = len(ids) // 2
+        send_scores(net, member, r, ids[:half], scores, completes)
+        send_scores(net, member, r, ids[half:], scores, completes)
+        return
     net.send(member, "submit_scores", r, ids, values, round=r, batch_size=len(ids))
 
 
@@ -344,7 +343,7 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         **versions,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -391,7 +390,7 @@ def config_section(s: dict[str, Any]) -> list[str]:
     )
     for o in s["oversize_batches"]:
         lines.append(f"\n- {oversize_text(o)}.")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def markdown(report: dict[str, Any]) -> str:

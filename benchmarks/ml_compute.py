@@ -12,7 +12,7 @@
 2. Training: FEMNIST's first ``clients`` writers trained from one global
    model (1 epoch, batch 10, lr 0.05) one after another with
    :func:`bflc.ml.train.train_local` and batched with
-   :func:`bflc.ml.batched_train.train_clients` (default groups, and all
+   :func:`batched_train.train_clients` (benchmarks/batched_train.py) (default groups, and all
    clients in one group); the largest weight difference is reported.
 
 All on one torch thread, the simulator's default. Methods alternate in every
@@ -33,14 +33,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from common import interleaved, op_profile, write_result
-
-from bflc.ml.batched_train import ClientData, train_clients
+from batched_train import ClientData, train_clients
 from bflc.ml.data import load_dataset
 from bflc.ml.dataset import FederatedDataset
 from bflc.ml.models import build_model, get_parameters, set_parameters
 from bflc.ml.scoring import score_candidates, score_candidates_sequential
 from bflc.ml.train import train_local
+from common import interleaved, op_profile, write_result
 
 SAMPLES = 200
 CONV_BATCH, DENSE_BATCH = 256, 512
@@ -100,7 +99,8 @@ def bench_scoring(name: str, data: FederatedDataset, k: int, repeats: int) -> di
     model = build_model(name, data.input_shape, data.num_classes, seed=0)
     candidates = [get_parameters(build_model(name, data.input_shape, data.num_classes, seed=s)) for s in range(k)]
     batched, sequential = score_candidates(model, candidates, x, y), score_candidates_sequential(model, candidates, x, y)
-    assert np.array_equal(batched.correct, sequential.correct) and np.allclose(batched.loss, sequential.loss, rtol=1e-5)
+    assert np.array_equal(batched.correct, sequential.correct)
+    assert np.allclose(batched.loss, sequential.loss, rtol=1e-5)
     methods = {
         "sequential": lambda: score_candidates_sequential(model, candidates, x, y),
         "batched": lambda: score_candidates(model, candidates, x, y),
@@ -151,7 +151,7 @@ def bench_training(name: str, data: FederatedDataset, clients: int, repeats: int
         return [params for params, _ in train_clients(model, initial, shards, **settings, **extra)]
 
     reference, result = sequential(), batched()
-    max_diff = max(float(np.abs(a[key] - b[key]).max()) for a, b in zip(reference, result) for key in a)
+    max_diff = max(float(np.abs(a[key] - b[key]).max()) for a, b in zip(reference, result, strict=True) for key in a)
     methods = {"sequential": sequential, "batched": batched, "batched_one_group": lambda: batched(clients)}
     timed = interleaved(methods, repeats)
     best = {method: t["best_s"] for method, t in timed.items()}

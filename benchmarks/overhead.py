@@ -24,15 +24,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-from dataclasses import replace
 from typing import Any
-
-from common import bflc_config_with_trainers, interleaved, write_result
 
 from bflc.ml.dataset import FederatedDataset
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import load_nodes_dataset, simulate
 from bflc.sim.population import Population
+from common import bflc_config_with_trainers, interleaved, write_result
 
 OVERHEAD_PHASES = ("chain", "storage", "score")
 PROFILED = ("submit_scores", "submit_update", "propose_model", "score_candidates", "train_local", "put_model", "get_model")
@@ -48,7 +46,7 @@ def mean_phase_seconds(result: dict[str, Any]) -> dict[str, float]:
 def profile_round(config: SimConfig, dataset: FederatedDataset, top: int = 15) -> dict[str, Any]:
     """cProfile of a one-round BFLC run: the heaviest functions by own time, and key functions' cumulative time."""
     profiler = cProfile.Profile()
-    profiler.runcall(simulate, replace(config, rounds=1), dataset=dataset, progress=False)
+    profiler.runcall(simulate, config.replace(rounds=1), dataset=dataset, progress=False)
     stats = pstats.Stats(profiler)
     rows = [
         {"function": f"{file.rsplit('/site-packages/', 1)[-1]}:{line}({name})", "calls": calls, "tottime": tt, "cumtime": ct}
@@ -66,10 +64,10 @@ def work_ratio(config: SimConfig, dataset: FederatedDataset) -> dict[str, float]
     population = Population.create(config, dataset.num_writers)
     sizes = [len(dataset.train_of(i)[1]) for i in range(dataset.num_writers)]
     mean_train = sum(sizes) / len(sizes)
-    mean_validation = sum(min(n, config.max_validation_samples) for n in sizes) / len(sizes)
+    mean_validation = sum(min(n, config.training.max_validation_samples) for n in sizes) / len(sizes)
     k, m = population.updates_per_round, population.committee_size
     scoring = m * k * mean_validation
-    training = 3 * k * mean_train * config.local_epochs
+    training = 3 * k * mean_train * config.training.local_epochs
     return {"committee": m, "trainers": k, "scoring_samples": scoring, "training_sample_equivalents": training, "ratio": scoring / training}
 
 
@@ -79,12 +77,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--trainers", type=int, default=30)
     args = parser.parse_args(argv)
     rounds, repeats = (2, 1) if args.quick else (3, 2)
-    base = SimConfig(dataset="femnist", model="cnn", nodes=0, rounds=rounds, seed=0)
+    base = SimConfig.create(dataset="femnist", model="cnn", nodes=0, rounds=rounds, seed=0)
     dataset = load_nodes_dataset(base)
-    base = replace(base, nodes=dataset.num_writers)
-    fedavg = replace(base, aggregator="fedavg", active_fraction=args.trainers / base.nodes)
+    base = base.replace(nodes=dataset.num_writers)
+    fedavg = base.replace(aggregator="fedavg", active_fraction=args.trainers / base.nodes)
     bflc = bflc_config_with_trainers(fedavg, args.trainers)
-    simulate(replace(fedavg, rounds=1), dataset=dataset, progress=False)  # warm-up
+    simulate(fedavg.replace(rounds=1), dataset=dataset, progress=False)  # warm-up
     runs: dict[str, list[dict[str, Any]]] = {"fedavg": [], "bflc": []}
     interleaved(
         {name: (lambda name=name, cfg=cfg: runs[name].append(simulate(cfg, dataset=dataset, progress=False)))

@@ -16,14 +16,13 @@ import argparse
 import time
 from typing import Any
 
-from common import peak_rss_bytes, write_result
-
 from bflc.chain import ProtocolParams
 from bflc.chain.fast import FastChain
 from bflc.ml.data import load_dataset
 from bflc.ml.dataset import FederatedDataset
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import simulate
+from common import peak_rss_bytes, write_result
 
 REGISTERED, SIMULATED, COMMITTEE = 3550, 900, 36
 
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rounds = 1 if args.quick else 2
     registration = register(REGISTERED)
     print(registration, flush=True)
-    config = SimConfig(dataset="femnist", model="cnn", nodes=SIMULATED, active_fraction=0.1, rounds=rounds, seed=0)
+    config = SimConfig.create(dataset="femnist", model="cnn", nodes=SIMULATED, active_fraction=0.1, rounds=rounds, seed=0)
     dataset = repeated_writers(load_dataset("femnist"), SIMULATED)
     stamps = [time.perf_counter()]
     result = simulate(config, dataset=dataset, progress=False, on_round=lambda _: stamps.append(time.perf_counter()))

@@ -22,7 +22,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,7 @@ def bench_model(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, repea
     pool = [get_parameters(build_model(name, shape, num_classes, seed=seed)) for seed in range(max(CANDIDATES))]
     rows = []
     for k in CANDIDATES:
-        candidates = pool[:k]
-        methods: dict[str, Callable[[], CandidateScores]] = {
-            "sequential": lambda: score_candidates_sequential(model, candidates, x, y),
-            "merged": lambda: score_candidates(model, candidates, x, y),
-            "one_per_pass": lambda: score_candidates(model, candidates, x, y, chunk_size=1),
-        }
+        methods = _methods(model, pool[:k], x, y)
         reference = methods["sequential"]()
         for method in ("merged", "one_per_pass"):
             scores = methods[method]()
@@ -75,6 +70,17 @@ def bench_model(name: str, x: np.ndarray, y: np.ndarray, num_classes: int, repea
         )
         print(_row(rows[-1]), flush=True)
     return rows
+
+
+def _methods(
+    model: torch.nn.Module, candidates: list[dict[str, np.ndarray]], x: np.ndarray, y: np.ndarray
+) -> dict[str, Callable[[], CandidateScores]]:
+    """The scoring methods compared, each scoring ``candidates`` on ``(x, y)``."""
+    return {
+        "sequential": lambda: score_candidates_sequential(model, candidates, x, y),
+        "merged": lambda: score_candidates(model, candidates, x, y),
+        "one_per_pass": lambda: score_candidates(model, candidates, x, y, chunk_size=1),
+    }
 
 
 def _row(row: dict[str, Any]) -> str:
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "dataset": f"femnist writer 0, first {len(y)} training samples",
         "repeats": args.repeats,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": rows,
     }
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")

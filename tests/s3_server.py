@@ -1,8 +1,7 @@
 """An S3 server for tests: moto's, on 127.0.0.1 and a free port, in a thread.
 
-Use the fixtures from a test module with ``pytest_plugins = ["s3_server"]``
-(the module must be importable, i.e. the test sits in ``tests/``), or the
-context manager :func:`moto_s3_server` directly.
+Use the fixtures from a test module with ``pytest_plugins = ["tests.s3_server"]``,
+or the context manager :func:`moto_s3_server` directly.
 
 - ``s3_endpoint`` (session): the server's ``http://127.0.0.1:PORT``;
 - ``aws_env``: fake credentials in the environment, and no ``~/.aws``,

@@ -215,7 +215,7 @@ def test_capped_sample_weights_clip_at_a_multiple_of_the_median():
     assert capped_sample_weights([7], 1).tolist() == [7]
 
 
-@pytest.mark.parametrize("samples, cap", [([], 4), ([1, -1], 4), ([1, float("nan")], 4), ([1, 2], 0.5)])
+@pytest.mark.parametrize(("samples", "cap"), [([], 4), ([1, -1], 4), ([1, float("nan")], 4), ([1, 2], 0.5)])
 def test_capped_sample_weights_reject_bad_input(samples, cap):
     from bflc.aggregate import capped_sample_weights
 

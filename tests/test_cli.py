@@ -28,7 +28,7 @@ def test_every_command_has_help(command, capsys):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["simulate", "--active-fraction", "1.5"], "--active-fraction must be in (0, 1]"),
         (["simulate", "--dataset", "mnist"], "unknown dataset 'mnist'"),

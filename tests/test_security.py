@@ -30,7 +30,7 @@ def exact_fraction(nodes: int, seats: int, malicious: int) -> Fraction:
     return Fraction(wins, math.comb(nodes, seats))
 
 
-@pytest.mark.parametrize("nodes, p, q", GRID)
+@pytest.mark.parametrize(("nodes", "p", "q"), GRID)
 def test_exact_matches_scipy_and_rational_arithmetic(nodes, p, q):
     seats, malicious = round(nodes * p), round(nodes * q)
     probability = attack_probability(nodes, p, q)
@@ -50,7 +50,7 @@ def test_edge_cases():
 
 
 @pytest.mark.parametrize(
-    "nodes, p, q, message",
+    ("nodes", "p", "q", "message"),
     [
         (0, 0.4, 0.1, "--nodes 0 must be a whole number >= 1"),
         (-5, 0.4, 0.1, "--nodes -5"),
@@ -80,7 +80,7 @@ def test_cli_rejects_bad_input_in_one_line(capsys):
     assert code == 2 and len(err) == 1 and err[0].startswith("bflc: error: --committee-fraction 2.0")
 
 
-@pytest.mark.parametrize("p, q", [(0.02, 0.45), (0.02, 0.5), (0.1, 0.55)])
+@pytest.mark.parametrize(("p", "q"), [(0.02, 0.45), (0.02, 0.5), (0.1, 0.55)])
 def test_monte_carlo_is_within_a_few_standard_errors(p, q):
     trials = 400
     exact = attack_probability(1000, p, q)

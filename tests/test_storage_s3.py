@@ -10,7 +10,6 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
-from test_storage import BAD_HASHES, W_BLOB, W_HASH, model
 
 from bflc.errors import BlobError, ConfigError
 from bflc.storage import (
@@ -25,8 +24,9 @@ from bflc.storage import (
     prune,
     put_model,
 )
+from tests.test_storage import BAD_HASHES, W_BLOB, W_HASH, model
 
-pytest_plugins = ["s3_server"]
+pytest_plugins = ["tests.s3_server"]
 
 
 def all_keys(client, bucket: str) -> list[str]:
@@ -244,7 +244,7 @@ def test_missing_credentials(s3_endpoint, aws_env, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     store = S3BlobStore("models", endpoint_url=s3_endpoint)
-    with pytest.raises(BlobError, match="no S3 credentials found to write a blob in s3://models/ .*AWS_ACCESS_KEY_ID"):
+    with pytest.raises(BlobError, match=r"no S3 credentials found to write a blob in s3://models/ .*AWS_ACCESS_KEY_ID"):
         store._write(W_HASH, W_BLOB)
 
 

@@ -72,9 +72,10 @@ def _as_weights(weights: ArrayLike, n_updates: int) -> np.ndarray:
 def _weighted_mean(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Sum ``weights[i] * rows[i]`` in index order, then divide by the total weight."""
     total = np.zeros(rows.shape[1], dtype=np.float64)
-    for row, weight in zip(rows, weights):
+    for row, weight in zip(rows, weights, strict=True):
         total += row * weight
-    return total / weights.sum()
+    mean: np.ndarray = total / weights.sum()
+    return mean
 
 
 def fedavg(updates: ArrayLike, weights: ArrayLike) -> np.ndarray:
@@ -148,7 +149,8 @@ def coordinate_median(updates: ArrayLike) -> np.ndarray:
     ConfigError
         If ``updates`` is not a non-empty finite 2-D float array.
     """
-    return np.median(_as_updates(updates), axis=0)
+    median: np.ndarray = np.median(_as_updates(updates), axis=0)
+    return median
 
 
 def trimmed_mean(updates: ArrayLike, beta: float) -> np.ndarray:
@@ -230,7 +232,8 @@ def krum_scores(updates: ArrayLike, num_malicious: int) -> np.ndarray:
         distances[i + 1 :, i] = to_later
     num_closest = n_updates - num_malicious - 2
     to_others = np.sort(distances, axis=1)[:, 1:]  # column 0 is the distance to itself
-    return to_others[:, :num_closest].sum(axis=1)
+    scores: np.ndarray = to_others[:, :num_closest].sum(axis=1)
+    return scores
 
 
 def krum_select(updates: ArrayLike, num_malicious: int, num_selected: int = 1) -> np.ndarray:
@@ -292,7 +295,8 @@ def krum(
     rows = _as_updates(updates)
     selected = krum_select(rows, num_malicious, num_selected)
     if num_selected == 1:
-        return rows[selected[0]].copy()
+        chosen: np.ndarray = rows[selected[0]].copy()
+        return chosen
     n_updates = rows.shape[0]
     all_weights = np.ones(n_updates) if weights is None else _as_weights(weights, n_updates)
     return fedavg(rows[selected], all_weights[selected])

@@ -49,8 +49,10 @@ class BlobError(BflcError):
 
 
 class BlobUnavailable(BlobError):
-    """The blob store could not be reached or failed to answer: says nothing
-    about the blob itself, and is worth trying again."""
+    """The blob store could not be reached or failed to answer.
+
+    It says nothing about the blob itself, and is worth trying again.
+    """
 
 
 class ChainError(BflcError):

@@ -14,7 +14,8 @@ from typing import Sequence
 from eth_abi import encode
 from eth_utils import keccak
 
-from bflc.chain.types import BPS
+# Basis points: fractions on chain are integers out of this.
+BPS = 10_000
 
 
 def lower_median(scores: Sequence[int]) -> int:

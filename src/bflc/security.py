@@ -43,7 +43,8 @@ def attack_sizes(nodes: int, committee_fraction: float, malicious_fraction: floa
         If ``nodes < 1``, ``committee_fraction`` is outside (0, 1] or leaves
         no seat, or ``malicious_fraction`` is outside [0, 1].
     """
-    if isinstance(nodes, bool) or not isinstance(nodes, numbers.Integral) or nodes < 1:
+    given: object = nodes  # checked at run time too: callers outside the type checker may pass a float or a bool
+    if isinstance(given, bool) or not isinstance(given, numbers.Integral) or nodes < 1:
         raise ConfigError(f"--nodes {nodes!r} must be a whole number >= 1")
     if not 0 < committee_fraction <= 1:
         raise ConfigError(f"--committee-fraction {committee_fraction} must be in (0, 1]")

@@ -4,9 +4,9 @@ session on a free 127.0.0.1 port, stopped by PID at the end)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import functools
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -64,9 +64,9 @@ ChainFactory = Callable[[int], DevChain]
 def build_network(
     num_managers: int = 2, num_committee: int = 4, num_trainers: int = 12, *, chain_factory: ChainFactory = InProcessChain, **params
 ) -> Network:
-    defaults = dict(
-        committee_size=num_committee, updates_per_round=3, score_deadline_blocks=5, round_deadline_blocks=10
-    )
+    defaults = {
+        "committee_size": num_committee, "updates_per_round": 3, "score_deadline_blocks": 5, "round_deadline_blocks": 10
+    }
     defaults.update(params)
     p = ProtocolParams(**defaults)
     chain = chain_factory(num_managers + num_committee + num_trainers + 10)

@@ -115,7 +115,7 @@ def test_leaving_committee_member_cannot_vote_but_round_survives(net):
 
 def test_declare_factor_bounds(net):
     net.at(net.trainers[0]).declare_factor(1_000_000)
-    with pytest.raises(ContractRevert, match="factor above 1.0"):
+    with pytest.raises(ContractRevert, match=r"factor above 1.0"):
         net.at(net.trainers[0]).declare_factor(1_000_001)
 
 

@@ -13,9 +13,8 @@ import pytest
 from bflc.chain import NodeStatus, Phase, to_fixed
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.errors import ContractRevert
-
-from conftest import Network, build_network
-from invariants import assert_contract_invariants
+from tests.chain.conftest import Network, build_network
+from tests.chain.invariants import assert_contract_invariants
 
 MODEL_A = b"\xaa" * 32
 MODEL_B = b"\xbb" * 32
@@ -52,15 +51,15 @@ def test_every_wrong_role_in_a_row_leaves_the_state_consistent(checked):
     ids = net.submit(net.trainers[:1])
     outsider, trainer, manager = net.outsiders[0], net.trainers[1], net.managers[0]
     attempts = [
-        (outsider, lambda L: L.submit_update(0, b"\x05" * 32, 1)),
-        (trainer, lambda L: L.submit_scores(0, ids, [to_fixed(1.0)])),
-        (trainer, lambda L: L.propose_model(0, MODEL_A, "")),
-        (manager, lambda L: L.submit_scores(0, ids, [to_fixed(1.0)])),
-        (trainer, lambda L: L.failback(0)),
-        (trainer, lambda L: L.admit(outsider)),
-        (trainer, lambda L: L.blacklist(net.trainers[2])),
-        (net.committee[0], lambda L: L.submit_update(0, b"\x06" * 32, 1)),
-        (outsider, lambda L: L.withdraw()),
+        (outsider, lambda ledger: ledger.submit_update(0, b"\x05" * 32, 1)),
+        (trainer, lambda ledger: ledger.submit_scores(0, ids, [to_fixed(1.0)])),
+        (trainer, lambda ledger: ledger.propose_model(0, MODEL_A, "")),
+        (manager, lambda ledger: ledger.submit_scores(0, ids, [to_fixed(1.0)])),
+        (trainer, lambda ledger: ledger.failback(0)),
+        (trainer, lambda ledger: ledger.admit(outsider)),
+        (trainer, lambda ledger: ledger.blacklist(net.trainers[2])),
+        (net.committee[0], lambda ledger: ledger.submit_update(0, b"\x06" * 32, 1)),
+        (outsider, lambda ledger: ledger.withdraw()),
     ]
     for caller, action in attempts:
         with pytest.raises(ContractRevert):
@@ -195,7 +194,7 @@ def test_a_replayed_signed_transaction_is_executed_once(anvil):
     raw = Account.sign_transaction(tx, key).raw_transaction
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))
     assert receipt["status"] == 1
-    with pytest.raises(Exception, match="(?i)nonce|already"):
+    with pytest.raises(Exception, match=r"(?i)nonce|already"):
         w3.eth.send_raw_transaction(raw)
     assert net.ledger.round_update_ids(0) == [0]
     assert_invariants(net)

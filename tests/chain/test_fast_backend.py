@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ class Script:
 
     def propose(self, hashes: list[bytes]) -> None:
         r = self.ledger.current_round()
-        for member, blob_hash in zip(self.ledger.committee(r), hashes):
+        for member, blob_hash in zip(self.ledger.committee(r), hashes, strict=False):
             if self.ledger.current_round() == r:
                 self.do(member, "propose_model", r, blob_hash, f"file:///{blob_hash.hex()[:4]}")
 
@@ -211,7 +212,7 @@ def test_same_script_same_chain(election: ElectionMode) -> None:
     reference = play(InProcessChain(24), election)
     fast = play(FastChain(24), election)
     assert len(fast) == len(reference)
-    for step, (expected, got) in enumerate(zip(reference, fast)):
+    for step, (expected, got) in enumerate(zip(reference, fast, strict=False)):
         assert got == expected, f"step {step} differs"
     # the script exercises what it claims to
     operations = [e for e in reference if len(e) == 5]
@@ -259,7 +260,7 @@ def test_simulation_is_identical_on_both_backends(monkeypatch: pytest.MonkeyPatc
     from bflc.sim.config import SimConfig
     from bflc.sim.engine import simulate, without_timings
 
-    config = SimConfig(dataset="femnist", model="mlp", nodes=30, active_fraction=0.3, rounds=3, seed=1)
+    config = SimConfig.create(dataset="femnist", model="mlp", nodes=30, active_fraction=0.3, rounds=3, seed=1)
     assert protocol_runner.FastChain is FastChain  # the simulator's default
     fast = without_timings(simulate(config, progress=False))
     monkeypatch.setattr(protocol_runner, "FastChain", InProcessChain)

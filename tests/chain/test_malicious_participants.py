@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_adversarial import assert_invariants
 
 from bflc.chain import Phase, to_fixed
 from bflc.errors import BlobError, ContractRevert
 from bflc.storage import LocalBlobStore, get_model, put_model
 from bflc.storage.codec import encode_model, hash_to_bytes32
+from tests.chain.test_adversarial import assert_invariants
 
 MODEL = b"\xaa" * 32
 
@@ -36,7 +36,7 @@ def test_a_member_scoring_at_random_stays_outvoted(net):
     ids = net.submit(net.trainers[:3])
     rng = np.random.default_rng(7)
     honest = [0.1, 0.5, 0.9]
-    _votes(net, ids, {m: honest for m in net.committee[:3]} | {net.committee[3]: list(rng.uniform(size=3))})
+    _votes(net, ids, dict.fromkeys(net.committee[:3], honest) | {net.committee[3]: list(rng.uniform(size=3))})
     assert [net.ledger.update(u).median for u in ids] == [to_fixed(s) for s in honest]
 
 

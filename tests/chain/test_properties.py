@@ -36,7 +36,7 @@ from bflc.protocol import (
 
 # `make_network` returns a plain factory: calling it inside each example builds
 # an independent chain, so the function-scoped fixture is safe to reuse.
-PROPERTY = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 
 MODEL_B = b"\xbb" * 32
 
@@ -80,7 +80,7 @@ def qualify_as_contract(candidates: list[Candidate], ints: dict[str, int]) -> li
 def score_batches(net, ids: list[int], rows: list[list[int]]) -> None:
     """Committee member i records rows[i][j] for update ids[j], in one batch."""
     r = net.ledger.current_round()
-    for member, row in zip(net.committee, rows):
+    for member, row in zip(net.committee, rows, strict=False):
         net.at(member).submit_scores(r, ids, row)
 
 
@@ -126,7 +126,7 @@ def test_median_of_a_quorum_after_the_deadline_matches_reference(make_network, c
     a, b = net.submit(net.trainers)
     rows = [[va, b_votes[i]] if i < len(b_votes) else [va] for i, va in enumerate(a_votes)]
     r = net.ledger.current_round()
-    for member, row in zip(net.committee, rows):
+    for member, row in zip(net.committee, rows, strict=False):
         net.at(member).submit_scores(r, [a, b][: len(row)], row)
     assert not net.ledger.update(a, with_votes=False).final
     net.chain.mine(net.params.score_deadline_blocks)
@@ -232,7 +232,7 @@ def election_cases(draw):
 
 
 def _set_fates(net, trainers: list[str], fates: list[str], when: str) -> None:
-    for node, fate in zip(trainers, fates):
+    for node, fate in zip(trainers, fates, strict=False):
         if fate == f"leave_{when}":
             net.at(node).leave()
         elif fate == f"blacklist_{when}":
@@ -271,7 +271,7 @@ def test_next_committee_matches_reference(make_network, mode, case):
     )
     ints = contract_ints(net)
     if mode == ElectionMode.MULTI_FACTOR:
-        for node, f in zip(net.trainers, case.factors):
+        for node, f in zip(net.trainers, case.factors, strict=False):
             net.at(node).declare_factor(f)
     factors = case.factors if mode == ElectionMode.MULTI_FACTOR else [0] * k
     ids = net.submit(net.trainers)
@@ -360,11 +360,11 @@ def test_fees_and_rewards_match_reference_and_conserve_value(make_network, case)
     )
     ints = contract_ints(net)
     applicants = net.outsiders[: len(case.applicants)]
-    expected = {a: 0 for a in net.managers + net.committee + net.trainers + applicants}
-    escrow = {a: 0 for a in expected}
-    for m, part in zip(net.managers, share_fee(case.fee, case.num_managers)):
+    expected = dict.fromkeys(net.managers + net.committee + net.trainers + applicants, 0)
+    escrow = dict.fromkeys(expected, 0)
+    for m, part in zip(net.managers, share_fee(case.fee, case.num_managers), strict=False):
         expected[m] += part * (k if case.fee else 0)  # no fee: admitted without applying
-    for node, fate in zip(applicants, case.applicants):
+    for node, fate in zip(applicants, case.applicants, strict=False):
         net.at(node).apply(case.fee)
         if fate == "withdrawn":
             net.at(node).withdraw_application()
@@ -393,7 +393,7 @@ def test_fees_and_rewards_match_reference_and_conserve_value(make_network, case)
     reward = min(case.round_reward, case.funding)
     shares, member_share = share_reward(reward, ints["committee_share_bps"], [c.median for c in ranked], len(agreeing))
     paid = 0
-    for c, share in zip(ranked, shares):
+    for c, share in zip(ranked, shares, strict=False):
         if net.trainers.index(c.provider) not in case.blacklisted:
             expected[c.provider] += share
             paid += share

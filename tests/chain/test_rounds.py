@@ -5,7 +5,7 @@ import pytest
 
 from bflc.chain import ModelOrigin, Phase, to_fixed
 from bflc.errors import ContractRevert
-from bflc.protocol import Candidate, election_seed, elect_random, share_reward
+from bflc.protocol import Candidate, elect_random, election_seed, share_reward
 
 MODEL_A = b"\xaa" * 32
 MODEL_B = b"\xbb" * 32
@@ -18,7 +18,7 @@ def _vote(net, member, ids, scores):
 def test_median_odd_committee(make_network):
     net = make_network(num_committee=3, updates_per_round=1)
     [uid] = net.submit(net.trainers[:1])
-    for member, score in zip(net.committee, [0.9, 0.1, 0.4]):
+    for member, score in zip(net.committee, [0.9, 0.1, 0.4], strict=False):
         _vote(net, member, [uid], [score])
     u = net.ledger.update(uid)
     assert u.final and u.median == 400_000  # sorted 0.1, 0.4, 0.9
@@ -27,7 +27,7 @@ def test_median_odd_committee(make_network):
 
 def test_median_even_committee_takes_lower_middle(net):
     [uid] = net.submit(net.trainers[:1])
-    for member, score in zip(net.committee, [0.9, 0.2, 0.6, 0.3]):
+    for member, score in zip(net.committee, [0.9, 0.2, 0.6, 0.3], strict=False):
         _vote(net, member, [uid], [score])
     # sorted 0.2, 0.3, 0.6, 0.9: the lower middle value is 0.3
     assert net.ledger.update(uid).median == 300_000
@@ -108,7 +108,7 @@ def test_hash_disagreement_stalls_until_the_deadline(make_network):
     ids = net.submit(net.trainers[:3])
     net.score_all(ids, [0.9, 0.8, 0.7])
     c = net.committee
-    for member, h in zip(c, [MODEL_A, MODEL_A, MODEL_B, MODEL_B]):
+    for member, h in zip(c, [MODEL_A, MODEL_A, MODEL_B, MODEL_B], strict=False):
         net.at(member).propose_model(0, h, "")
     assert net.ledger.current_round() == 0
     with pytest.raises(ContractRevert, match="round deadline not reached"):
@@ -148,7 +148,7 @@ def test_election_multi_factor_uses_declared_factors(make_network):
 
     net = make_network(election=ElectionMode.MULTI_FACTOR, score_weight=0.5, factor_weight=0.5, updates_per_round=5)
     t = net.trainers
-    for node, factor in zip(t[:5], [1.0, 0.0, 0.2, 0.9, 0.0]):
+    for node, factor in zip(t[:5], [1.0, 0.0, 0.2, 0.9, 0.0], strict=False):
         net.at(node).declare_factor(to_fixed(factor))
     ids = net.submit(t[:5])
     net.score_all(ids, [0.5, 0.9, 0.8, 0.6, 0.7])

@@ -37,17 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import sibling_helpers  # noqa: F401  (first: makes node_cluster importable)
-from node_cluster import LiveCluster
 from web3 import HTTPProvider, Web3
 from web3.exceptions import Web3Exception
 from web3.types import BlockData
 
 from bflc.chain.anvil import free_port
+from bflc.cluster.launch import cluster_file
+from bflc.cluster.procs import ProcessRecord, is_running, spawn, stop
 from bflc.errors import ChainError
-from bflc.node.cluster import cluster_file
-from bflc.node.procs import ProcessRecord, is_running, spawn, stop
 from bflc.node.state import write_json_atomic
+from tests.node.node_cluster import LiveCluster
 
 T = TypeVar("T")
 

@@ -34,22 +34,21 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import sibling_helpers  # noqa: F401  (first: makes the helpers below importable)
-from faults import ChainNode, ChaosRun, FaultRecord, TcpProxy, fault_table
-from invariants import assert_contract_invariants
-from node_cluster import LiveCluster, bflc
-from s3_server import moto_s3_server, set_fake_aws_env
 
+from bflc.cluster.launch import cluster_file, load_cluster, processes
+from bflc.cluster.procs import is_running, stop
 from bflc.errors import BflcError
 from bflc.ml.models import build_model, get_parameters
-from bflc.node.cluster import cluster_file, load_cluster, processes
-from bflc.node.procs import is_running, stop
 from bflc.storage import BlobStore, S3BlobStore, bytes32_to_hash, decode_model, hash_to_bytes32, model_spec
+from tests.chain.invariants import assert_contract_invariants
+from tests.chaos.faults import ChainNode, ChaosRun, FaultRecord, TcpProxy, fault_table
+from tests.node.node_cluster import LiveCluster, bflc
+from tests.s3_server import moto_s3_server, set_fake_aws_env
 
 NODES, COMMITTEE, WRITERS = 6, 3, 2
 SCORE_DEADLINE, ROUND_DEADLINE = 20, 40
@@ -60,6 +59,8 @@ SETTLE_SECONDS = 240
 DEFAULT_SEED = 2026
 BUCKET = "bflc-chaos"
 ACTIONS = ("update_submitted", "scores_submitted", "model_proposed")
+
+pytestmark = pytest.mark.slow  # the chaos mark (on the test) keeps it out of the default run
 
 
 @pytest.fixture
@@ -280,7 +281,7 @@ def describe_outages(live: LiveCluster, run: ChaosRun) -> None:
 
 
 def _unix(stamp: str) -> float:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def run_summary(live: LiveCluster, run: ChaosRun, faulted: float, settled: float) -> str:

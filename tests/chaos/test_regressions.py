@@ -14,17 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sibling_helpers  # noqa: F401  (first: makes the helpers below importable)
 from botocore.stub import Stubber
-from daemon_net import build_net
-from s3_server import set_fake_aws_env
 
 from bflc.chain.anvil import free_port
 from bflc.errors import BlobError, BlobUnavailable
 from bflc.node.journal import read_journal
 from bflc.storage import LocalBlobStore, S3BlobStore
+from tests.node.daemon_net import build_net
+from tests.s3_server import set_fake_aws_env
 
 BLOB = "ab" * 32
+
+pytestmark = pytest.mark.slow
 
 
 class AnswersOnSecondTry(LocalBlobStore):
@@ -74,7 +75,7 @@ def stubbed(fake_credentials) -> Iterator[tuple[S3BlobStore, Stubber]]:
 def test_an_unreachable_s3_server_is_blob_unavailable(fake_credentials):
     store = S3BlobStore("models", endpoint_url=f"http://127.0.0.1:{free_port()}", max_attempts=1)
     for action in (lambda: store.get(BLOB), lambda: store.has(BLOB)):
-        with pytest.raises(BlobUnavailable, match="could not .* at http://127.0.0.1:"):
+        with pytest.raises(BlobUnavailable, match=r"could not .* at http://127.0.0.1:"):
             action()
 
 

@@ -3,13 +3,13 @@ that can be stopped and started again with its chain."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from dashboard_net import RestartableAnvil, Scenario, play_scenario
 
 from bflc.chain.anvil import AnvilChain
+from tests.dashboard.dashboard_net import RestartableAnvil, Scenario, play_scenario
 
 
 @pytest.fixture(scope="module")

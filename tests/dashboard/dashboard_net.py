@@ -11,9 +11,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import uvicorn
 from web3 import HTTPProvider, Web3
@@ -91,7 +92,7 @@ def play_scenario(chain: DevChain) -> Scenario:
       aggregation), t1's has no vote yet; t4 leaves.
     """
     names = ["m0", "c0", "c1", "c2", "t0", "t1", "t2", "t3", "t4", "t5"]
-    who = dict(zip(names, chain.accounts))
+    who = dict(zip(names, chain.accounts, strict=False))
     ledger = chain.deploy([who["m0"]], [who["c0"], who["c1"], who["c2"]], GENESIS, "file:///genesis", PARAMS)
     s = Scenario(chain, ledger, who)
     trainers = [f"t{i}" for i in range(6)]

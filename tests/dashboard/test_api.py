@@ -3,14 +3,14 @@ every value is compared with what the Ledger reads from the chain."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from dashboard_net import FEE, MODEL_1, MODEL_2, PARAMS, Scenario, dashboard_app, get, serve, write_node_log
 
 from bflc.chain import from_fixed
 from bflc.storage import bytes32_to_hash
+from tests.dashboard.dashboard_net import FEE, MODEL_1, MODEL_2, PARAMS, Scenario, dashboard_app, get, serve, write_node_log
 
 H1, H2 = MODEL_1.hex(), MODEL_2.hex()
 
@@ -65,9 +65,9 @@ def test_round_scores_and_medians_equal_the_chain(url: str, scenario: Scenario) 
         assert [u["id"] for u in body["updates"]] == [u.update_id for u in chain]
         assert body["qualified"] == scenario.ledger.qualified(round)
         assert [m["address"] for m in body["committee"]] == scenario.ledger.committee(round)
-        for shown, record in zip(body["updates"], chain):
+        for shown, record in zip(body["updates"], chain, strict=False):
             assert shown["median"] == (from_fixed(record.median) if record.final else None)
-            assert shown["scores"] == {m: from_fixed(s) for m, s in zip(record.voters, record.scores)}
+            assert shown["scores"] == {m: from_fixed(s) for m, s in zip(record.voters, record.scores, strict=False)}
             assert shown["blob_hash"] == bytes32_to_hash(record.blob_hash)
             assert (shown["n_samples"], shown["num_votes"], shown["final"]) == (record.n_samples, record.num_votes, record.final)
             assert (shown["verdict"] == "qualified") == record.qualified
@@ -127,7 +127,7 @@ def test_nodes_balances_rewards_statuses_and_terms(url: str, scenario: Scenario)
     ledger, who = scenario.ledger, scenario.who
     nodes = {n["address"]: n for n in api(url, "/api/nodes")["nodes"]}
     assert set(nodes) == set(who.values())
-    assert list(nodes)[0] == who["m0"]
+    assert next(iter(nodes)) == who["m0"]
     for name, address in who.items():
         n = nodes[address]
         assert n["balance_wei"] == str(ledger.balance(address)), name

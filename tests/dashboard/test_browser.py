@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from dashboard_net import GENESIS, RestartableAnvil, dashboard_app, serve, small_network, write_node_log
 
 from bflc.chain import ProtocolParams, from_fixed, to_fixed
 from bflc.chain.anvil import AnvilChain
 from bflc.chain.ledger import Ledger
 from bflc.storage import bytes32_to_hash
+from tests.dashboard.dashboard_net import GENESIS, RestartableAnvil, dashboard_app, serve, small_network, write_node_log
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,10 +42,13 @@ WAIT_MS = 30_000
 SCORES = {0: ((0.61, 0.55), (0.58, 0.52)), 1: ((0.74, 0.70), (0.69, 0.71))}
 ACCURACY = {0: (0.10, 0.12), 1: (0.52, 0.56), 2: (0.70, 0.74)}
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="needs Debian's chromium (apt-get install chromium; .ci/run installs it)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and not os.environ.get("CI"),
+        reason="needs Debian's chromium (apt-get install chromium; .ci/run installs it)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +147,7 @@ def _check_scores(page: Any, ledger: Ledger, round: int) -> None:
     for record in ledger.round_updates(round):
         row = f'#scores-table tr[data-update="{record.update_id}"]'
         cells = page.eval_on_selector_all(f"{row} td.score", "cells => cells.map(c => [c.dataset.member, c.dataset.score])")
-        votes = dict(zip(record.voters, record.scores))
+        votes = dict(zip(record.voters, record.scores, strict=False))
         assert {m: float(s) for m, s in cells if s} == {m: from_fixed(v) for m, v in votes.items()}
         assert [m for m, _ in cells] == ledger.committee(round)
         median = page.get_attribute(f"{row} td.median", "data-median")

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from dashboard_net import ANVIL_CHAIN_ID, Scenario, get
 
 from bflc.chain.anvil import AnvilChain, free_port
 from bflc.cli import main
 from bflc.net.network import NetworkFile, write_network
+from tests.dashboard.dashboard_net import ANVIL_CHAIN_ID, Scenario, get
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_the_command_serves_the_network_and_stops_on_sigterm(network_file: Path,
 
 
 def test_serve_in_thread_for_cluster_up(network_file: Path, scenario: Scenario) -> None:
-    from bflc.dashboard.cli import bind, serve_in_thread
+    from bflc.dashboard.serve import bind, serve_in_thread
 
     url = serve_in_thread(network_file, bind("127.0.0.1", 0))
     status, overview = get(url + "/api/overview")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import urllib.request
 
-from dashboard_net import RestartableAnvil, dashboard_app, get, serve, small_network
 from web3 import Web3
 
 from bflc.chain.anvil import AnvilChain, free_port
+from tests.dashboard.dashboard_net import RestartableAnvil, dashboard_app, get, serve, small_network
 
 
 def test_address_without_code_is_503_contract_not_found(anvil: AnvilChain) -> None:

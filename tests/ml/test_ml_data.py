@@ -16,7 +16,7 @@ from bflc.ml.data import (
     load_leaf,
     subset_writers,
 )
-from ml_leaf_json import TINY_TEST, TINY_TRAIN, write_leaf_file
+from tests.ml.ml_leaf_json import TINY_TEST, TINY_TRAIN, write_leaf_file
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_leaf_json_and_npz_give_identical_arrays(femnist: FederatedDataset, tmp_
     from_leaf = load_leaf(tmp_path)
     from_npz = femnist.select(picked)
     assert from_leaf.writers == from_npz.writers
-    for leaf_shard, npz_shard in zip(from_leaf.train + from_leaf.test, from_npz.train + from_npz.test):
+    for leaf_shard, npz_shard in zip(from_leaf.train + from_leaf.test, from_npz.train + from_npz.test, strict=False):
         np.testing.assert_array_equal(leaf_shard.x, npz_shard.x)
         np.testing.assert_array_equal(leaf_shard.y, npz_shard.y)
 
@@ -100,7 +100,7 @@ def test_digits_writers_are_deterministic_non_iid_and_complete() -> None:
     first = load_digits_writers(num_writers=8, seed=3, alpha=0.1)
     again = load_digits_writers(num_writers=8, seed=3, alpha=0.1)
     other = load_digits_writers(num_writers=8, seed=4, alpha=0.1)
-    for a, b in zip(first.train + first.test, again.train + again.test):
+    for a, b in zip(first.train + first.test, again.train + again.test, strict=False):
         np.testing.assert_array_equal(a.x, b.x)
         np.testing.assert_array_equal(a.y, b.y)
     assert not np.array_equal(first.pooled_train().y, other.pooled_train().y)

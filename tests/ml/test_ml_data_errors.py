@@ -11,7 +11,7 @@ import pytest
 
 from bflc.errors import DataError
 from bflc.ml.data import load_femnist, load_leaf
-from ml_leaf_json import TINY_TEST, TINY_TRAIN, leaf_image, write_leaf_file
+from tests.ml.ml_leaf_json import TINY_TEST, TINY_TRAIN, leaf_image, write_leaf_file
 
 
 def npz_arrays() -> dict[str, np.ndarray]:

@@ -3,9 +3,9 @@ keys funded from its dev accounts, and a network deployed with a local signer.""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -85,7 +85,7 @@ def deploy_test_network(chain: AnvilChain, directory: Path, **params: int) -> De
     manager = make_key(chain, directory, "manager")
     committee = [make_key(chain, directory, f"member{i}") for i in range(2)]
     trainers = [make_key(chain, directory, f"trainer{i}") for i in range(3)]
-    settings = dict(committee_size=2, updates_per_round=1, score_deadline_blocks=5, round_deadline_blocks=10)
+    settings = {"committee_size": 2, "updates_per_round": 1, "score_deadline_blocks": 5, "round_deadline_blocks": 10}
     net = deploy_network(
         chain.url,
         manager.account,

@@ -30,7 +30,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("what, changes, words", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("what", "changes", "words"), CASES, ids=[c[0] for c in CASES])
 def test_status_with_a_broken_network_file(deployed, tmp_path, capsys, what, changes, words):
     changes = {k: v.format(closed=free_port()) if isinstance(v, str) else v for k, v in changes.items()}
     code, _, err = bflc(capsys, "status", "--network", _variant(deployed, tmp_path, **changes))
@@ -38,7 +38,7 @@ def test_status_with_a_broken_network_file(deployed, tmp_path, capsys, what, cha
 
 
 @pytest.mark.parametrize(
-    "text, words",
+    ("text", "words"),
     [
         ("", "network"),
         ("[chain]\nrpc = 'http://127.0.0.1:1'\n", "no [network] table"),

@@ -40,7 +40,7 @@ def test_a_connection_without_a_key_reads_but_never_sends(deployed: Deployed) ->
     assert ledger.read_only
     assert ledger.committee(0) == [k.address for k in deployed.committee]
     assert ledger.managers() == [deployed.manager.address]
-    with pytest.raises(ConfigError, match="read-only.*--key-file"):
+    with pytest.raises(ConfigError, match=r"read-only.*--key-file"):
         ledger.admit(deployed.trainers[0].address)
     other = ledger.as_account(deployed.trainers[0].address)
     assert other.read_only and other.account == deployed.trainers[0].address

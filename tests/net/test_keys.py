@@ -46,7 +46,7 @@ def test_a_group_readable_raw_key_is_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("", "holds no private key"),
         ("not a key", "holds no private key"),
@@ -66,7 +66,7 @@ def test_a_malformed_key_file_names_the_file(tmp_path: Path, text: str, message:
 
 
 def test_a_missing_key_file_says_which_and_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read key file .*nope.key") as info:
+    with pytest.raises(ConfigError, match=r"cannot read key file .*nope.key") as info:
         load_key(tmp_path / "nope.key")
     assert "keystore" in str(info.value)
 
@@ -87,7 +87,7 @@ def test_a_keystore_without_password_opens_without_one(tmp_path: Path, monkeypat
 
 def test_an_encrypted_keystore_without_a_password_asks_for_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(PASSWORD_ENV, raising=False)
-    with pytest.raises(ConfigError, match="is encrypted.*--password-file"):
+    with pytest.raises(ConfigError, match=r"is encrypted.*--password-file"):
         load_key(keystore(tmp_path / "ks.json", "s3cret"))
 
 

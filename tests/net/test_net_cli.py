@@ -85,7 +85,7 @@ def test_deploy_writes_a_network_file_that_status_and_model_get_agree_with(
     net = load_network(tmp_path / "network.toml")
     assert report == {"contract": net.contract, "chain_id": 31337, "deployed_block": net.deployed_block, "network_file": str(tmp_path / "network.toml")}
     assert net.name == "network" and net.rpc == anvil.url and net.store == (tmp_path / "store").as_uri()
-    assert net.learning.model == "mlp" and net.learning.input_shape == (1, 8, 8) and net.learning.num_classes == 10 and net.learning.lr == 0.01
+    assert net.learning.model == "mlp" and net.learning.input_shape == (1, 8, 8) and net.learning.num_classes == 10 and net.learning.training.lr == 0.01
     ledger = connect(net)
     assert ledger.managers() == [deployer.address] and ledger.committee(0) == [m.address for m in members]
     params = ledger.params()
@@ -128,7 +128,7 @@ BAD_DEPLOYS = [
 ]
 
 
-@pytest.mark.parametrize("extra, message", BAD_DEPLOYS)
+@pytest.mark.parametrize(("extra", "message"), BAD_DEPLOYS)
 def test_a_bad_deploy_input_is_one_line_and_sends_nothing(
     anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
@@ -192,7 +192,7 @@ def expected_updates(deployed: Deployed, round: int) -> list[dict[str, Any]]:
             "provider": u.provider,
             "hash": u.blob_hash.hex(),
             "samples": u.n_samples,
-            "votes": [{"member": m, "score": s / 1e6} for m, s in zip(u.voters, u.scores)],
+            "votes": [{"member": m, "score": s / 1e6} for m, s in zip(u.voters, u.scores, strict=False)],
             "median": u.median / 1e6 if u.final else None,
             "final": u.final,
             "qualified": u.qualified,
@@ -333,9 +333,8 @@ def test_admin_failback_and_fund(deployed: Deployed, capsys: pytest.CaptureFixtu
 def test_the_operator_commands_register_without_heavy_imports() -> None:
     probe = (
         "import argparse, sys\n"
-        "from bflc.cli import _command\n"
-        "from bflc.net.cli import add_commands\n"
-        "add_commands(argparse.ArgumentParser().add_subparsers(), _command)\n"
+        "from bflc.cli.net import add_commands\n"
+        "add_commands(argparse.ArgumentParser().add_subparsers())\n"
         "print(sorted(m for m in ('web3', 'eth_account', 'torch', 'requests') if m in sys.modules))\n"
     )
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -11,6 +11,7 @@ import tomli_w
 
 from bflc.errors import ConfigError
 from bflc.net.network import LearningSettings, NetworkFile, load_network, write_network
+from bflc.settings import TrainingSettings
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 NET = NetworkFile(
@@ -20,7 +21,7 @@ NET = NetworkFile(
     contract=CONTRACT,
     deployed_block=7,
     store="s3://models/pilot",
-    learning=LearningSettings(model="cnn", input_shape=(1, 28, 28), num_classes=62, lr=0.01, momentum=0.5, model_seed=3),
+    learning=LearningSettings(model="cnn", input_shape=(1, 28, 28), num_classes=62, model_seed=3, training=TrainingSettings(local_epochs=1, lr=0.01, momentum=0.5)),
 )
 DOCUMENT: dict[str, Any] = {
     "network": {"name": "pilot"},
@@ -77,10 +78,10 @@ def test_a_lowercase_address_is_checksummed(tmp_path: Path) -> None:
 
 def test_an_integer_learning_rate_is_a_float(tmp_path: Path) -> None:
     net = load_network(write_document(tmp_path / "n.toml", changed("learning", "lr", 1)))
-    assert net.learning.lr == 1.0 and isinstance(net.learning.lr, float)
+    assert net.learning.training.lr == 1.0 and isinstance(net.learning.training.lr, float)
 
 
-@pytest.mark.parametrize("table, key", ALL_KEYS)
+@pytest.mark.parametrize(("table", "key"), ALL_KEYS)
 def test_every_missing_key_is_named(tmp_path: Path, table: str, key: str) -> None:
     document = copy.deepcopy(DOCUMENT)
     del document[table][key]
@@ -96,7 +97,7 @@ def test_every_missing_table_is_named(tmp_path: Path, table: str) -> None:
         load_network(write_document(tmp_path / "n.toml", document))
 
 
-@pytest.mark.parametrize("table, key", ALL_KEYS)
+@pytest.mark.parametrize(("table", "key"), ALL_KEYS)
 def test_every_key_of_the_wrong_type_is_named(tmp_path: Path, table: str, key: str) -> None:
     wrong = 3 if isinstance(DOCUMENT[table][key], str) else "three"
     with pytest.raises(ConfigError, match=rf"\[{table}\] {key} = .* is not an? "):
@@ -104,7 +105,7 @@ def test_every_key_of_the_wrong_type_is_named(tmp_path: Path, table: str, key: s
 
 
 @pytest.mark.parametrize(
-    "table, key, value",
+    ("table", "key", "value"),
     [
         ("chain", "chain_id", True),
         ("learning", "input_shape", [1, "28", 28]),
@@ -118,7 +119,7 @@ def test_booleans_and_mixed_lists_are_the_wrong_type(tmp_path: Path, table: str,
 
 
 @pytest.mark.parametrize(
-    "table, key, value, message",
+    ("table", "key", "value", "message"),
     [
         ("network", "name", "  ", "name must be one non-empty line"),
         ("chain", "rpc", "localhost:8545", "is not an http:// or https:// URL"),
@@ -174,5 +175,5 @@ def test_writing_into_a_missing_directory_is_a_config_error(tmp_path: Path) -> N
 def test_values_are_checked_when_built_in_code_too() -> None:
     with pytest.raises(ConfigError, match="invalid network setting: chain_id"):
         NetworkFile(**{**NET.__dict__, "chain_id": 0})
-    with pytest.raises(ConfigError, match="invalid learning setting: batch_size"):
-        LearningSettings(batch_size=0)
+    with pytest.raises(ConfigError, match="invalid training setting: batch_size"):
+        TrainingSettings(batch_size=0)

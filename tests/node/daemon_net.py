@@ -12,9 +12,9 @@ import numpy as np
 from bflc.chain import ProtocolParams
 from bflc.chain.inprocess import InProcessChain
 from bflc.chain.web3_ledger import Web3Ledger
+from bflc.ml.learner import Params
 from bflc.ml.models import flatten
 from bflc.node.daemon import NodeDaemon
-from bflc.node.learner import Params
 from bflc.storage import LocalBlobStore, hash_to_bytes32, put_model
 
 TARGET = 1.0
@@ -91,13 +91,13 @@ def build_net(root: Path, num_nodes: int = 6, committee: int = 2, **params) -> N
     first committee), genesis = the learner's initial parameters."""
     chain = InProcessChain(num_nodes + 4)
     manager, nodes = chain.accounts[0], chain.accounts[1 : num_nodes + 1]
-    defaults = dict(
-        committee_size=committee,
-        updates_per_round=num_nodes - committee,
-        relative_min_score=0.5,
-        score_deadline_blocks=40,
-        round_deadline_blocks=80,
-    )
+    defaults = {
+        "committee_size": committee,
+        "updates_per_round": num_nodes - committee,
+        "relative_min_score": 0.5,
+        "score_deadline_blocks": 40,
+        "round_deadline_blocks": 80,
+    }
     p = ProtocolParams(**{**defaults, **params})
     store = LocalBlobStore(root / "store")
     genesis = put_model(store, TinyLearner().initial_parameters())

@@ -1,13 +1,12 @@
 """Flower clients for the FlowerLearner tests, and factories for spec strings
-(``flower_clients:make_client`` and friends)."""
+(``tests.node.flower_clients:make_client`` and friends)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
-
-import warnings
 
 import numpy as np
 
@@ -100,7 +99,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def make_client() -> SoftmaxClient:
-    """The factory of ``flower_clients:make_client``: writers 0-2."""
+    """The factory of ``tests.node.flower_clients:make_client``: writers 0-2."""
     return SoftmaxClient([0, 1, 2])
 
 
@@ -110,7 +109,7 @@ def make_wrapped_client() -> Client:
 
 
 class Factories:
-    """Holds a factory one attribute deep (``flower_clients:Factories.make``)."""
+    """Holds a factory one attribute deep (``tests.node.flower_clients:Factories.make``)."""
 
     @staticmethod
     def make() -> SoftmaxClient:

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bflc.cluster.launch import FUNDING_WEI, load_cluster, start_node
+from bflc.cluster.procs import ProcessRecord, is_running
 from bflc.net.connect import connect
 from bflc.net.keys import load_key, new_key_file
 from bflc.net.network import load_network
-from bflc.node.cluster import FUNDING_WEI, load_cluster, start_node
 from bflc.node.journal import read_journal
-from bflc.node.procs import ProcessRecord, is_running
 from bflc.storage import open_store
 
 

@@ -9,16 +9,16 @@ import time
 
 import numpy as np
 import pytest
-from daemon_net import Net, TinyLearner, build_net
+from bflc.attacks import Misbehaviour, load_attack
+from bflc.roles import aggregate_qualified
 
 from bflc.chain import ModelOrigin, NodeStatus, Phase, from_fixed
 from bflc.errors import ConfigError, ContractRevert
 from bflc.node.daemon import NodeDaemon, Role, StopRequested
-from bflc.node.misbehaviour import Misbehaviour
 from bflc.node.journal import read_journal
-from bflc.node.rounds import aggregate_qualified
 from bflc.node.state import StateDir
 from bflc.storage import bytes32_to_hash, encode_model, get_model, hash_to_bytes32
+from tests.node.daemon_net import Net, TinyLearner, build_net
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_trainer_stopped_before_the_transaction_reuses_its_blob(net):
     learner = TinyLearner()
     net.daemon(trainer, learner).step()
     assert learner.fits == 0 and net.ledger.has_submitted(0, trainer)
-    on_chain = [u for u in net.ledger.round_updates(0) if u.provider == trainer][0]
+    on_chain = next(u for u in net.ledger.round_updates(0) if u.provider == trainer)
     assert bytes32_to_hash(on_chain.blob_hash) == prepared["blob"]
 
 
@@ -199,7 +199,7 @@ def test_dead_member_in_round_zero_is_replaced_by_a_manager(net):
     assert dead not in new and net.nodes[1] not in new and set(new) <= set(net.nodes[2:])
     net.step_all(alive, passes=2)  # three trainers left for K = 4: the scoring deadline closes the round
     net.chain.mine(net.params.score_deadline_blocks)
-    assert net.play_round(alive + [net.manager]) == 2
+    assert net.play_round([*alive, net.manager]) == 2
 
 
 def test_dead_member_later_is_reelected_by_any_node(net):
@@ -221,13 +221,13 @@ def test_attacker_update_is_not_qualified_and_colluder_scores_it_high(tmp_path):
     for node in net.nodes:
         options = {}
         if node == attacker:
-            options = {"misbehaviour": Misbehaviour(attack="scale")}
+            options = {"misbehaviour": Misbehaviour(attack=load_attack("scale"))}
         elif node == colluder:
             options = {"misbehaviour": Misbehaviour(colluders=frozenset({attacker}))}
         net.daemon(node, **options)
     net.play_round()
-    bad = [u for u in net.ledger.round_updates(0) if u.provider == attacker][0]
-    votes = dict(zip(bad.voters, (from_fixed(s) for s in bad.scores)))
+    bad = next(u for u in net.ledger.round_updates(0) if u.provider == attacker)
+    votes = dict(zip(bad.voters, (from_fixed(s) for s in bad.scores), strict=False))
     assert 0.85 <= votes[colluder] <= 0.95
     assert all(v < 0.5 for m, v in votes.items() if m != colluder)
     assert not bad.qualified
@@ -256,10 +256,8 @@ def test_blacklisted_mid_step_logs_the_revert_once_and_goes_idle(net):
 
 def test_a_second_daemon_on_the_same_state_dir_is_refused(tmp_path):
     first = StateDir(tmp_path)
-    with first.lock():
-        with pytest.raises(ConfigError, match="another bflc node"):
-            with StateDir(tmp_path).lock():
-                pass
+    with first.lock(), pytest.raises(ConfigError, match="another bflc node"), StateDir(tmp_path).lock():
+        pass
     with StateDir(tmp_path).lock():  # released
         pass
 

@@ -11,16 +11,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from flower_clients import Client, NumPyClient, SoftmaxClient, TinyClient, make_client, softmax_regression_accuracy
 from threadpoolctl import threadpool_limits
 
 from bflc.aggregate import fedavg
 from bflc.errors import ConfigError
+from bflc.ml.flower import FlowerClientError, FlowerLearner, default_names, load_flower_learner
+from bflc.ml.learner import Learner
 from bflc.ml.models import flatten, unflatten
-from bflc.node.flower import FlowerClientError, FlowerLearner, default_names, load_flower_learner
-from bflc.node.learner import NodeLearner
 from bflc.storage.codec import bytes32_to_hash, model_spec
 from bflc.storage.store import LocalBlobStore, get_model, put_model
+from tests.node.flower_clients import Client, NumPyClient, SoftmaxClient, TinyClient, make_client, softmax_regression_accuracy
 
 SHAPES = [(3, 2), (2,), (4,)]
 
@@ -67,7 +67,7 @@ class ScriptedClient(NumPyClient):
 
 
 def scripted_params(offset: float = 0.0) -> dict[str, np.ndarray]:
-    return {name: np.full(shape, offset, dtype=np.float32) for name, shape in zip(default_names(3), SHAPES)}
+    return {name: np.full(shape, offset, dtype=np.float32) for name, shape in zip(default_names(3), SHAPES, strict=False)}
 
 
 # --- a real client ------------------------------------------------------------
@@ -79,7 +79,7 @@ def femnist_learner() -> FlowerLearner:
 
 
 def test_is_a_node_learner_with_positional_names(femnist_learner: FlowerLearner) -> None:
-    assert isinstance(femnist_learner, NodeLearner)
+    assert isinstance(femnist_learner, Learner)
     initial = femnist_learner.initial_parameters()
     assert list(initial) == ["p000", "p001"]
     assert [a.shape for a in initial.values()] == [(784, 62), (62,)]
@@ -338,7 +338,7 @@ def test_unusable_clients_and_options_are_refused(client: Any, kwargs: dict[str,
 # --- load_flower_learner ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ["flower_clients:make_client", "flower_clients:make_wrapped_client"])
+@pytest.mark.parametrize("spec", ["tests.node.flower_clients:make_client", "tests.node.flower_clients:make_wrapped_client"])
 def test_load_from_spec(spec: str) -> None:
     learner = load_flower_learner(spec)
     assert isinstance(learner.client, SoftmaxClient)
@@ -347,12 +347,12 @@ def test_load_from_spec(spec: str) -> None:
 
 
 def test_load_from_a_dotted_factory() -> None:
-    assert len(load_flower_learner("flower_clients:Factories.make").client.train_y) == 45  # FEMNIST writer 3
+    assert len(load_flower_learner("tests.node.flower_clients:Factories.make").client.train_y) == 45  # FEMNIST writer 3
 
 
-@pytest.mark.parametrize("spec", ["", "flower_clients", "flower_clients:", ":make_client", "a:b:c", "flower clients:make", "mod:1st", "mod.:f"])
+@pytest.mark.parametrize("spec", ["", "tests.node.flower_clients", "tests.node.flower_clients:", ":make_client", "a:b:c", "flower clients:make", "mod:1st", "mod.:f"])
 def test_malformed_specs(spec: str) -> None:
-    with pytest.raises(ConfigError, match="is not module:factory.*mypkg.client:make_client"):
+    with pytest.raises(ConfigError, match=r"is not module:factory.*mypkg.client:make_client"):
         load_flower_learner(spec)
 
 
@@ -360,13 +360,13 @@ def test_malformed_specs(spec: str) -> None:
     ("spec", "error", "message"),
     [
         ("no_such_module_xyz:make", ConfigError, "no module named 'no_such_module_xyz'.*PYTHONPATH"),
-        ("flower_clients.sub:make", ConfigError, "no module named 'flower_clients.sub'"),
-        ("flower_clients:missing", ConfigError, "'flower_clients' has no attribute 'missing'"),
-        ("flower_clients:Factories.missing", ConfigError, "has no attribute 'Factories.missing'"),
-        ("flower_clients:NOT_CALLABLE", ConfigError, "is a int, not a callable factory"),
-        ("flower_clients:client_fn", ConfigError, "cannot be called without arguments.*no Flower Context"),
-        ("flower_clients:not_a_client_factory", ConfigError, "needs a flwr.client.NumPyClient, got dict"),
-        ("flower_clients:failing_factory", FlowerClientError, "flower_clients:failing_factory: the factory raised RuntimeError: no data"),
+        ("tests.node.flower_clients.sub:make", ConfigError, "no module named 'tests.node.flower_clients.sub'"),
+        ("tests.node.flower_clients:missing", ConfigError, "'tests.node.flower_clients' has no attribute 'missing'"),
+        ("tests.node.flower_clients:Factories.missing", ConfigError, "has no attribute 'Factories.missing'"),
+        ("tests.node.flower_clients:NOT_CALLABLE", ConfigError, "is a int, not a callable factory"),
+        ("tests.node.flower_clients:client_fn", ConfigError, "cannot be called without arguments.*no Flower Context"),
+        ("tests.node.flower_clients:not_a_client_factory", ConfigError, "needs a flwr.client.NumPyClient, got dict"),
+        ("tests.node.flower_clients:failing_factory", FlowerClientError, "tests.node.flower_clients:failing_factory: the factory raised RuntimeError: no data"),
     ],
 )
 def test_spec_errors(spec: str, error: type[Exception], message: str) -> None:
@@ -378,7 +378,7 @@ def test_errors_while_importing_the_client_module(tmp_path: Path, monkeypatch: p
     (tmp_path / "needs_dep_xyz.py").write_text("import missing_dependency_xyz\n")
     (tmp_path / "broken_xyz.py").write_text("raise RuntimeError('bad module')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ConfigError, match="importing 'needs_dep_xyz' .* failed: No module named 'missing_dependency_xyz'"):
+    with pytest.raises(ConfigError, match=r"importing 'needs_dep_xyz' .* failed: No module named 'missing_dependency_xyz'"):
         load_flower_learner("needs_dep_xyz:make")
     with pytest.raises(FlowerClientError, match="broken_xyz:make: import broken_xyz raised RuntimeError: bad module"):
         load_flower_learner("broken_xyz:make")
@@ -387,7 +387,7 @@ def test_errors_while_importing_the_client_module(tmp_path: Path, monkeypatch: p
 def test_flower_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "flwr.client", None)
     with pytest.raises(ConfigError, match=r"Flower is not installed .*pip install 'bflc\[flower\]'"):
-        load_flower_learner("flower_clients:make_client")
+        load_flower_learner("tests.node.flower_clients:make_client")
     with pytest.raises(ConfigError, match="Flower is not installed"):
         FlowerLearner(object())
 
@@ -396,7 +396,7 @@ def test_importing_bflc_does_not_import_flower() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import bflc.node.flower, bflc.node.learner
+        import bflc.ml.flower, bflc.ml.learner
         assert "flwr" not in sys.modules, "flwr was imported"
         """
     )
@@ -407,7 +407,7 @@ def test_importing_bflc_does_not_import_flower() -> None:
 
 
 def test_node_daemons_run_rounds_with_flower_learners(tmp_path: Path) -> None:
-    from daemon_net import build_net
+    from tests.node.daemon_net import build_net
 
     net = build_net(tmp_path)
     for account in net.nodes:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_net import build_net
 
 from bflc.cli import main
+from bflc.cli.node import _colluders
+from bflc.cluster.procs import ProcessRecord, is_running, spawn, stop
 from bflc.errors import ConfigError
-from bflc.node.cli import _colluders
-from bflc.node.data import load_node_data
-from bflc.node.procs import ProcessRecord, is_running, spawn, stop
+from bflc.ml.shards import load_node_data
 from bflc.storage import bytes32_to_hash, encode_model
+from tests.node.daemon_net import build_net
 
 
 def test_femnist_and_digits_specs_pick_writers():
@@ -27,7 +26,7 @@ def test_femnist_and_digits_specs_pick_writers():
 
 
 @pytest.mark.parametrize(
-    "spec, message",
+    ("spec", "message"),
     [
         ("femnist", "names no writers"),
         ("femnist:", "names no writers"),
@@ -135,13 +134,12 @@ def test_stop_terminates_then_kills_by_pid(tmp_path):
     assert json.loads(json.dumps(polite.to_json())) == polite.to_json()
 
 
-def test_flower_client_option_builds_a_flower_learner(monkeypatch):
+def test_flower_client_option_builds_a_flower_learner():
     import argparse
 
-    from bflc.node.cli import _learner
-    from bflc.node.flower import FlowerLearner
+    from bflc.cli.node import _learner
+    from bflc.ml.flower import FlowerLearner
 
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
-    args = argparse.Namespace(flower_client="flower_clients:make_client", data=None)
+    args = argparse.Namespace(flower_client="tests.node.flower_clients:make_client", data=None)
     assert isinstance(_learner(args, network=None), FlowerLearner)
     assert _learner(argparse.Namespace(flower_client=None, data=None), network=None) is None  # a watcher

@@ -13,17 +13,19 @@ import json
 import numpy as np
 import pytest
 import torch
-from node_cluster import LiveCluster, bflc
 
 from bflc.chain import ModelOrigin, NodeStatus
 from bflc.errors import ContractRevert
 from bflc.ml.data import load_dataset
+from bflc.ml.learner import TorchLearner
 from bflc.net.connect import connect
-from bflc.node.learner import TorchLearner
 from bflc.storage import bytes32_to_hash, encode_model, get_model, hash_to_bytes32, model_spec
+from tests.node.node_cluster import LiveCluster, bflc
 
 NODES, COMMITTEE, WRITERS = 6, 3, 2
 SCORE_DEADLINE, ROUND_DEADLINE = 20, 40
+
+pytestmark = pytest.mark.slow  # a real cluster: anvil and seven node processes
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def test_rounds_complete_and_accepted_models_improve(live):
     assert [m.origin for m in records[1:]] == [ModelOrigin.AGGREGATED] * 3
     torch.set_num_threads(1)
     writers = load_dataset("femnist").select(range(NODES * WRITERS))
-    judge = TorchLearner(writers, live.network.learning.model, model_seed=live.network.learning.model_seed)
+    judge = TorchLearner.from_dataset(writers, live.network.learning.model, live.network.learning.training, live.network.learning.model_seed)
     spec = model_spec(judge.initial_parameters())
     accuracy = [judge.evaluate(get_model(live.store, bytes32_to_hash(m.blob_hash), expected=spec))[1] for m in records]
     assert accuracy[3] > accuracy[0] + 0.1, accuracy
@@ -99,7 +101,7 @@ def test_killed_trainer_and_member_the_round_completes_at_the_deadline_and_they_
     assert live.manager.model(r + 1).origin is ModelOrigin.AGGREGATED
     closers = [n for n in live.info["nodes"] if any(e["round"] == r for e in live.journal(n, "scoring_closed"))]
     assert closers, "nobody closed scoring after the deadline"
-    assert live.address(member) not in {p for p in _proposers(live, r)}
+    assert live.address(member) not in set(_proposers(live, r))
     assert live.manager.has_submitted(r, live.address(trainer)) == submitted_before
 
     for name in (trainer, member):

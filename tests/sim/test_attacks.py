@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bflc.sim.attacks import flip_labels, poison_update
+from bflc.attacks import flip_labels, poison_update
 
 GLOBAL = np.array([1.0, 2.0, 3.0], dtype=np.float32)
 LOCAL = np.array([1.5, 1.0, 3.0], dtype=np.float32)  # honest delta (0.5, -1, 0)

@@ -8,19 +8,19 @@ from bflc.sim.config import SimConfig
 from bflc.sim.engine import simulate
 from tests.ml.ml_leaf_json import write_leaf_file
 
-BASE = dict(dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=1, lr=0.1, local_epochs=2, seed=1)
+BASE = {"dataset": "digits", "model": "mlp", "nodes": 20, "active_fraction": 0.5, "rounds": 1, "lr": 0.1, "local_epochs": 2, "momentum": 0.0, "seed": 1}
 
 
 @pytest.mark.parametrize("attack", ["gaussian", "sign-flip", "scale", "label-flip"])
 def test_each_attack_runs_and_is_counted(attack):
-    result = simulate(SimConfig(**BASE, malicious_fraction=0.3, attack=attack, collude=True), progress=False)
+    result = simulate(SimConfig.create(**BASE, malicious_fraction=0.3, attack=attack, collude=True), progress=False)
     [m] = result["rounds"]
     assert m["malicious_submitted"] == sum(1 for t in m["trainers"] if t in result["population"]["malicious"])
 
 
 @pytest.mark.parametrize("election", ["score", "random", "multi-factor"])
 def test_each_election_mode_elects_from_the_round_trainers(election):
-    result = simulate(SimConfig(**{**BASE, "rounds": 2}, election=election), progress=False)
+    result = simulate(SimConfig.create(**{**BASE, "rounds": 2}, election=election), progress=False)
     first, second = result["rounds"]
     assert set(second["committee"]) <= set(first["trainers"])
 
@@ -34,7 +34,7 @@ def test_leaf_json_directory_feeds_the_simulator(tmp_path):
             # back to LEAF's convention: 1.0 = white background, 784 floats per image
             users[femnist.writers[w]] = ((1.0 - x.reshape(len(x), 784)).tolist(), y.tolist())
         write_leaf_file(tmp_path / "data" / split / f"all_data_0_{split}.json", users)
-    config = SimConfig(dataset=f"leaf:{tmp_path / 'data'}", model="cnn", nodes=8, active_fraction=0.75, rounds=1, seed=0)
+    config = SimConfig.create(dataset=f"leaf:{tmp_path / 'data'}", model="cnn", nodes=8, active_fraction=0.75, rounds=1, seed=0)
     result = simulate(config, progress=False)
     assert result["dataset"]["writers"] == 8
     expected = sum(len(femnist.test[w][1]) for w in range(8))

@@ -2,6 +2,7 @@
 attack overflowed float32. They submit nothing; the round goes on by the
 contract's deadline paths, and every method refuses non-finite parameters."""
 
+import itertools
 import json
 
 import pytest
@@ -9,13 +10,13 @@ import pytest
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import simulate
 
-SMALL = SimConfig(dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=3, lr=0.1, local_epochs=5, seed=3)
+SMALL = SimConfig.create(dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=3, lr=0.1, local_epochs=5, momentum=0.0, sample_cap=0.0, seed=3)
 # a sign-flip this strong overflows float32: every malicious update is infinite
 OVERFLOWING = {"malicious_fraction": 0.3, "attack": "sign-flip", "attack_scale": 1e39, "collude": True}
 
 
 def run(aggregator: str, **changes) -> dict:
-    return simulate(SimConfig(**{**SMALL.to_dict(), "aggregator": aggregator, **changes}), progress=False)
+    return simulate(SMALL.replace(aggregator=aggregator, **changes), progress=False)
 
 
 @pytest.mark.parametrize("aggregator", ["bflc", "fedavg", "cwmed"])
@@ -51,7 +52,7 @@ def test_rounds_where_every_training_diverges_keep_the_model(aggregator):
 
 def test_bflc_replaces_a_committee_that_had_nothing_to_aggregate():
     rounds = run("bflc", lr=1e30)["rounds"]
-    for before, after in zip(rounds, rounds[1:]):
+    for before, after in itertools.pairwise(rounds):
         assert before["deadline"] == "committee replaced" and not before["model_accepted"]
         # the manager's new committee: the failed round's trainers, who are alive
         assert after["committee"] == before["trainers"][: len(after["committee"])]

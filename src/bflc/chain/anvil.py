@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
 from bflc.chain.devchain import BLOCK_GAS_LIMIT, DevChain
 from bflc.errors import ChainError
@@ -84,7 +85,8 @@ class AnvilChain(DevChain):
         raise ChainError(f"anvil did not answer on {self.url} within {STARTUP_SECONDS} s")
 
     def mine(self, blocks: int = 1) -> None:
-        self.w3.provider.make_request("anvil_mine", [hex(blocks)])
+        """Mine ``blocks`` empty blocks (``anvil_mine``)."""
+        self.w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(blocks)])
 
     def close(self) -> None:
         """Stop the node (by its PID) and wait for it to exit."""
@@ -96,7 +98,7 @@ class AnvilChain(DevChain):
                 self.process.kill()
                 self.process.wait()
 
-    def __enter__(self) -> "AnvilChain":
+    def __enter__(self) -> AnvilChain:
         return self
 
     def __exit__(self, *exc: object) -> None:

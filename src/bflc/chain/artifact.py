@@ -20,10 +20,12 @@ def contracts_dir() -> Path:
 
 
 def source_path() -> Path:
+    """The contract's Vyper source, ``BFLC.vy``."""
     return contracts_dir() / f"{CONTRACT_NAME}.vy"
 
 
 def artifact_path() -> Path:
+    """The committed artifact, ``build/BFLC.json``: ABI and bytecode."""
     return contracts_dir() / "build" / f"{CONTRACT_NAME}.json"
 
 
@@ -59,7 +61,8 @@ def load_artifact() -> dict[str, Any]:
     """The committed artifact; nodes deploy and talk to exactly this bytecode."""
     path = artifact_path()
     try:
-        return json.loads(path.read_text())
+        artifact: dict[str, Any] = json.loads(path.read_text())
+        return artifact
     except FileNotFoundError:
         raise ChainError(f"contract artifact {path} is missing", "run `bflc contract compile`") from None
     except json.JSONDecodeError as exc:

@@ -1,5 +1,7 @@
-"""What the in-process EVM and a local dev node have in common: funded,
-unlocked accounts, deployment, and mining blocks on demand."""
+"""What the in-process EVM and a local dev node have in common.
+
+Funded, unlocked accounts, deployment, and mining blocks on demand.
+"""
 
 from __future__ import annotations
 
@@ -53,4 +55,5 @@ class DevChain(ABC):
         return Web3Ledger(self.w3, address, managers[0], self.stats)
 
     def native_balance(self, account: str) -> int:
+        """The native balance of ``account`` in wei."""
         return int(self.w3.eth.get_balance(Web3.to_checksum_address(account)))

@@ -1,5 +1,4 @@
-"""The fast embedded chain: InProcessChain's EVM without web3.py, eth-tester
-or block building.
+"""The fast embedded chain: InProcessChain's EVM without web3.py, eth-tester or block building.
 
 :class:`~bflc.chain.inprocess.InProcessChain` reaches py-evm through web3.py's
 middleware and eth-tester, and eth-tester builds and imports a full block for
@@ -39,13 +38,9 @@ from eth.exceptions import Revert
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.spoof import SpoofTransaction
 from eth_abi.exceptions import DecodingError
-from eth_utils import (
-    function_abi_to_4byte_selector,
-    get_abi_input_types,
-    get_abi_output_types,
-    to_canonical_address,
-    to_checksum_address,
-)
+from eth_typing import BlockNumber
+from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
+from eth_utils.address import to_canonical_address, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3._utils.abi import map_abi_data
@@ -87,14 +82,14 @@ class FastChain:
         genesis = InProcessChain(num_accounts)
         self.accounts: list[str] = genesis.accounts
         self.stats = TxStats()
-        self._keys = dict(zip(self.accounts, genesis.backend.account_keys))
+        self._keys = dict(zip(self.accounts, genesis.backend.account_keys, strict=True))
         # The VM of eth-tester's pending block 1, kept for every block: its
         # header only bounds a transaction's gas (no block is ever built).
         self._vm = genesis.backend.chain.get_vm()
         self._header = self._vm.get_header()
         self._state = self._vm.state
         self._base_context = self._state.execution_context
-        self._head = self._header.block_number - 1
+        self._head: int = self._header.block_number - 1
 
     @property
     def gas_limit(self) -> int:
@@ -125,7 +120,7 @@ class FastChain:
         genesis_uri: str = "",
         params: ProtocolParams | None = None,
         deployer: str | None = None,
-    ) -> "FastLedger":
+    ) -> FastLedger:
         """Deploy the committed BFLC bytecode and return a ledger bound to the first manager.
 
         As :func:`~bflc.chain.web3_ledger.deploy_contract`: a dry run first,
@@ -148,7 +143,7 @@ class FastChain:
         dry_run = self.call(CREATE_CONTRACT_ADDRESS, data, sender, gas)
         if dry_run.is_error:
             raise ContractRevert(_failure_reason(dry_run), "constructor")
-        _, receipt, computation = self.transact(sender, CREATE_CONTRACT_ADDRESS, data, gas=gas)
+        _, _, computation = self.transact(sender, CREATE_CONTRACT_ADDRESS, data, gas=gas)
         if computation.is_error:
             raise ChainError("contract deployment failed", "check the deployer's balance and the block gas limit")
         address = to_checksum_address(computation.msg.storage_address)
@@ -204,7 +199,8 @@ class FastChain:
         self._state.lock_changes()
         snapshot = self._state.snapshot()
         try:
-            return self._state.apply_transaction(SpoofTransaction(unsigned, from_=origin))
+            computation: ComputationAPI = self._state.apply_transaction(SpoofTransaction(unsigned, from_=origin))
+            return computation
         finally:
             self._state.revert(snapshot)
 
@@ -216,7 +212,7 @@ class FastChain:
         self._state.execution_context = ExecutionContext(
             coinbase=base.coinbase,
             timestamp=base.timestamp,
-            block_number=number,
+            block_number=BlockNumber(number),
             difficulty=base.difficulty,
             mix_hash=base.mix_hash,
             gas_limit=base.gas_limit,
@@ -250,10 +246,12 @@ class FastLedger(Ledger):
         self.stats = chain.stats
         self._to = to_canonical_address(self.address)
 
-    def as_account(self, account: str) -> "FastLedger":
+    def as_account(self, account: str) -> FastLedger:
+        """The same contract and chain, sending from ``account``."""
         return FastLedger(self.chain, self.address, account)
 
     def block_number(self) -> int:
+        """The latest block number."""
         return self.chain.block_number()
 
     def _call(self, function: str, *args: Any) -> Any:
@@ -298,7 +296,8 @@ class _Codec:
             bytes(Web3.keccak(text=_event_signature(e))): e["name"] for e in self.contract.abi if e["type"] == "event"
         }
 
-    def encode(self, function: str, args: tuple) -> bytes:
+    def encode(self, function: str, args: tuple[Any, ...]) -> bytes:
+        """Calldata of ``function`` called with ``args``: selector and ABI-encoded arguments."""
         return self.selectors[function] + self.codec.encode(self.inputs[function], args)
 
     def decode_output(self, function: str, output: bytes) -> Any:
@@ -340,8 +339,10 @@ def _codec() -> _Codec:
 
 
 def _failure_reason(computation: ComputationAPI) -> str:
-    """Why a computation failed, worded as through eth-tester and web3.py:
-    the contract's revert string, else the EVM error."""
+    """Why a computation failed, worded as through eth-tester and web3.py.
+
+    The contract's revert string, else the EVM error.
+    """
     error = computation.error
     payload = error.args[0] if isinstance(error, Revert) and error.args else b""
     if isinstance(payload, bytes) and payload[:4] == ERROR_SELECTOR:

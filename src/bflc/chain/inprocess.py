@@ -39,4 +39,5 @@ class InProcessChain(DevChain):
         self.accounts = [Web3.to_checksum_address(a) for a in self.tester.get_accounts()]
 
     def mine(self, blocks: int = 1) -> None:
+        """Mine ``blocks`` empty blocks."""
         self.tester.mine_blocks(blocks)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from bflc.chain.types import (
     ModelOrigin,
@@ -36,10 +37,11 @@ class TxStats:
 
     transactions: int = 0
     gas_used: int = 0
-    by_function: Counter = field(default_factory=Counter)
-    gas_by_function: Counter = field(default_factory=Counter)
+    by_function: Counter[str] = field(default_factory=Counter)
+    gas_by_function: Counter[str] = field(default_factory=Counter)
 
     def record(self, function: str, gas_used: int) -> None:
+        """Count one mined transaction of ``function`` and the gas it used."""
         self.transactions += 1
         self.gas_used += gas_used
         self.by_function[function] += 1
@@ -53,6 +55,7 @@ class Ledger(ABC):
     another account on the same connection.
     """
 
+    address: str  # the contract's
     account: str
     stats: TxStats
 
@@ -71,52 +74,66 @@ class Ledger(ABC):
         """The latest block number."""
 
     @abstractmethod
-    def as_account(self, account: str) -> "Ledger":
+    def as_account(self, account: str) -> Ledger:
         """The same contract and connection, sending from ``account``."""
 
     # ------------------------------------------------------------ views
 
     def params(self) -> ProtocolParams:
+        """The protocol parameters fixed at deployment."""
         return ProtocolParams.from_contract(tuple(self._call("params")))
 
     def managers(self) -> list[str]:
+        """The managers' addresses."""
         return list(self._call("get_managers"))
 
     def current_round(self) -> int:
+        """The number of the current round."""
         return int(self._call("current_round"))
 
     def phase(self) -> Phase:
+        """The phase of the current round."""
         return Phase(self._call("phase"))
 
     def status(self, node: str | None = None) -> NodeStatus:
+        """The admission state of ``node`` (default: this account)."""
         return NodeStatus(self._call("status", node or self.account))
 
     def balance(self, node: str | None = None) -> int:
+        """The withdrawable balance of ``node`` in wei (default: this account)."""
         return int(self._call("balances", node or self.account))
 
     def escrow(self, node: str | None = None) -> int:
+        """The application fee ``node`` holds in escrow, in wei (default: this account)."""
         return int(self._call("escrow", node or self.account))
 
     def reward_pool(self) -> int:
+        """The wei left in the reward pool."""
         return int(self._call("reward_pool"))
 
     def committee(self, round: int) -> list[str]:
+        """The committee of ``round``."""
         return list(self._call("get_committee", round))
 
     def is_committee_member(self, round: int, node: str | None = None) -> bool:
+        """Whether ``node`` (default: this account) is on the committee of ``round``."""
         return bool(self._call("is_committee_member", round, node or self.account))
 
     def has_submitted(self, round: int, node: str | None = None) -> bool:
+        """Whether ``node`` (default: this account) has submitted an update in ``round``."""
         return bool(self._call("has_submitted", round, node or self.account))
 
     def model(self, round: int) -> ModelRecord:
+        """The global model of ``round``."""
         blob_hash, uri, block, origin = self._call("get_model", round)
         return ModelRecord(round=round, blob_hash=bytes(blob_hash), uri=uri, block=block, origin=ModelOrigin(origin))
 
     def model_history(self) -> list[ModelRecord]:
+        """The global model of every round from genesis to the current one."""
         return [self.model(r) for r in range(self.current_round() + 1)]
 
     def round_state(self) -> RoundState:
+        """The current round: its phase, start block, final updates, committee and model."""
         r = self.current_round()
         return RoundState(
             round=r,
@@ -128,16 +145,19 @@ class Ledger(ABC):
         )
 
     def update(self, update_id: int, with_votes: bool = True) -> UpdateRecord:
+        """One update with its vote count, median and verdict (and its votes if ``with_votes``)."""
         return self._update_record(update_id, self._call("get_update", update_id), with_votes)
 
     def round_update_ids(self, round: int) -> list[int]:
+        """The ids of the updates of ``round`` in submission order."""
         return list(self._call("get_round_updates", round))
 
     def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
         """Every update of ``round`` in submission order (two calls, plus one per update for votes)."""
         ids = self.round_update_ids(round)
         raws = self._call("get_round_update_records", round) if ids else []
-        return [self._update_record(uid, raw, with_votes) for uid, raw in zip(ids, raws)]
+        # Not strict: an update submitted between the two calls only lengthens ``raws``.
+        return [self._update_record(uid, raw, with_votes) for uid, raw in zip(ids, raws, strict=False)]
 
     def _update_record(self, update_id: int, raw: Any, with_votes: bool) -> UpdateRecord:
         voters: tuple[str, ...] = ()
@@ -160,41 +180,53 @@ class Ledger(ABC):
         )
 
     def qualified(self, round: int) -> list[int]:
+        """The ids of the qualified updates of ``round``, best median first."""
         return list(self._call("get_qualified", round))
 
     def proposal(self, round: int, member: str | None = None) -> bytes:
+        """The model hash ``member`` (default: this account) proposed in ``round``; zero bytes if none."""
         return bytes(self._call("get_proposal", round, member or self.account))
 
     def proposal_count(self, round: int, blob_hash: bytes) -> int:
+        """How many committee members proposed ``blob_hash`` in ``round``."""
         return int(self._call("get_proposal_count", round, blob_hash))
 
     # ------------------------------------------------------------ admission
 
     def apply(self, fee: int) -> TxResult:
+        """Ask to join, paying the permission ``fee`` into escrow."""
         return self._transact("apply", value=fee)
 
     def withdraw_application(self) -> TxResult:
+        """Take back an application not yet admitted; the fee is credited to the balance."""
         return self._transact("withdraw_application")
 
     def admit(self, node: str) -> TxResult:
+        """Admit ``node`` (managers only); its fee is shared among the managers."""
         return self._transact("admit", node)
 
     def blacklist(self, node: str) -> TxResult:
+        """Blacklist ``node`` (managers only): it can no longer submit, vote or be elected."""
         return self._transact("blacklist", node)
 
     def leave(self) -> TxResult:
+        """Leave the network; the node can rejoin without paying the fee again."""
         return self._transact("leave")
 
     def rejoin(self) -> TxResult:
+        """Come back after leaving."""
         return self._transact("rejoin")
 
     def declare_factor(self, value: int) -> TxResult:
+        """Declare the extra factor of multi-factor election (fixed-point like scores)."""
         return self._transact("declare_factor", value)
 
     def fund(self, amount: int) -> TxResult:
+        """Add ``amount`` wei to the reward pool."""
         return self._transact("fund", value=amount)
 
     def withdraw(self) -> TxResult:
+        """Withdraw this account's whole balance (fees, rewards, refunds)."""
         return self._transact("withdraw")
 
     # ------------------------------------------------------------ rounds
@@ -234,13 +266,17 @@ class Ledger(ABC):
         return results
 
     def propose_model(self, round: int, blob_hash: bytes, uri: str) -> TxResult:
+        """Propose the hash of the aggregate of the qualified updates as the next global model."""
         return self._transact("propose_model", round, blob_hash, uri)
 
     def replace_committee(self, round: int, members: Sequence[str]) -> TxResult:
+        """Replace an unfinished committee with ``members`` after the round deadline (managers only)."""
         return self._transact("replace_committee", round, list(members))
 
     def reelect_committee(self, round: int) -> TxResult:
+        """Replace an unfinished committee after the round deadline with one elected from the previous round's qualified providers."""
         return self._transact("reelect_committee", round)
 
     def failback(self, target_round: int) -> TxResult:
+        """Roll the global model back to that of ``target_round`` (managers only)."""
         return self._transact("failback", target_round)

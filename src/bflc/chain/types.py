@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bflc.errors import ConfigError, require
+from bflc.protocol import BPS
 
 SCORE_ONE = 1_000_000
-BPS = 10_000
 MAX_MANAGERS = 16
 MAX_COMMITTEE = 64
 MAX_UPDATES = 128
@@ -28,7 +28,14 @@ class ElectionMode(enum.IntEnum):
     MULTI_FACTOR = 4
 
     @classmethod
-    def parse(cls, name: str) -> "ElectionMode":
+    def parse(cls, name: str) -> ElectionMode:
+        """The election mode named ``name`` (``random``, ``score`` or ``multi-factor``).
+
+        Raises
+        ------
+        ConfigError
+            If ``name`` is not an election mode.
+        """
         key = name.strip().lower().replace("_", "-")
         table = {"random": cls.RANDOM, "score": cls.SCORE, "multi-factor": cls.MULTI_FACTOR}
         if key not in table:
@@ -72,7 +79,7 @@ def to_fixed(score: float) -> int:
     """
     if not (0.0 <= float(score) <= 1.0):
         raise ConfigError(f"score {score!r} is outside [0, 1]", "scores are accuracies between 0 and 1")
-    return int(round(float(score) * SCORE_ONE))
+    return round(float(score) * SCORE_ONE)
 
 
 def from_fixed(value: int) -> float:
@@ -165,7 +172,7 @@ class ProtocolParams:
         )
 
     @classmethod
-    def from_contract(cls, raw: tuple[Any, ...]) -> "ProtocolParams":
+    def from_contract(cls, raw: tuple[Any, ...]) -> ProtocolParams:
         """Rebuild parameters from the contract's ``params()`` view."""
         return cls(
             committee_size=raw[0],
@@ -185,7 +192,7 @@ class ProtocolParams:
 
 
 def _bps(fraction: float) -> int:
-    return int(round(fraction * BPS))
+    return round(fraction * BPS)
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,7 @@ class UpdateRecord:
 
     @property
     def median_score(self) -> float:
+        """The median of the committee's scores as a float in [0, 1]."""
         return from_fixed(self.median)
 
 
@@ -250,4 +258,5 @@ class TxResult:
     events: tuple[ChainEvent, ...] = field(default_factory=tuple)
 
     def events_named(self, name: str) -> list[ChainEvent]:
+        """The events of this transaction called ``name``, in log order."""
         return [e for e in self.events if e.name == name]

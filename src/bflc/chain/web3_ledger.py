@@ -16,11 +16,12 @@ import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from web3 import Web3
 from web3.exceptions import ContractLogicError, ContractPanicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.types import Wei
 
 from bflc.chain.artifact import load_artifact
 from bflc.chain.ledger import Ledger, TxStats
@@ -30,6 +31,9 @@ from bflc.errors import ChainError, ConfigError, ContractRevert
 if TYPE_CHECKING:
     from eth_account.datastructures import SignedTransaction
     from eth_account.signers.local import LocalAccount
+    from eth_typing import ABIComponent, ABIEvent, ChecksumAddress
+    from hexbytes import HexBytes
+    from web3.types import TxParams
 
 try:  # the in-process chain reports replayed reverts with its own exception
     from eth_tester.exceptions import TransactionFailed as _TesterFailure
@@ -84,7 +88,7 @@ def revert_reason(exc: Exception) -> str:
 class TxSender(ABC):
     """Signs and sends one account's transactions and waits until they are mined."""
 
-    address: str
+    address: ChecksumAddress
 
     @abstractmethod
     def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
@@ -97,7 +101,7 @@ class TxSender(ABC):
         """
 
     @abstractmethod
-    def for_account(self, account: str) -> "TxSender":
+    def for_account(self, account: str) -> TxSender:
         """A sender of the same kind for ``account``.
 
         Raises
@@ -123,13 +127,21 @@ class NodeAccountSender(TxSender):
         self.receipt_timeout = receipt_timeout
 
     def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
-        tx_hash = w3.eth.send_transaction({**tx, "from": self.address})
+        """Send ``tx`` with ``eth_sendTransaction`` and wait for its receipt.
+
+        Raises
+        ------
+        ChainError
+            If it is not mined within ``receipt_timeout``.
+        """
+        tx_hash = w3.eth.send_transaction(cast("TxParams", {**tx, "from": self.address}))
         try:
             return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
         except TimeExhausted:
             raise _not_mined(bytes(tx_hash), self.address, self.receipt_timeout) from None
 
-    def for_account(self, account: str) -> "NodeAccountSender":
+    def for_account(self, account: str) -> NodeAccountSender:
+        """A node-signed sender for the unlocked ``account``."""
         return NodeAccountSender(account, self.receipt_timeout)
 
 
@@ -146,16 +158,24 @@ class ReadOnlySender(TxSender):
         self.address = Web3.to_checksum_address(address)
 
     def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
+        """Refuse: a read-only connection sends nothing.
+
+        Raises
+        ------
+        ConfigError
+            Always.
+        """
         raise ConfigError(
             "this connection is read-only: it has no key to sign transactions with",
             "connect with a key file (--key-file) to send transactions",
         )
 
-    def for_account(self, account: str) -> "ReadOnlySender":
+    def for_account(self, account: str) -> ReadOnlySender:
+        """A read-only sender whose views default to ``account``."""
         return ReadOnlySender(account)
 
 
-class _NonceTaken(Exception):
+class _NonceTakenError(Exception):
     """Another transaction holds (or took) the nonce this one was signed with."""
 
 
@@ -183,7 +203,7 @@ class LocalSigner(TxSender):
 
     def __init__(
         self,
-        account: "LocalAccount",
+        account: LocalAccount,
         *,
         receipt_timeout: float = RECEIPT_TIMEOUT,
         poll_interval: float = 0.25,
@@ -195,7 +215,14 @@ class LocalSigner(TxSender):
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
 
-    def for_account(self, account: str) -> "LocalSigner":
+    def for_account(self, account: str) -> LocalSigner:
+        """The signer itself, which can only send as its own address.
+
+        Raises
+        ------
+        ConfigError
+            If ``account`` is not the key's address.
+        """
         if Web3.to_checksum_address(account) != self.address:
             raise ConfigError(
                 f"this connection signs with the key of {self.address}; it cannot send as {account}",
@@ -204,31 +231,40 @@ class LocalSigner(TxSender):
         return self
 
     def send(self, w3: Web3, tx: dict[str, Any]) -> Any:
+        """Sign ``tx``, broadcast it and wait for its receipt, signing again while its nonce is taken.
+
+        Raises
+        ------
+        ChainError
+            If the nonce is taken ``max_attempts`` times in a row, the node
+            rejects the transaction, or it is not mined in time.
+        """
         signed = None
         for attempt in range(self.max_attempts):
             signed = self.sign(w3, tx)
             try:
                 self.broadcast(w3, signed)
                 return self.wait(w3, signed)
-            except _NonceTaken:
+            except _NonceTakenError:
                 time.sleep(self.poll_interval * attempt)
+        assert signed is not None, "max_attempts must be at least 1"
         raise ChainError(
             f"transaction 0x{bytes(signed.hash).hex()} from {self.address} lost its nonce to other "
             f"transactions {self.max_attempts} times in a row",
             "another process is sending with the same key; stop it or try again later",
         )
 
-    def sign(self, w3: Web3, tx: dict[str, Any]) -> "SignedTransaction":
+    def sign(self, w3: Web3, tx: dict[str, Any]) -> SignedTransaction:
         """Sign ``tx`` with the account's pending nonce, the chain id and current fees."""
         nonce = w3.eth.get_transaction_count(self.address, "pending")
         return self.key.sign_transaction({**tx, **_fees(w3), "chainId": w3.eth.chain_id, "nonce": nonce})
 
-    def broadcast(self, w3: Web3, signed: "SignedTransaction") -> None:
+    def broadcast(self, w3: Web3, signed: SignedTransaction) -> None:
         """Hand the signed bytes to the node.
 
         Raises
         ------
-        _NonceTaken
+        _NonceTakenError
             If another transaction holds the nonce, or the same bytes are
             already pending.
         ChainError
@@ -239,18 +275,18 @@ class LocalSigner(TxSender):
         except Web3RPCError as exc:
             message = _rpc_message(exc)
             if any(text in message for text in _NONCE_TAKEN):
-                raise _NonceTaken(message) from None
+                raise _NonceTakenError(message) from None
             raise ChainError(
                 f"the node rejected transaction 0x{bytes(signed.hash).hex()} from {self.address}: {message}",
                 "check the account's native balance and the chain's fee settings",
             ) from None
 
-    def wait(self, w3: Web3, signed: "SignedTransaction") -> Any:
+    def wait(self, w3: Web3, signed: SignedTransaction) -> Any:
         """Poll for the receipt of a broadcast transaction until ``receipt_timeout``.
 
         Raises
         ------
-        _NonceTaken
+        _NonceTakenError
             If the transaction left the pool and another one took its nonce.
         ChainError
             If it is not mined in time (it may still be mined later).
@@ -267,13 +303,13 @@ class LocalSigner(TxSender):
                 raise _not_mined(bytes(signed.hash), self.address, self.receipt_timeout)
             time.sleep(self.poll_interval)
 
-    def _receipt_or_resend(self, w3: Web3, signed: "SignedTransaction") -> Any:
+    def _receipt_or_resend(self, w3: Web3, signed: SignedTransaction) -> Any:
         receipt = _receipt_or_none(w3, signed.hash)
         if receipt is not None or _is_known(w3, signed.hash):
             return receipt
         try:  # dropped from the pool: the same signed bytes, so it can only run once
             self.broadcast(w3, signed)
-        except _NonceTaken:
+        except _NonceTakenError:
             # Mined or back in the pool between the questions, or its nonce is gone.
             receipt = _receipt_or_none(w3, signed.hash)
             if receipt is None and not _is_known(w3, signed.hash):
@@ -282,10 +318,12 @@ class LocalSigner(TxSender):
 
 
 def make_sender(
-    account: str | None, signer: "LocalAccount | None", receipt_timeout: float = RECEIPT_TIMEOUT
+    account: str | None, signer: LocalAccount | None, receipt_timeout: float = RECEIPT_TIMEOUT
 ) -> TxSender:
-    """The sender for a ledger: local signing with ``signer``, else the node's
-    unlocked ``account``, else read-only.
+    """The sender for a ledger.
+
+    Local signing with ``signer``, else the node's unlocked ``account``, else
+    read-only.
 
     Raises
     ------
@@ -313,14 +351,14 @@ def _rpc_message(exc: Web3RPCError) -> str:
     return str(message or exc).lower().replace("_", " ")
 
 
-def _receipt_or_none(w3: Web3, tx_hash: bytes) -> Any:
+def _receipt_or_none(w3: Web3, tx_hash: HexBytes) -> Any:
     try:
         return w3.eth.get_transaction_receipt(tx_hash)
     except TransactionNotFound:
         return None
 
 
-def _is_known(w3: Web3, tx_hash: bytes) -> bool:
+def _is_known(w3: Web3, tx_hash: HexBytes) -> bool:
     try:
         w3.eth.get_transaction(tx_hash)
     except TransactionNotFound:
@@ -365,6 +403,8 @@ class Web3Ledger(Ledger):
         If ``account`` and ``signer`` disagree.
     """
 
+    address: ChecksumAddress  # the contract's
+
     def __init__(
         self,
         w3: Web3,
@@ -372,7 +412,7 @@ class Web3Ledger(Ledger):
         account: str | None = None,
         stats: TxStats | None = None,
         *,
-        signer: "LocalAccount | None" = None,
+        signer: LocalAccount | None = None,
         receipt_timeout: float = RECEIPT_TIMEOUT,
     ) -> None:
         self.w3 = w3
@@ -393,9 +433,12 @@ class Web3Ledger(Ledger):
         """Whether this ledger has no way to sign transactions."""
         return isinstance(self.sender, ReadOnlySender)
 
-    def as_account(self, account: str) -> "Web3Ledger":
-        """The same connection sending from ``account``: another unlocked
-        account, or the signer's own address (ConfigError for any other)."""
+    def as_account(self, account: str) -> Web3Ledger:
+        """The same connection sending from ``account``.
+
+        Another unlocked account, or the signer's own address (ConfigError for
+        any other).
+        """
         clone = object.__new__(Web3Ledger)
         clone.__dict__.update(self.__dict__)
         clone.sender = self.sender.for_account(account)
@@ -403,6 +446,7 @@ class Web3Ledger(Ledger):
         return clone
 
     def block_number(self) -> int:
+        """The latest block number."""
         return int(self.w3.eth.block_number)
 
     def _call(self, function: str, *args: Any) -> Any:
@@ -428,10 +472,10 @@ class Web3Ledger(Ledger):
             events=tuple(self._decode_events(receipt)),
         )
 
-    def _replay_reason(self, function: str, args: tuple, gas: int, value: int, receipt: Any) -> str:
+    def _replay_reason(self, function: str, args: tuple[Any, ...], gas: int, value: int, receipt: Any) -> str:
         # Nodes that mine failed transactions report no reason; replaying the
         # call on the parent block recovers it.
-        tx = {"from": self.account, "gas": gas, "value": value}
+        tx: TxParams = {"from": self.account, "gas": gas, "value": Wei(value)}
         try:
             self.contract.functions[function](*args).call(tx, block_identifier=receipt["blockNumber"] - 1)
         except REVERT_ERRORS as exc:
@@ -453,8 +497,8 @@ class Web3Ledger(Ledger):
         return events
 
 
-def _event_signature(abi: dict[str, Any]) -> str:
-    def canonical(param: dict[str, Any]) -> str:
+def _event_signature(abi: ABIEvent) -> str:
+    def canonical(param: ABIComponent) -> str:
         if param["type"].startswith("tuple"):
             inner = ",".join(canonical(c) for c in param["components"])
             return f"({inner}){param['type'][5:]}"
@@ -468,8 +512,10 @@ def _event_signature(abi: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Deployment:
-    """A mined BFLC deployment: contract address, block, and transaction hash
-    (hex without ``0x``, as in :class:`~bflc.chain.types.TxResult`)."""
+    """A mined BFLC deployment: contract address, block, and transaction hash.
+
+    The hash is hex without ``0x``, as in :class:`~bflc.chain.types.TxResult`.
+    """
 
     address: str
     block: int
@@ -483,7 +529,7 @@ def deploy(
     first_committee: list[str],
     genesis_hash: bytes,
     genesis_uri: str,
-    params_tuple: tuple,
+    params_tuple: tuple[Any, ...],
 ) -> Deployment:
     """Deploy the committed BFLC bytecode from ``sender``'s account.
 
@@ -503,7 +549,7 @@ def deploy(
     gas = min(DEPLOY_GAS, int(w3.eth.get_block("latest")["gasLimit"]))
     tx = {"data": ctor.build_transaction({"from": sender.address, "gas": gas})["data"], "gas": gas, "value": 0}
     try:
-        w3.eth.call({**tx, "from": sender.address})
+        w3.eth.call(cast("TxParams", {**tx, "from": sender.address}))
         receipt = sender.send(w3, tx)
     except REVERT_ERRORS as exc:
         raise ContractRevert(revert_reason(exc), "constructor") from None
@@ -523,7 +569,7 @@ def deploy_contract(
     first_committee: list[str],
     genesis_hash: bytes,
     genesis_uri: str,
-    params_tuple: tuple,
+    params_tuple: tuple[Any, ...],
 ) -> str:
     """Deploy from the node's unlocked account ``deployer``; return the address (see :func:`deploy`)."""
     sender = NodeAccountSender(deployer)

@@ -55,8 +55,10 @@ class NodeReports:
         return "none" if self.nodes_dir is None else "node-reports"
 
     def by_hash(self) -> dict[str, Accuracy]:
-        """The mean reported accuracy of every model some node reported, by
-        blob hash, after reading what the logs gained since the last call."""
+        """The mean reported accuracy of every model some node reported, by blob hash.
+
+        It first reads what the logs gained since the last call.
+        """
         with self._lock:
             self._read_new_lines()
             return {

@@ -7,8 +7,9 @@ holds no key and sends no transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,7 +32,7 @@ MAX_EVENTS = 1_000
 RPC_TIMEOUT = 5.0
 
 
-def network_app(network: "NetworkFile", nodes_dir: Path | None = None) -> Starlette:
+def network_app(network: NetworkFile, nodes_dir: Path | None = None) -> Starlette:
     """The dashboard of the network a network file describes.
 
     Parameters

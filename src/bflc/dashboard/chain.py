@@ -16,8 +16,9 @@ chain with a new history).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, TypeVar
+from typing import Any, TypeVar
 
 import requests
 from eth_abi.exceptions import DecodingError
@@ -87,6 +88,8 @@ class ChainView:
         Blocks per ``eth_getLogs`` request.
     """
 
+    head: int  # the block the current request reads at (-1: none read yet)
+
     def __init__(
         self,
         connect: Callable[[], Web3Ledger],
@@ -107,7 +110,7 @@ class ChainView:
 
     # ------------------------------------------------------------ access
 
-    def read(self, build: Callable[["ChainView"], T]) -> T:
+    def read(self, build: Callable[[ChainView], T]) -> T:
         """Run ``build(self)`` on a fresh head, one request at a time.
 
         Raises
@@ -126,6 +129,7 @@ class ChainView:
 
     @property
     def ledger(self) -> Web3Ledger:
+        """The read-only ledger, connected by the current :meth:`read`."""
         assert self._ledger is not None, "use ChainView.read()"
         return self._ledger
 
@@ -173,17 +177,21 @@ class ChainView:
         cache = self._fixed if fixed else self._per_block
         if key not in cache:
             cache[key] = load()
-        return cache[key]
+        value: T = cache[key]
+        return value
 
     # ------------------------------------------------------------ reads
 
     def params(self) -> ProtocolParams:
+        """The protocol parameters, fixed at deployment."""
         return self._cached("params", True, self.ledger.params)
 
     def managers(self) -> list[str]:
+        """The managers' addresses, fixed at deployment."""
         return self._cached("managers", True, self.ledger.managers)
 
     def chain_id(self) -> int:
+        """The id of the chain the node is on."""
         return self._cached("chain_id", True, lambda: int(self.ledger.w3.eth.chain_id))
 
     def state(self) -> RoundState:
@@ -191,6 +199,7 @@ class ChainView:
         return self._cached("state", False, self.ledger.round_state)
 
     def reward_pool(self) -> int:
+        """The wei left in the reward pool."""
         return self._cached("reward_pool", False, self.ledger.reward_pool)
 
     def events(self) -> EventLog:
@@ -215,6 +224,7 @@ class ChainView:
         return self._cached(("proposal", round, member), self._finished(round), lambda: self.ledger.proposal(round, member))
 
     def account(self, node: str) -> NodeAccount:
+        """``node``'s admission state, balance and escrow."""
         def load() -> NodeAccount:
             return NodeAccount(self.ledger.status(node), self.ledger.balance(node), self.ledger.escrow(node))
 

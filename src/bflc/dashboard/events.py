@@ -1,6 +1,8 @@
-"""The contract's event history, read with ``eth_getLogs`` in bounded block
-ranges from the deployment block on and kept incrementally: each sync asks
-only for the blocks it has not seen."""
+"""The contract's event history, read with ``eth_getLogs`` and kept incrementally.
+
+The logs are read in bounded block ranges from the deployment block on; each
+sync asks only for the blocks it has not seen.
+"""
 
 from __future__ import annotations
 

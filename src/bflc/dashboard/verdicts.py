@@ -7,8 +7,8 @@ disagree with the chain about who qualified.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Collection, Sequence
 
 from bflc.chain.types import BPS, ProtocolParams, UpdateRecord, from_fixed
 from bflc.protocol import Candidate, qualify
@@ -62,7 +62,7 @@ def judge_round(
     blacklisted:
         Providers blacklisted when scoring closed; their updates could not qualify.
     """
-    _, _, top_bps, min_score, relative_bps, *_ = params.to_contract()
+    _, _, _top_bps, min_score, relative_bps, *_ = params.to_contract()
     eligible = [
         Candidate(u.update_id, u.provider, u.median) for u in updates if u.final and u.provider not in blacklisted
     ]

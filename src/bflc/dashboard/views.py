@@ -158,7 +158,7 @@ def _update(u: UpdateRecord) -> dict[str, Any]:
         "num_votes": u.num_votes,
         "final": u.final,
         "median": from_fixed(u.median) if u.final else None,
-        "scores": {member: from_fixed(score) for member, score in zip(u.voters, u.scores)},
+        "scores": {member: from_fixed(score) for member, score in zip(u.voters, u.scores, strict=True)},
     }
 
 
@@ -237,8 +237,11 @@ def nodes(view: ChainView) -> dict[str, Any]:
 
 
 def node_detail(view: ChainView, address: str) -> dict[str, Any]:
-    """``/api/nodes/{address}``: one node's submissions with the scores they received,
-    its committee terms with its votes and proposals, its rewards and events."""
+    """``/api/nodes/{address}``: one node's submissions, committee terms, rewards and events.
+
+    Each submission comes with the scores it received, each term with the
+    node's votes and proposals.
+    """
     if not Web3.is_address(address):
         raise NotFound(f"{address!r} is not an address", "give a 0x-prefixed, 40-hex-digit address")
     address = Web3.to_checksum_address(address)
@@ -269,17 +272,22 @@ def _named_in(event: LoggedEvent) -> set[str]:
 
 
 def events(view: ChainView, everything: bool = False, limit: int = 200) -> dict[str, Any]:
-    """``/api/events``: admissions, blacklistings, leaves, committee replacements,
-    skipped rounds and failbacks (``everything``: every watched event), newest first."""
+    """``/api/events``: the notable events, newest first.
+
+    Admissions, blacklistings, leaves, committee replacements, skipped rounds
+    and failbacks (``everything``: every watched event).
+    """
     log = view.events()
     chosen = log.events if everything else log.named(*NOTABLE)
     return {"events": [e.to_json() for e in reversed(chosen[-limit:])] if limit > 0 else []}
 
 
 def snapshot(view: ChainView, accuracies: NodeReports, round: int | None = None, events_limit: int = 50) -> dict[str, Any]:
-    """``/api/snapshot``: what the page shows, read at one block: the overview,
-    round ``round`` (the current one when ``None`` or later), the models, the
-    nodes and the latest notable events."""
+    """``/api/snapshot``: what the page shows, read at one block.
+
+    The overview, round ``round`` (the current one when ``None`` or later), the
+    models, the nodes and the latest notable events.
+    """
     now = overview(view)
     shown = now["round"] if round is None else min(round, now["round"])
     return {

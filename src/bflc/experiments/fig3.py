@@ -8,7 +8,7 @@ contract's random election (:func:`bflc.security.monte_carlo_attack_probability`
 from __future__ import annotations
 
 from itertools import product
-from typing import Any
+from typing import Any, TypedDict
 
 from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry
@@ -18,9 +18,17 @@ NAME = "fig3"
 NODES = 1000
 COMMITTEE_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
 MALICIOUS_FRACTIONS = tuple(i / 100 for i in range(101))
+
+
+class _Grid(TypedDict):
+    p: tuple[float, ...]
+    q: tuple[float, ...]
+    trials: int
+
+
 # Where the Monte-Carlo estimate runs, and with how many elections each.
-FULL = {"p": COMMITTEE_FRACTIONS, "q": (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7), "trials": 2000}
-QUICK = {"p": (0.02, 0.1), "q": (0.4, 0.5, 0.6), "trials": 300}
+FULL: _Grid = {"p": COMMITTEE_FRACTIONS, "q": (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7), "trials": 2000}
+QUICK: _Grid = {"p": (0.02, 0.1), "q": (0.4, 0.5, 0.6), "trials": 300}
 
 
 def run(registry: Registry, quick: bool) -> dict[str, Any]:

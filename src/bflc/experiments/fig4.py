@@ -11,14 +11,14 @@ model.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import product
-from typing import Any
+from typing import Any, TypedDict
 
+from bflc.attacks import ATTACKS
 from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import base, describe
-from bflc.sim.config import ATTACKS, SimConfig
+from bflc.sim.config import SimConfig
 
 NAME = "fig4"
 ACTIVE_FRACTION = 0.1
@@ -35,10 +35,26 @@ METHODS: dict[str, dict[str, str]] = {
     "Trimmed mean": {"aggregator": "trimmed-mean"},
     "Multi-Krum": {"aggregator": "multi-krum"},
 }
+
+
+class _Block(TypedDict):
+    attacks: tuple[str, ...]
+    methods: tuple[str, ...]
+    malicious: tuple[float, ...]
+
+
+class _Grid(TypedDict):
+    blocks: tuple[_Block, ...]
+
+
+class _QuickGrid(_Grid):
+    size: dict[str, int]
+
+
 # Each block is a grid (attacks x methods x malicious fractions). The paper's
 # attack gets every method at every fraction; the extra attacks the three
 # methods the paper compares, at three fractions (2-core budget).
-FULL = {
+FULL: _Grid = {
     "blocks": (
         # The paper's three methods first (they make Fig. 5 too), then the rest.
         {"attacks": ("gaussian",), "methods": tuple(dict.fromkeys((BFLC, FEDAVG, CWMED, *METHODS))), "malicious": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)},
@@ -47,7 +63,7 @@ FULL = {
 }
 # The quick variant keeps every writer: with 17 active nodes per round instead
 # of 10, BFLC (whose committee does not train) tracks FedAvg closely in few rounds.
-QUICK = {
+QUICK: _QuickGrid = {
     "blocks": ({"attacks": ("gaussian",), "methods": (BFLC, FEDAVG), "malicious": (0.0, 0.3)},),
     "size": {"nodes": 0, "rounds": 15},
 }
@@ -55,8 +71,7 @@ QUICK = {
 
 def config(start: SimConfig, method: str, attack: str, malicious_fraction: float) -> SimConfig:
     """``start`` set up for ``method`` under ``attack`` with that share of malicious nodes."""
-    return replace(
-        start,
+    return start.replace(
         active_fraction=ACTIVE_FRACTION,
         committee_fraction=COMMITTEE_FRACTION,
         collude=True,
@@ -115,7 +130,7 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
     plt = pyplot()
     attacks = list(dict.fromkeys(r["attack"] for r in rows))
     fig, axes = plt.subplots(1, len(attacks), figsize=(max(7, 5 * len(attacks)), 4.6), squeeze=False, sharey=True)
-    for ax, attack in zip(axes[0], attacks):
+    for ax, attack in zip(axes[0], attacks, strict=True):
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r for r in rows if r["attack"] == attack and r["method"] == method]
             style = "--" if method.startswith("BFLC") and method != BFLC else "-"

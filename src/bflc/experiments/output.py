@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 def summarize(
     name: str, quick: bool, rows: Sequence[dict[str, Any]], missing: Sequence[str] = (), **fields: Any
 ) -> dict[str, Any]:
-    """An experiment's summary: its name, variant, ``fields``, the labels of
-    planned runs that have not finished (``missing``) and its rows."""
+    """An experiment's summary: its name, variant, ``fields``, the labels of planned runs that have not finished (``missing``) and its rows."""
     return {"experiment": name, "variant": "quick" if quick else "full", **fields, "missing_runs": list(missing), "rows": list(rows)}
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from bflc.demo import DEMO_CONFIG
 from bflc.sim.config import SimConfig
 
 # Every bundled FEMNIST writer, the demo's model and SGD settings, 40 rounds.
-FULL = replace(DEMO_CONFIG, nodes=0, rounds=40)
+FULL = DEMO_CONFIG.replace(nodes=0, rounds=40)
 
 
 def base(quick: bool, quick_size: dict[str, int]) -> SimConfig:
     """:data:`FULL`, or for a quick variant :data:`FULL` with ``quick_size``
     (fewer writers and rounds) applied."""
-    return replace(FULL, **quick_size) if quick else FULL
+    return FULL.replace(**quick_size) if quick else FULL
 
 
 def describe(result: dict[str, Any]) -> str:

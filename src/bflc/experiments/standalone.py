@@ -15,7 +15,7 @@ from bflc.ml.dataset import FederatedDataset
 from bflc.ml.models import build_model
 from bflc.ml.train import evaluate, train_local
 from bflc.sim.config import SimConfig
-from bflc.sim.learner import derive_seed
+from bflc.seeds import derive_seed
 
 
 def stand_alone_epochs(config: SimConfig) -> int:
@@ -28,7 +28,7 @@ def stand_alone_epochs(config: SimConfig) -> int:
     epochs, rounded (at least one). BFLC trains less, since committee
     members do not train in their round.
     """
-    return max(1, round(config.rounds * config.local_epochs * config.active_fraction))
+    return max(1, round(config.rounds * config.training.local_epochs * config.active_fraction))
 
 
 def train_stand_alone(
@@ -58,9 +58,9 @@ def train_stand_alone(
                 x,
                 y,
                 epochs=1,
-                batch_size=config.batch_size,
-                lr=config.lr,
-                momentum=config.momentum,
+                batch_size=config.training.batch_size,
+                lr=config.training.lr,
+                momentum=config.training.momentum,
                 seed=derive_seed(config.seed, epoch),
             )
             loss, accuracy = evaluate(model, test_x, test_y)

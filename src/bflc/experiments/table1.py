@@ -16,9 +16,8 @@ diverges, so the second row shows what central training reaches when tuned.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import product
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -36,22 +35,32 @@ STAND_ALONE_VARIANTS: dict[str, dict[str, float]] = {STAND_ALONE: {}, f"{STAND_A
 # A stand-alone result more than this many points below every federated one
 # is left off the plot's axis (and named in the legend).
 ZOOM_POINTS = 15
-FULL = {"k": (0.1, 0.2, 0.3, 0.4, 0.5), "seeds": (0, 1, 2)}
-QUICK = {"k": (0.1, 0.2), "seeds": (0,), "size": {"nodes": 50, "rounds": 10}}
+
+
+class _Grid(TypedDict):
+    k: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+
+class _QuickGrid(_Grid):
+    size: dict[str, int]
+
+
+FULL: _Grid = {"k": (0.1, 0.2, 0.3, 0.4, 0.5), "seeds": (0, 1, 2)}
+QUICK: _QuickGrid = {"k": (0.1, 0.2), "seeds": (0,), "size": {"nodes": 50, "rounds": 10}}
 
 
 def runs(quick: bool) -> tuple[list[Run], dict[str, list[Run]]]:
-    """The federated runs (k x framework x seed) and the stand-alone runs by
-    variant (one per seed)."""
+    """The federated runs (k x framework x seed) and the stand-alone runs by variant (one per seed)."""
     grid = QUICK if quick else FULL
-    config = replace(base(quick, QUICK["size"]), committee_fraction=COMMITTEE_FRACTION)
+    config = base(quick, QUICK["size"]).replace(committee_fraction=COMMITTEE_FRACTION)
     federated = [
-        Run(replace(config, active_fraction=k, aggregator=aggregator, seed=seed))
+        Run(config.replace(active_fraction=k, aggregator=aggregator, seed=seed))
         for seed, k, aggregator in product(grid["seeds"], grid["k"], FRAMEWORKS)
     ]
     stand_alone = {
         label: [
-            Run(replace(config, active_fraction=max(grid["k"]), aggregator="fedavg", seed=seed, **changes), kind="stand-alone")
+            Run(config.replace(active_fraction=max(grid["k"]), aggregator="fedavg", seed=seed, **changes), kind="stand-alone")
             for seed in grid["seeds"]
         ]
         for label, changes in STAND_ALONE_VARIANTS.items()
@@ -66,7 +75,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
     every = federated + [run for variant in stand_alone.values() for run in variant]
     results = registry.results(every, desc=NAME)
     missing = [r.label for r in every if r.id not in results]
-    cells = [
+    cells: list[tuple[str, float | None, list[Run]]] = [
         (label, k, [r for r in federated if r.config.aggregator == aggregator and r.config.active_fraction == k])
         for aggregator, label in FRAMEWORKS.items()
         for k in grid["k"]
@@ -122,7 +131,8 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
     floor = min(federated, default=0.0) - ZOOM_POINTS
     shown = [r["mean_accuracy"] for r in rows if r["active_fraction"] is None and r["mean_accuracy"] >= floor]
     ax.set_ylim(min(federated + shown) - 2, max(federated + shown) + 2)
-    for row, style in zip([r for r in rows if r["active_fraction"] is None], ("--", ":")):
+    # Not strict: a stand-alone variant with no finished run has no row.
+    for row, style in zip([r for r in rows if r["active_fraction"] is None], ("--", ":"), strict=False):
         label = f"{row['framework']}, pooled data"
         if row["mean_accuracy"] >= floor:
             ax.axhline(row["mean_accuracy"], color="black", linestyle=style, label=label)

@@ -72,7 +72,7 @@ class FederatedDataset:
                 f"{len(self.train)} train and {len(self.test)} test shards",
                 "give one train and one test shard per writer",
             )
-        for writer, train, test in zip(self.writers, self.train, self.test):
+        for writer, train, test in zip(self.writers, self.train, self.test, strict=True):
             self._check_shard(writer, "train", train)
             self._check_shard(writer, "test", test)
 

@@ -109,7 +109,7 @@ def _npz_split(
     bounds = np.cumsum(np.bincount(writer, minlength=num_writers))[:-1]
     xs = _INK_OF_GREY[x[order]][:, None]
     ys = y[order].astype(np.int64)
-    return [Shard(a, b) for a, b in zip(np.split(xs, bounds), np.split(ys, bounds))]
+    return [Shard(a, b) for a, b in zip(np.split(xs, bounds), np.split(ys, bounds), strict=True)]
 
 
 def load_leaf(directory: str | os.PathLike[str]) -> FederatedDataset:
@@ -197,7 +197,7 @@ def _read_leaf_file(path: Path) -> Iterator[tuple[str, Shard]]:
     num_samples = doc.get("num_samples", [None] * len(users))
     if not isinstance(num_samples, list) or len(num_samples) != len(users):
         raise DataError(f"{path}: 'num_samples' must have one entry per user")
-    for user, declared in zip(users, num_samples):
+    for user, declared in zip(users, num_samples, strict=True):
         entry = user_data.get(user) if isinstance(user, str) else None
         if not isinstance(entry, dict) or "x" not in entry or "y" not in entry:
             raise DataError(f"{path}: user {user!r} has no 'x' and 'y' in 'user_data'")

@@ -16,6 +16,9 @@ from torch import nn
 
 from bflc.errors import BlobError, ConfigError
 
+# A model's parameters: one float32 array per ``state_dict`` name, in that order.
+Params = dict[str, np.ndarray]
+
 _MISFIT_HINT = "the parameters were made for another model architecture"
 
 
@@ -197,4 +200,4 @@ def unflatten(vector: np.ndarray, like: Mapping[str, np.ndarray]) -> dict[str, n
     if np.ndim(vector) != 1 or len(vector) != sum(sizes):
         raise BlobError(f"a vector of shape {np.shape(vector)} cannot fill {sum(sizes)} parameters", _MISFIT_HINT)
     pieces = np.split(np.asarray(vector, dtype=np.float32), np.cumsum(sizes)[:-1])
-    return {key: piece.reshape(shape).copy() for key, piece, shape in zip(like, pieces, shapes)}
+    return {key: piece.reshape(shape).copy() for key, piece, shape in zip(like, pieces, shapes, strict=True)}

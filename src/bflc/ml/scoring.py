@@ -108,7 +108,7 @@ def score_candidates(
             chunk = [_as_tensors(candidate) for candidate in checked[start : start + chunk_size]]
             filters = _concatenated_filters(model, chunk)
             rows = slice(start, start + len(chunk))
-            for batch_x, batch_y in zip(inputs.split(batch_size), targets.split(batch_size)):
+            for batch_x, batch_y in zip(torch.split(inputs, batch_size), torch.split(targets, batch_size), strict=True):
                 logits = _merged_logits(model, filters, chunk, batch_x)
                 per_candidate_y = batch_y.expand(len(chunk), -1)
                 loss[rows] += F.cross_entropy(logits.transpose(1, 2), per_candidate_y, reduction="none").sum(1).numpy()
@@ -148,10 +148,13 @@ def _mergeable(model: nn.Module) -> bool:
     """Whether :func:`_merged_logits` can run ``model`` (the layers listed in :func:`score_candidates`)."""
     if not isinstance(model, nn.Sequential):
         return False
-    flattens = [i for i, layer in enumerate(model) if isinstance(layer, nn.Flatten)]
-    if len(flattens) != 1 or (model[flattens[0]].start_dim, model[flattens[0]].end_dim) != (1, -1):
+    flattens = [(i, layer) for i, layer in enumerate(model) if isinstance(layer, nn.Flatten)]
+    if len(flattens) != 1:
         return False
-    return all(_mergeable_layer(layer, i < flattens[0]) for i, layer in enumerate(model) if i != flattens[0])
+    at, flatten = flattens[0]
+    if (flatten.start_dim, flatten.end_dim) != (1, -1):
+        return False
+    return all(_mergeable_layer(layer, i < at) for i, layer in enumerate(model) if i != at)
 
 
 def _mergeable_layer(layer: nn.Module, before_flatten: bool) -> bool:
@@ -184,9 +187,9 @@ def _merged_logits(
     layers = list(model.named_children())
     flatten = next(i for i, (_, layer) in enumerate(layers) if isinstance(layer, nn.Flatten))
     k = len(chunk)
-    parts = x.split(max(1, CONV_PASS // k))
+    parts = torch.split(x, max(1, CONV_PASS // k))
     features = torch.cat([_merged_features(layers[:flatten], filters, part, k) for part in parts]).expand(-1, k, -1)
-    return torch.stack([_dense(layers[flatten + 1 :], params, h) for params, h in zip(chunk, features.unbind(1))])
+    return torch.stack([_dense(layers[flatten + 1 :], params, h) for params, h in zip(chunk, features.unbind(1), strict=True)])
 
 
 def _merged_features(
@@ -204,6 +207,7 @@ def _merged_features(
     for name, layer in layers:
         if isinstance(layer, nn.Conv2d):
             weight, bias = filters[f"{name}.weight"], filters[f"{name}.bias"]
+            assert weight is not None, "a Conv2d always has weights; only its bias may be None"
             h = F.conv2d(h, weight, bias, layer.stride, layer.padding, layer.dilation, groups=k if merged else 1)
             merged = True
         else:
@@ -214,10 +218,7 @@ def _merged_features(
 def _dense(layers: Sequence[tuple[str, nn.Module]], params: _Tensors, h: torch.Tensor) -> torch.Tensor:
     """Apply the layers after Flatten to one candidate's features ``(n, F)`` with its ``params``."""
     for name, layer in layers:
-        if isinstance(layer, nn.Linear):
-            h = F.linear(h, params[f"{name}.weight"], params.get(f"{name}.bias"))
-        else:
-            h = layer(h)
+        h = F.linear(h, params[f"{name}.weight"], params.get(f"{name}.bias")) if isinstance(layer, nn.Linear) else layer(h)
     return h
 
 

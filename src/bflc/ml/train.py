@@ -78,10 +78,10 @@ def train_local(
         torch.manual_seed(seed)
         for _ in range(epochs):
             epoch_loss = 0.0
-            for batch in torch.randperm(len(targets), generator=order).split(batch_size):
+            for batch in torch.split(torch.randperm(len(targets), generator=order), batch_size):
                 loss = F.cross_entropy(model(inputs[batch]), targets[batch])
                 optimizer.zero_grad()
-                loss.backward()
+                torch.autograd.backward(loss)  # loss.backward(), which torch leaves unannotated
                 optimizer.step()
                 epoch_loss += loss.item() * len(batch)
                 steps += 1
@@ -101,7 +101,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size: int 
     inputs, targets = as_tensors(x, y, batch_size)
     total_loss, correct = 0.0, 0
     with model_mode(model, training=False), torch.no_grad():
-        for batch_x, batch_y in zip(inputs.split(batch_size), targets.split(batch_size)):
+        for batch_x, batch_y in zip(torch.split(inputs, batch_size), torch.split(targets, batch_size), strict=True):
             logits = model(batch_x)
             total_loss += F.cross_entropy(logits, batch_y, reduction="sum").item()
             correct += int((logits.argmax(dim=1) == batch_y).sum())

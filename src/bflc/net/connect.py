@@ -61,7 +61,7 @@ def open_web3(rpc: str, *, chain_id: int | None = None, timeout: float = RPC_TIM
 
 def connect(
     net: NetworkFile,
-    account: "LocalAccount | None" = None,
+    account: LocalAccount | None = None,
     *,
     timeout: float = RPC_TIMEOUT,
     receipt_timeout: float = RECEIPT_TIMEOUT,
@@ -87,7 +87,7 @@ def connect(
         contract at the network's address.
     """
     w3 = open_web3(net.rpc, chain_id=net.chain_id, timeout=timeout)
-    if not w3.eth.get_code(net.contract):
+    if not w3.eth.get_code(Web3.to_checksum_address(net.contract)):  # stored checksummed already
         raise ChainError(
             f"no contract at {net.contract} on chain {net.chain_id} ({net.rpc})",
             f"check [chain] contract in the network file, and that the node has synced past block {net.deployed_block}",

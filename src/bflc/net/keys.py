@@ -28,7 +28,7 @@ _KEY_FORMATS = "a key file holds 64 hex digits (0x optional) or an Ethereum V3 k
 _HEX_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 
 
-def load_key(path: str | Path, password: str | None = None) -> "LocalAccount":
+def load_key(path: str | Path, password: str | None = None) -> LocalAccount:
     """Load the private key in ``path``.
 
     Parameters
@@ -81,10 +81,7 @@ def new_key_file(path: str | Path, password: str | None = None) -> str:
 
     path = Path(path)
     account = Account.create()
-    if password is None:
-        content = account.key.hex().removeprefix("0x") + "\n"
-    else:
-        content = json.dumps(Account.encrypt(account.key, password))
+    content = account.key.hex().removeprefix("0x") + "\n" if password is None else json.dumps(Account.encrypt(account.key, password))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -125,18 +122,19 @@ def _check_private(path: Path) -> None:
         )
 
 
-def _account_from_hex(path: Path, text: str) -> "LocalAccount":
+def _account_from_hex(path: Path, text: str) -> LocalAccount:
     from eth_account import Account
 
     if not _HEX_KEY.fullmatch(text):
         raise ConfigError(f"key file {path} holds no private key", _KEY_FORMATS)
     try:
-        return Account.from_key(text)
+        account: LocalAccount = Account.from_key(text)
     except ValueError:  # zero or not below the curve order
         raise ConfigError(f"key file {path} holds an invalid private key", "create a new one with `bflc keys new`") from None
+    return account
 
 
-def _decrypt_keystore(path: Path, text: str, password: str | None) -> "LocalAccount":
+def _decrypt_keystore(path: Path, text: str, password: str | None) -> LocalAccount:
     from eth_account import Account
 
     try:
@@ -158,4 +156,5 @@ def _decrypt_keystore(path: Path, text: str, password: str | None) -> "LocalAcco
         raise ConfigError(f"wrong password for keystore {path}", "check the password file or $" + PASSWORD_ENV) from None
     except (KeyError, TypeError) as error:
         raise ConfigError(f"keystore {path} is malformed: missing or bad field {error}", _KEY_FORMATS) from None
-    return Account.from_key(key)
+    account: LocalAccount = Account.from_key(key)
+    return account

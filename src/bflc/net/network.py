@@ -18,12 +18,13 @@
     model = "cnn"
     input_shape = [1, 28, 28]
     num_classes = 62
-    local_epochs = 1
+    model_seed = 0
+    local_epochs = 2
     batch_size = 10
     lr = 0.05
-    momentum = 0.0
+    momentum = 0.9
     max_validation_samples = 200
-    model_seed = 0
+    sample_cap = 4.0
 
 Every key is required and unknown keys are errors, so a typo never passes
 silently.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +43,14 @@ from urllib.parse import urlsplit
 
 from bflc.errors import ConfigError, require
 from bflc.net.files import atomic_write
+from bflc.settings import TrainingSettings
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 @dataclass(frozen=True)
 class LearningSettings:
-    """How every node of the network trains and scores, so that updates are comparable.
+    """What every node of the network learns, and how, so that updates are comparable.
 
     Parameters
     ----------
@@ -57,29 +60,18 @@ class LearningSettings:
         Shape of one sample, e.g. ``(1, 28, 28)``.
     num_classes:
         Number of classes (at least 2).
-    local_epochs, batch_size, lr, momentum:
-        Local SGD settings.
-    max_validation_samples:
-        Samples a committee member scores each update on.
     model_seed:
         Seed of the genesis model's initial weights.
-    sample_cap:
-        Committee members clip each qualified update's claimed sample count
-        to this multiple of the round's median claim before FedAvg, so that
-        no node can dominate the average by inflating its count; 0 turns
-        clipping off (:func:`bflc.aggregate.capped_sample_weights`).
+    training:
+        How nodes train and score (:class:`bflc.settings.TrainingSettings`);
+        its fields are keys of the ``[learning]`` table.
     """
 
     model: str = "cnn"
     input_shape: tuple[int, ...] = (1, 28, 28)
     num_classes: int = 62
-    local_epochs: int = 1
-    batch_size: int = 10
-    lr: float = 0.05
-    momentum: float = 0.0
-    max_validation_samples: int = 200
     model_seed: int = 0
-    sample_cap: float = 4.0
+    training: TrainingSettings = field(default_factory=TrainingSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
@@ -87,13 +79,7 @@ class LearningSettings:
             (bool(self.model.strip()), "model must not be empty"),
             (len(self.input_shape) > 0 and all(s >= 1 for s in self.input_shape), "input_shape must be positive sizes"),
             (self.num_classes >= 2, "num_classes must be at least 2"),
-            (self.local_epochs >= 1, "local_epochs must be at least 1"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.lr > 0, "lr must be positive"),
-            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
-            (self.max_validation_samples >= 1, "max_validation_samples must be at least 1"),
             (self.model_seed >= 0, "model_seed must be non-negative"),
-            (self.sample_cap == 0 or self.sample_cap >= 1, "sample_cap must be 0 (off) or at least 1"),
         ]
         require(checks, "learning setting")
 
@@ -177,7 +163,23 @@ def _is_http_url(text: str) -> bool:
 
 # ---------------------------------------------------------------- TOML
 
-# TOML table -> {key: (field name, type)}; the learning table maps onto LearningSettings.
+def _kind(annotation: Any) -> str:
+    """The TOML kind of a settings field's type."""
+    return {str: "str", int: "int", float: "float", tuple[int, ...]: "int list"}[annotation]
+
+
+def _learning_keys() -> dict[str, tuple[str, str]]:
+    """The ``[learning]`` keys: :class:`LearningSettings`' own fields, then :class:`TrainingSettings`'."""
+    keys = {}
+    for cls in (LearningSettings, TrainingSettings):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name != "training":
+                keys[f.name] = (f.name, _kind(hints[f.name]))
+    return keys
+
+
+# TOML table -> {key: (field name, kind)}; the learning table maps onto LearningSettings and its TrainingSettings.
 _TABLES: dict[str, dict[str, tuple[str, str]]] = {
     "network": {"name": ("name", "str")},
     "chain": {
@@ -187,21 +189,7 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "deployed_block": ("deployed_block", "int"),
     },
     "store": {"url": ("store", "str")},
-    "learning": {
-        key: (key, kind)
-        for key, kind in [
-            ("model", "str"),
-            ("input_shape", "int list"),
-            ("num_classes", "int"),
-            ("local_epochs", "int"),
-            ("batch_size", "int"),
-            ("lr", "float"),
-            ("momentum", "float"),
-            ("max_validation_samples", "int"),
-            ("model_seed", "int"),
-            ("sample_cap", "float"),
-        ]
-    },
+    "learning": _learning_keys(),
 }
 _TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "int list": "a list of integers"}
 
@@ -225,8 +213,9 @@ def load_network(path: str | Path) -> NetworkFile:
         raise ConfigError(f"network file {path} is not valid TOML: {error}", "fix the syntax at that line") from None
     values = _read_tables(path, document)
     learning = {name: values.pop(name) for name in _TABLES["learning"]}
+    training = {f.name: learning.pop(f.name) for f in dataclasses.fields(TrainingSettings)}
     try:
-        return NetworkFile(**values, learning=LearningSettings(**learning))
+        return NetworkFile(**values, learning=LearningSettings(**learning, training=TrainingSettings(**training)))
     except ConfigError as error:
         raise ConfigError(f"network file {path}: {error.message}", error.hint) from None
 
@@ -245,7 +234,11 @@ def write_network(path: str | Path, net: NetworkFile) -> Path:
         "network": {"name": net.name},
         "chain": {"rpc": net.rpc, "chain_id": net.chain_id, "contract": net.contract, "deployed_block": net.deployed_block},
         "store": {"url": net.store},
-        "learning": {**dataclasses.asdict(net.learning), "input_shape": list(net.learning.input_shape)},
+        "learning": {
+            **{k: v for k, v in dataclasses.asdict(net.learning).items() if k != "training"},
+            "input_shape": list(net.learning.input_shape),
+            **dataclasses.asdict(net.learning.training),
+        },
     }
     header = "# A BFLC network, written by `bflc chain deploy`. Share it with every node.\n\n"
     return atomic_write(path, (header + tomli_w.dumps(document)).encode("utf-8"))

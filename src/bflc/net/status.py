@@ -116,7 +116,7 @@ def _update(update: UpdateRecord) -> dict[str, Any]:
         "provider": update.provider,
         "hash": update.blob_hash.hex(),
         "samples": update.n_samples,
-        "votes": [{"member": m, "score": from_fixed(s)} for m, s in zip(update.voters, update.scores)],
+        "votes": [{"member": m, "score": from_fixed(s)} for m, s in zip(update.voters, update.scores, strict=True)],
         "median": update.median_score if update.final else None,
         "final": update.final,
         "qualified": update.qualified,
@@ -128,7 +128,7 @@ def _account(ledger: Web3Ledger, address: str, roles: list[str]) -> dict[str, An
         "address": address,
         "roles": roles,
         "status": ledger.status(address).name.lower(),
-        "native_balance": int(ledger.w3.eth.get_balance(address)),
+        "native_balance": int(ledger.w3.eth.get_balance(Web3.to_checksum_address(address))),  # checksummed already
         "balance": ledger.balance(address),
         "escrow": ledger.escrow(address),
     }
@@ -137,7 +137,7 @@ def _account(ledger: Web3Ledger, address: str, roles: list[str]) -> dict[str, An
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     cells = [headers] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
 
 
 def _yes(flag: bool) -> str:

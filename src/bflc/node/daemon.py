@@ -28,26 +28,22 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
 from web3.exceptions import Web3Exception
 
-from bflc.chain import NodeStatus, Phase, RoundState, UpdateRecord, to_fixed
-from bflc.chain.web3_ledger import Web3Ledger
-from bflc.errors import BlobError, BlobUnavailable, ChainError, ContractRevert
-from bflc.ml.models import all_finite, flatten, unflatten
+from bflc.attacks import HONEST, Misbehaviour
+from bflc.chain import Ledger, NodeStatus, Phase, RoundState
+from bflc.errors import BlobError, ChainError, ContractRevert
+from bflc.ml.learner import Learner
 from bflc.node.journal import Journal
-from bflc.node.learner import NodeLearner, Params
-from bflc.node.misbehaviour import Misbehaviour
 from bflc.node.prune import prune_cache
-from bflc.node.rounds import aggregate_qualified, collude
 from bflc.node.state import NodeState, StateDir, write_json_atomic
-from bflc.sim.attacks import poison_update
-from bflc.sim.learner import derive_seed
-from bflc.storage import BlobStore, bytes32_to_hash, decode_model, encode_model, hash_to_bytes32, model_spec
+from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, Trainer, Watcher
+from bflc.seeds import NodeSeeds
+from bflc.storage import BlobStore, bytes32_to_hash, model_spec
 
 # Failures worth retrying: the chain or the store did not answer (or answered
 # garbage) this time. Reverts are handled separately.
@@ -68,6 +64,8 @@ RACE_REASONS = frozenset(
 )
 
 _EMPTY_HASH = bytes(32)
+# Decoded models a daemon keeps in memory: the global model and a round's updates.
+_MEMO_MODELS = 8
 
 
 class Role(enum.Enum):
@@ -87,17 +85,12 @@ def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
-def _rejection(store: BlobStore, blob_hash: str, error: BlobError) -> str:
-    """Why a committee member rejects an update's blob, in a few words."""
-    if not store.has(blob_hash):
-        return "blob missing"
-    if "hash check" in error.message:
-        return "hash mismatch"
-    return f"malformed blob ({error.message})"
-
-
 class NodeDaemon:
     """A node that plays its role in every round, as the chain assigns it.
+
+    The protocol's steps are the roles of :mod:`bflc.roles`, the same ones
+    the simulator drives; the daemon decides when each runs, retries what
+    failed, and journals what it did in its state directory.
 
     Parameters
     ----------
@@ -115,7 +108,10 @@ class NodeDaemon:
     apply:
         If the node is not admitted, pay the permission fee and apply.
     misbehaviour:
-        Malicious behaviour for demos and tests.
+        Malicious behaviour for demos and tests (default: honest).
+    seeds:
+        Where the node's training and collusion randomness comes from
+        (default: its account as an integer).
     light:
         Prune the blob cache to the current round at every new round.
     echo:
@@ -130,14 +126,15 @@ class NodeDaemon:
 
     def __init__(
         self,
-        ledger: Web3Ledger,
+        ledger: Ledger,
         store: BlobStore,
-        learner: NodeLearner | None,
+        learner: Learner | None,
         state_dir: Path | str | StateDir,
         *,
         poll_seconds: float = 1.0,
         apply: bool = False,
-        misbehaviour: Misbehaviour = Misbehaviour(),
+        misbehaviour: Misbehaviour = HONEST,
+        seeds: NodeSeeds | None = None,
         light: bool = False,
         echo: TextIO | None = sys.stderr,
         max_backoff_seconds: float = 30.0,
@@ -145,20 +142,23 @@ class NodeDaemon:
     ) -> None:
         self.ledger = ledger
         self.account = ledger.account
-        self.store = store
         self.learner = learner
         self.dir = state_dir if isinstance(state_dir, StateDir) else StateDir(state_dir)
         self.state = NodeState(self.dir.state_file, ledger.address, ledger.account)
         self.journal = Journal(self.dir.log_file, echo)
         self.poll_seconds = poll_seconds
         self.apply = apply
-        self.misbehaviour = misbehaviour
         self.light = light
         self.max_backoff_seconds = max_backoff_seconds
-        self.sample_cap = sample_cap
         self.params = ledger.params()
         self.is_manager = any(_same(m, self.account) for m in ledger.managers())
-        self.spec = model_spec(learner.initial_parameters()) if learner is not None else None
+        spec = model_spec(learner.initial_parameters()) if learner is not None else None
+        self.blobs = ModelBlobs(store, spec, cache=self.dir.blobs, memo=_MEMO_MODELS)
+        seeds = seeds or NodeSeeds((int(self.account, 16),))
+        self.trainer = Trainer(ledger, self.blobs, learner, seeds, misbehaviour.attack) if learner is not None else None
+        self.member = CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour) if learner is not None else None
+        self.aggregator = Aggregator(ledger, self.blobs, sample_cap)
+        self.watcher = Watcher(ledger, self.params, is_manager=self.is_manager)
         self.status: dict[str, Any] = {"account": self.account, "pid": os.getpid()}
         self._stop = threading.Event()
         self._said: set[str] = set()
@@ -307,7 +307,7 @@ class NodeDaemon:
         model = bytes32_to_hash(state.model.blob_hash)
         new_round = self.status.get("round") != state.round
         if self.learner is not None and self.status.get("model") != model:
-            loss, accuracy = self.learner.evaluate(self._fetch(model))
+            loss, accuracy = self.learner.evaluate(self.blobs.fetch(model))
             self._set_status(accuracy=accuracy, loss=loss, model_round=state.round)
             self._log("model_evaluated", f"round {state.round}: global model {model[:12]} has local test accuracy {accuracy:.4f}", round=state.round, blob=model, accuracy=accuracy, loss=loss)
         self._set_status(round=state.round, phase=state.phase.name.lower(), role=role.value, model=model)
@@ -336,6 +336,7 @@ class NodeDaemon:
 
     def _train(self, state: RoundState) -> bool:
         r = state.round
+        assert self.trainer is not None
         record = self.state.round(r).get("update")
         if self.ledger.has_submitted(r):
             if record is None or record["id"] is None:
@@ -343,28 +344,23 @@ class NodeDaemon:
             return False
         if r in self._diverged:
             return False
-        if record is not None and self.dir.blobs.has(record["blob"]):
+        if record is not None and self.blobs.has_local(record["blob"]):
             blob, n_samples = record["blob"], record["n_samples"]
-            self._publish(blob)
+            self.blobs.publish(blob)
             self._log("update_reused", f"round {r}: reusing the update trained before a restart ({blob[:12]})", round=r, blob=blob)
         else:
-            global_params = self._fetch(bytes32_to_hash(state.model.blob_hash))
-            seed = derive_seed(int(self.account, 16), r)
             started = time.monotonic()
-            assert self.learner is not None
-            params, n_samples = self.learner.fit(global_params, seed)
-            if self.misbehaviour.attack is not None:
-                params = self._poison(global_params, params, seed)
-            if not all_finite(params):
+            update = self.trainer.train(r, bytes32_to_hash(state.model.blob_hash))
+            if update is None:
                 # no blob can carry NaN or infinity: sit this round out instead of retrying
                 self._diverged.add(r)
-                self._log("training_diverged", f"round {r}: training gave NaN or infinite parameters; no update this round", level="warning", round=r, seed=seed)
+                self._log("training_diverged", f"round {r}: training gave NaN or infinite parameters; no update this round", level="warning", round=r)
                 return False
-            blob = self._put(params)
-            self.state.record_update(r, blob, int(n_samples))
-            self._log("trained", f"round {r}: trained on {n_samples} samples in {time.monotonic() - started:.1f} s", round=r, blob=blob, n_samples=int(n_samples), seed=seed)
+            blob, n_samples = self.trainer.upload(update), update.n_samples
+            self.state.record_update(r, blob, n_samples)
+            self._log("trained", f"round {r}: trained on {n_samples} samples in {time.monotonic() - started:.1f} s", round=r, blob=blob, n_samples=n_samples, seed=update.seed)
         self._before_tx()
-        update_id = self.ledger.submit_update(r, hash_to_bytes32(blob), int(n_samples))
+        update_id = self.trainer.submit(r, blob, int(n_samples))
         self.state.record_update(r, blob, int(n_samples), update_id)
         self._log("update_submitted", f"round {r}: submitted update {update_id} (blob {blob[:12]})", round=r, update_id=update_id, blob=blob)
         return True
@@ -377,21 +373,11 @@ class NodeDaemon:
                 self.state.record_update(round, blob, update.n_samples, update.update_id)
                 self._log("update_found", f"round {round}: update {update.update_id} was already on chain; recorded it", round=round, update_id=update.update_id, blob=blob)
 
-    def _poison(self, global_params: Params, local: Params, seed: int) -> Params:
-        names = sorted(local)
-        poisoned = poison_update(
-            str(self.misbehaviour.attack),
-            flatten({n: global_params[n] for n in names}),
-            flatten({n: local[n] for n in names}),
-            self.misbehaviour.strength,
-            np.random.default_rng(seed),
-        )
-        return unflatten(poisoned, {n: local[n] for n in names})
-
     # ------------------------------------------------------------ committee
 
     def _score(self, state: RoundState) -> bool:
         r = state.round
+        assert self.member is not None
         updates = self.ledger.round_updates(r)
         voted = {u.update_id: bytes32_to_hash(u.blob_hash) for u in updates if any(_same(v, self.account) for v in u.voters)}
         recorded = self.state.round(r).get("scored", {})
@@ -403,39 +389,17 @@ class NodeDaemon:
         half_window = state.start_block + self.params.score_deadline_blocks // 2
         if len(updates) < self.params.updates_per_round and self.ledger.block_number() < half_window:
             return False  # wait for more updates: one batch per member is cheaper
-        scores = self._judge(r, pending)
+        judgement = self.member.judge(r, pending)
+        for update_id, reason in judgement.rejected.items():
+            blob = next(bytes32_to_hash(u.blob_hash) for u in pending if u.update_id == update_id)
+            self._log("update_rejected", f"rejected update {update_id}: {reason}", level="warning", round=r, update_id=update_id, blob=blob, reason=reason)
         ids = [u.update_id for u in pending]
         self._before_tx()
-        self.ledger.submit_scores(r, ids, [to_fixed(s) for s in scores])
+        self.member.vote(r, ids, judgement.scores)
         self.state.record_scores(r, {u.update_id: bytes32_to_hash(u.blob_hash) for u in pending})
-        shown = ", ".join(f"{uid}: {s:.3f}" for uid, s in zip(ids, scores))
-        self._log("scores_submitted", f"round {r}: scored {len(ids)} updates ({shown})", round=r, update_ids=ids, scores=scores)
+        shown = ", ".join(f"{uid}: {score:.3f}" for uid, score in zip(ids, judgement.scores, strict=True))
+        self._log("scores_submitted", f"round {r}: scored {len(ids)} updates ({shown})", round=r, update_ids=ids, scores=judgement.scores)
         return True
-
-    def _judge(self, round: int, pending: Sequence[UpdateRecord]) -> list[float]:
-        """This member's score of each update: its accuracy here, 0 for a bad blob."""
-        scores = [0.0] * len(pending)
-        candidates: list[Params] = []
-        positions: list[int] = []
-        for k, update in enumerate(pending):
-            blob = bytes32_to_hash(update.blob_hash)
-            try:
-                candidates.append(self._fetch(blob))
-                positions.append(k)
-            except BlobUnavailable:
-                raise  # the store failed, not the update: the step is tried again
-            except BlobError as error:
-                reason = _rejection(self.store, blob, error)
-                self._log("update_rejected", f"rejected update {update.update_id}: {reason}", level="warning", round=round, update_id=update.update_id, blob=blob, reason=reason)
-        if candidates:
-            assert self.learner is not None
-            for k, score in zip(positions, self.learner.score(candidates)):
-                scores[k] = min(max(float(score), 0.0), 1.0)
-        if self.misbehaviour.colluders:
-            favoured = [update.provider.lower() in self.misbehaviour.colluders for update in pending]
-            rng = np.random.default_rng(derive_seed(int(self.account, 16), round, 4))
-            scores = collude(scores, favoured, rng)
-        return scores
 
     def _propose(self, state: RoundState) -> bool:
         r = state.round
@@ -444,88 +408,33 @@ class NodeDaemon:
             if self.state.round(r).get("proposed") is None:
                 self.state.record_proposal(r, bytes32_to_hash(proposed))
             return False
-        qualified = self.ledger.qualified(r)
-        records = {u.update_id: u for u in self.ledger.round_updates(r, with_votes=False)}
-        updates = {uid: self._fetch(bytes32_to_hash(records[uid].blob_hash)) for uid in qualified}
-        blob = self._put(aggregate_qualified(qualified, records, updates, self.sample_cap))
+        proposal = self.aggregator.build(r)
         self._before_tx()
-        self.ledger.propose_model(r, hash_to_bytes32(blob), self.store.uri(blob))
-        self.state.record_proposal(r, blob)
-        self._log("model_proposed", f"round {r}: proposed the FedAvg of updates {qualified} ({blob[:12]})", round=r, blob=blob, qualified=qualified)
+        self.aggregator.propose(r, proposal.blob)
+        self.state.record_proposal(r, proposal.blob)
+        self._log("model_proposed", f"round {r}: proposed the FedAvg of updates {proposal.qualified} ({proposal.blob[:12]})", round=r, blob=proposal.blob, qualified=proposal.qualified)
         return True
 
     # ------------------------------------------------------------ liveness
 
     def _deadlines(self, state: RoundState) -> None:
-        """Close scoring after its deadline; replace a committee that missed the round deadline."""
-        r, block = state.round, self.ledger.block_number()
-        if state.phase is Phase.SCORING and block >= state.start_block + self.params.score_deadline_blocks:
-            size = len(state.committee)
-            updates = self.ledger.round_updates(r, with_votes=False)
-            if any(2 * u.num_votes > size for u in updates):
-                self._before_tx()
-                self.ledger.close_scoring(r)
-                self._log("scoring_closed", f"round {r}: closed scoring after the deadline", round=r)
-                return
-        if block >= state.start_block + self.params.round_deadline_blocks:
-            self._recover(state)
-
-    def _recover(self, state: RoundState) -> None:
+        """Close scoring after its deadline; replace or re-elect a committee that missed the round deadline."""
         r = state.round
-        if self.is_manager:
-            members = self._live_members(state)
-            if members:
-                self._before_tx()
-                self.ledger.replace_committee(r, members)
-                self._log("committee_replaced", f"round {r}: replaced the committee that missed the deadline with {members}", round=r, members=members)
-                return
-        if r > 0 and self._eligible(self.ledger.qualified(r - 1), state):
-            self._before_tx()
-            self.ledger.reelect_committee(r)
-            self._log("committee_reelected", f"round {r}: re-elected the committee that missed the deadline", round=r)
+        duty, members = self.watcher.next_duty(state)
+        if duty is Duty.NOTHING:
             return
-        self._say_once(f"stuck:{r}", "round_stuck", f"round {r} is past its deadline and this node cannot replace the committee (a manager must)", level="warning", round=r)
-
-    def _eligible(self, update_ids: Collection[int], state: RoundState) -> list[str]:
-        """Providers of ``update_ids`` who may sit on the next committee, distinct, in order."""
-        members: list[str] = []
-        for uid in update_ids:
-            provider = self.ledger.update(uid, with_votes=False).provider
-            if (
-                not any(_same(provider, m) for m in [*state.committee, *members])
-                and self.ledger.status(provider) is NodeStatus.ADMITTED
-            ):
-                members.append(provider)
-        return members
-
-    def _live_members(self, state: RoundState) -> list[str]:
-        """A new committee for a manager: this round's trainers (they are alive), then last round's qualified."""
-        ids = self.ledger.round_update_ids(state.round)
-        if state.round > 0:
-            ids += self.ledger.qualified(state.round - 1)
-        return self._eligible(ids, state)[: self.params.committee_size]
-
-    # ------------------------------------------------------------ blobs
-
-    def _fetch(self, blob: str) -> Params:
-        """A model by hash: from the cache, else from the store (checked, then cached)."""
-        try:
-            return decode_model(self.dir.blobs.get(blob), expected=self.spec)
-        except BlobError:
-            self.dir.blobs.delete(blob)
-        data = self.store.get(blob)
-        params = decode_model(data, expected=self.spec)
-        self.dir.blobs.put(data)
-        return params
-
-    def _put(self, params: Params) -> str:
-        data = encode_model(params)
-        self.dir.blobs.put(data)
-        return self.store.put(data)
-
-    def _publish(self, blob: str) -> None:
-        if not self.store.has(blob):
-            self.store.put(self.dir.blobs.get(blob))
+        if duty is Duty.STUCK:
+            self._say_once(f"stuck:{r}", "round_stuck", f"round {r} is past its deadline and this node cannot replace the committee (a manager must)", level="warning", round=r)
+            return
+        self._before_tx()
+        self.watcher.perform(r, duty, members)
+        messages = {
+            Duty.CLOSED_SCORING: ("scoring_closed", f"round {r}: closed scoring after the deadline"),
+            Duty.REPLACED_COMMITTEE: ("committee_replaced", f"round {r}: replaced the committee that missed the deadline with {members}"),
+            Duty.REELECTED_COMMITTEE: ("committee_reelected", f"round {r}: re-elected the committee that missed the deadline"),
+        }
+        event, message = messages[duty]
+        self._log(event, message, round=r, **({"members": members} if members else {}))
 
     # ------------------------------------------------------------ bookkeeping
 

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bflc.attacks import ATTACKS, default_strength, is_attack_spec
 from bflc.chain.types import ElectionMode
-from bflc.errors import require
+from bflc.errors import ConfigError, require
+from bflc.settings import TrainingSettings, setting
 
 AGGREGATORS = ("bflc", "fedavg", "cwmed", "trimmed-mean", "krum", "multi-krum")
-ATTACKS = ("gaussian", "sign-flip", "scale", "label-flip")
-# Strength of each attack when --attack-scale is not given: the std of the
-# Gaussian noise added to every weight, or the factor on the flipped/scaled delta.
-# Fields added after full-size results were banked, with their defaults.
-LATER_FIELDS: dict[str, Any] = {"sample_cap": None}
-DEFAULT_ATTACK_SCALE = {"gaussian": 0.5, "sign-flip": 4.0, "scale": 10.0, "label-flip": 1.0}
+ELECTIONS = ("score", "random", "multi-factor")
+# Fields added after full-size results were banked, with the value those runs
+# had: a run's id hashes :meth:`SimConfig.to_dict`, which leaves them out at
+# that value, so banked runs keep their ids.
+LATER_FIELDS: dict[str, Any] = {"sample_cap": 0.0}
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Everything that defines one simulated run; the same config and seed give
-    the same result.
+    """Everything that defines one simulated run; the same config and seed give the same result.
 
     Parameters
     ----------
@@ -37,8 +38,10 @@ class SimConfig:
     updates_per_round:
         K, the updates that trigger aggregation; that many active nodes
         outside the committee train each round (0 = all of them).
-    rounds, local_epochs, batch_size, lr, momentum:
-        Training settings, the same for every aggregator.
+    rounds:
+        Rounds to play.
+    training:
+        How every node trains and scores (the same for every aggregator).
     election:
         ``score``, ``random`` or ``multi-factor``.
     factor_weight:
@@ -52,87 +55,125 @@ class SimConfig:
         BFLC qualification rule (see ``ProtocolParams``).
     malicious_fraction, attack, attack_scale, collude:
         The adversary: which share of nodes is malicious, what their updates
-        do, and whether malicious committee members give malicious updates
-        high scores.
+        do (a built-in attack or ``module:function``, see
+        :func:`bflc.attacks.load_attack`), and whether malicious committee
+        members give malicious updates high scores.
     trim_beta:
         Fraction cut at each end by trimmed mean.
-    max_validation_samples:
-        A committee member scores on at most this many of its own samples.
-    sample_cap:
-        BFLC's committee clips each qualified update's claimed sample count
-        to this multiple of the round's median claim before FedAvg (``None``:
-        no clipping, as in the paper).
     threads:
         Torch CPU threads. One is fastest for the small per-client batches
         of federated training, and it does not stall when another process
         shares the cores; results are bit-identical only for the same count.
     seed:
         Seed of everything random.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field, if a value is out of range.
     """
 
-    dataset: str = "femnist"
-    model: str = "cnn"
-    nodes: int = 100
-    active_fraction: float = 0.1
-    committee_fraction: float = 0.4
-    updates_per_round: int = 0
-    rounds: int = 30
-    local_epochs: int = 1
-    batch_size: int = 10
-    lr: float = 0.05
-    momentum: float = 0.0
-    election: str = "score"
-    factor_weight: float = 0.5
-    aggregator: str = "bflc"
-    qualify_top_fraction: float = 1.0
-    relative_min_score: float = 0.5
-    malicious_fraction: float = 0.0
-    attack: str = "gaussian"
-    attack_scale: float | None = None
-    collude: bool = False
-    trim_beta: float = 0.2
-    max_validation_samples: int = 200
-    sample_cap: float | None = None
-    threads: int = 1
-    seed: int = 0
+    dataset: str = setting("femnist", "femnist (bundled), digits, or leaf:DIR (default: %(default)s)")
+    model: str = setting("cnn", "mlp, cnn, leaf-cnn or alexnet (default: %(default)s)")
+    nodes: int = setting(100, "number of nodes, one writer each; 0 = all (default: %(default)s)")
+    active_fraction: float = setting(0.1, "nodes online per round (default: %(default)s)")
+    committee_fraction: float = setting(0.4, "committee share of the active nodes (default: %(default)s)")
+    updates_per_round: int = setting(0, "K: updates that trigger aggregation; 0 = every active trainer (default: %(default)s)")
+    rounds: int = setting(30, "rounds (default: %(default)s)")
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    election: str = setting("score", "committee election (default: %(default)s)", choices=ELECTIONS)
+    factor_weight: float = setting(0.5, "weight of the declared factor in multi-factor election (default: %(default)s)")
+    aggregator: str = setting("bflc", "bflc or a baseline (default: %(default)s)", choices=AGGREGATORS)
+    qualify_top_fraction: float = setting(1.0, "top fraction of scored updates that may qualify (default: %(default)s)", flag="--qualify-top")
+    relative_min_score: float = setting(0.5, "an update needs this fraction of the round's best median (default: %(default)s)")
+    malicious_fraction: float = setting(0.0, "share of malicious nodes (default: %(default)s)")
+    attack: str = setting(
+        "gaussian", f"what malicious updates do: {', '.join(ATTACKS)} or module:function (default: %(default)s; docs/simulator.md)"
+    )
+    attack_scale: float | None = setting(None, "noise std or delta factor of the attack (default: per attack)")
+    collude: bool = setting(False, "malicious committee members score malicious updates ~0.9")
+    trim_beta: float = setting(0.2, "trimmed-mean cut at each end (default: %(default)s)")
+    threads: int = setting(1, "torch CPU threads (default: %(default)s)")
+    seed: int = setting(0, "random seed (default: %(default)s)")
 
     def __post_init__(self) -> None:
         checks = [
-            (self.nodes >= 0, "--nodes must be >= 0 (0 = every writer)"),
-            (0 < self.active_fraction <= 1, "--active-fraction must be in (0, 1]"),
-            (0 < self.committee_fraction < 1, "--committee-fraction must be in (0, 1)"),
-            (self.updates_per_round >= 0, "--updates-per-round must be >= 0 (0 = every active trainer)"),
-            (self.rounds >= 1, "--rounds must be >= 1"),
-            (self.local_epochs >= 1, "--local-epochs must be >= 1"),
-            (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (self.lr > 0, "--lr must be positive"),
-            (0 <= self.momentum < 1, "--momentum must be in [0, 1)"),
-            (self.aggregator in AGGREGATORS, f"--aggregator must be one of {', '.join(AGGREGATORS)}"),
-            (self.attack in ATTACKS, f"--attack must be one of {', '.join(ATTACKS)}"),
-            (0 <= self.malicious_fraction < 1, "--malicious-fraction must be in [0, 1)"),
-            (self.attack_scale is None or self.attack_scale > 0, "--attack-scale must be positive"),
-            (0 <= self.trim_beta < 0.5, "--trim-beta must be in [0, 0.5)"),
-            (0 <= self.factor_weight <= 1, "--factor-weight must be in [0, 1]"),
-            (0 < self.qualify_top_fraction <= 1, "--qualify-top must be in (0, 1]"),
-            (0 <= self.relative_min_score <= 1, "--relative-min-score must be in [0, 1]"),
-            (self.max_validation_samples >= 1, "--max-validation-samples must be >= 1"),
-            (self.sample_cap is None or self.sample_cap >= 1, "--sample-cap must be at least 1"),
-            (self.threads >= 1, "--threads must be >= 1"),
+            (self.nodes >= 0, "nodes must be >= 0 (0 = every writer)"),
+            (0 < self.active_fraction <= 1, "active_fraction must be in (0, 1]"),
+            (0 < self.committee_fraction < 1, "committee_fraction must be in (0, 1)"),
+            (self.updates_per_round >= 0, "updates_per_round must be >= 0 (0 = every active trainer)"),
+            (self.rounds >= 1, "rounds must be >= 1"),
+            (isinstance(self.training, TrainingSettings), "training must be a TrainingSettings"),
+            (self.election in ELECTIONS, f"election must be one of {', '.join(ELECTIONS)}"),
+            (self.aggregator in AGGREGATORS, f"aggregator must be one of {', '.join(AGGREGATORS)}"),
+            (is_attack_spec(self.attack), f"attack must be one of {', '.join(ATTACKS)} or module:function"),
+            (0 <= self.malicious_fraction < 1, "malicious_fraction must be in [0, 1)"),
+            (self.attack_scale is None or self.attack_scale > 0, "attack_scale must be positive"),
+            (0 <= self.trim_beta < 0.5, "trim_beta must be in [0, 0.5)"),
+            (0 <= self.factor_weight <= 1, "factor_weight must be in [0, 1]"),
+            (0 < self.qualify_top_fraction <= 1, "qualify_top_fraction must be in (0, 1]"),
+            (0 <= self.relative_min_score <= 1, "relative_min_score must be in [0, 1]"),
+            (self.threads >= 1, "threads must be >= 1"),
         ]
         require(checks, "simulation setting")
         ElectionMode.parse(self.election)
 
+    @classmethod
+    def create(cls, **values: Any) -> SimConfig:
+        """A config from flat values: any field of :class:`SimConfig` or of :class:`TrainingSettings`.
+
+        Raises
+        ------
+        ConfigError
+            For a name that is neither, or a value out of range.
+        """
+        return cls().replace(**values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SimConfig:
+        """The config :meth:`to_dict` made ``values`` from (fields it left out take their banked value).
+
+        Raises
+        ------
+        ConfigError
+            For a name that is no setting, or a value out of range.
+        """
+        return cls.create(**{**LATER_FIELDS, **values})
+
+    def replace(self, **changes: Any) -> SimConfig:
+        """A copy with ``changes``, which may name training settings directly (``lr=0.1``).
+
+        Raises
+        ------
+        ConfigError
+            For a name that is no setting, or a value out of range.
+        """
+        training_names = {f.name for f in dataclasses.fields(TrainingSettings)}
+        own_names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - training_names - own_names)
+        if unknown:
+            raise ConfigError(f"{unknown[0]!r} is not a simulation setting", "see `bflc simulate --help` for the settings")
+        training = {k: v for k, v in changes.items() if k in training_names}
+        own = {k: v for k, v in changes.items() if k in own_names}
+        if training:
+            own["training"] = dataclasses.replace(own.get("training", self.training), **training)
+        return dataclasses.replace(self, **own)
+
     @property
     def strength(self) -> float:
         """The attack's strength (``attack_scale`` or the attack's default)."""
-        return self.attack_scale if self.attack_scale is not None else DEFAULT_ATTACK_SCALE[self.attack]
+        return self.attack_scale if self.attack_scale is not None else default_strength(self.attack)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, except those added after results were first banked
-        (:data:`LATER_FIELDS`) while they hold their default: a run's id is a
-        hash of this dict, so old runs keep their ids."""
-        fields = asdict(self)
-        for name, default in LATER_FIELDS.items():
-            if fields[name] == default:
-                del fields[name]
-        return fields
+        """Every setting as a flat dict, training settings included.
+
+        Fields added after results were first banked (:data:`LATER_FIELDS`)
+        are left out while they hold the value those runs had: a run's id is
+        a hash of this dict, so old runs keep their ids.
+        """
+        values = asdict(self)
+        values.update(values.pop("training"))
+        for name, banked in LATER_FIELDS.items():
+            if values[name] == banked:
+                del values[name]
+        return values

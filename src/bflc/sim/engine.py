@@ -7,18 +7,20 @@ import math
 import platform
 import time
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from bflc.ml.data import load_dataset
 from bflc.ml.dataset import FederatedDataset, subset_writers
-from bflc.sim.baseline_runner import BaselineRunner
+from bflc.sim.baselines import BaselineRunner
 from bflc.sim.config import SimConfig
-from bflc.sim.learner import Learner
+from bflc.sim.nodes import VirtualNodes
 from bflc.sim.population import Population
 from bflc.sim.protocol_runner import ProtocolRunner
+from bflc.sim.runner import Runner
 
 RoundCallback = Callable[[dict[str, Any]], None]
 
@@ -67,26 +69,23 @@ def _simulate(
     started = time.perf_counter()
     dataset = dataset or load_nodes_dataset(config)
     population = Population.create(config, dataset.num_writers)
-    learner = Learner(dataset, config)
-    if config.aggregator == "bflc":
-        runner: ProtocolRunner | BaselineRunner = ProtocolRunner(config, learner, population)
-    else:
-        runner = BaselineRunner(config, learner, population)
+    nodes = VirtualNodes(dataset, config, population)
+    runner: Runner = (ProtocolRunner if config.aggregator == "bflc" else BaselineRunner)(config, nodes, population)
     rounds = []
     bar = tqdm(range(config.rounds), desc=config.aggregator, unit="round", disable=None if progress else True, leave=False)
     for r in bar:
         before = dict(runner.timer.seconds)
         metrics = runner.run_round(r)
         with runner.timer.phase("evaluate"):
-            loss, accuracy = learner.evaluate(runner.current_parameters())
+            loss, accuracy = nodes.evaluate(runner.current_parameters())
         # a model blown up by an attack can have an infinite loss: JSON has no such number
-        metrics.update(accuracy=round(accuracy, 6), loss=round(loss, 6) if math.isfinite(loss) else None)
-        metrics["seconds"] = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
-        rounds.append(metrics)
+        metrics.accuracy, metrics.loss = round(accuracy, 6), round(loss, 6) if math.isfinite(loss) else None
+        metrics.seconds = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
+        rounds.append(metrics.to_dict())
         bar.set_postfix(acc=f"{accuracy:.3f}")
         if on_round:
-            on_round(metrics)
-    setup = runner.setup_cost() if isinstance(runner, ProtocolRunner) else {"transactions": 0, "gas": 0}
+            on_round(rounds[-1])
+    setup = runner.setup_cost()
     result = {
         "config": config.to_dict(),
         "dataset": {

@@ -25,21 +25,21 @@ class Population:
         size = config.nodes or num_writers
         if size > num_writers:
             raise ConfigError(
-                f"--nodes {size} is more than the {num_writers} writers of the dataset",
-                "lower --nodes or use a dataset with more writers",
+                f"nodes={size} is more than the {num_writers} writers of the dataset",
+                "use fewer nodes or a dataset with more writers",
             )
         num_active = max(1, round(config.active_fraction * size))
         committee_size = max(1, round(config.committee_fraction * num_active))
         if num_active - committee_size < 1:
             raise ConfigError(
                 f"{num_active} active nodes leave no trainer beside a committee of {committee_size}",
-                "raise --active-fraction or --nodes, or lower --committee-fraction",
+                "raise active_fraction or nodes, or lower committee_fraction",
             )
         trainers = num_active - committee_size
         if config.updates_per_round > trainers:
             raise ConfigError(
-                f"--updates-per-round {config.updates_per_round} is more than the {trainers} active nodes outside the committee",
-                f"use at most {trainers}, or raise --active-fraction",
+                f"updates_per_round={config.updates_per_round} is more than the {trainers} active nodes outside the committee",
+                f"use at most {trainers}, or raise active_fraction",
             )
         rng = np.random.default_rng([config.seed, 1])
         num_malicious = round(config.malicious_fraction * size)
@@ -55,7 +55,7 @@ class Population:
         assumes the first committee is mostly honest)."""
         honest = self.honest
         if len(honest) < self.committee_size:
-            raise ConfigError("too few honest nodes for the first committee", "lower --malicious-fraction")
+            raise ConfigError("too few honest nodes for the first committee", "lower malicious_fraction")
         rng = np.random.default_rng([seed, 2])
         return sorted(int(i) for i in rng.choice(honest, size=self.committee_size, replace=False))
 

@@ -1,45 +1,59 @@
 """BFLC rounds driven through the real contract on the in-process chain.
 
 Every decision (who trains, who scores, which updates qualify, the next
-committee, the accepted model) is read from the chain; the simulator only
-plays the nodes.
+committee, the accepted model) is read from the chain, and every step a node
+takes is the node daemon's own role step (:mod:`bflc.roles`); the simulator
+only decides when each virtual node acts.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from bflc.chain import ElectionMode, Phase, ProtocolParams, UpdateRecord, to_fixed
+from bflc.attacks import HONEST, Misbehaviour
+from bflc.chain import ElectionMode, Ledger, Phase, ProtocolParams, to_fixed
 from bflc.chain.fast import FastChain
 from bflc.errors import ChainError
-from bflc.ml.models import all_finite
-from bflc.node.rounds import aggregate_qualified, collude
+from bflc.ml.models import Params
+from bflc.roles import Aggregator, CommitteeMember, ModelBlobs, Trainer, Watcher
 from bflc.sim.config import SimConfig
-from bflc.sim.learner import Learner, Params, derive_seed
+from bflc.sim.metrics import CommitteeMetrics, RoundMetrics
+from bflc.sim.nodes import VirtualNodes
 from bflc.sim.population import Population
-from bflc.sim.timing import PhaseTimer
-from bflc.storage import MemoryBlobStore, get_model, put_model
-from bflc.storage.codec import bytes32_to_hash, hash_to_bytes32, model_spec
+from bflc.storage import MemoryBlobStore, bytes32_to_hash, hash_to_bytes32, model_spec
+from bflc.timing import PhaseTimer
+
 
 class ProtocolRunner:
-    """Plays BFLC rounds: trainers submit, the committee scores and aggregates."""
+    """Plays BFLC rounds: trainers submit, the committee scores and aggregates.
 
-    def __init__(self, config: SimConfig, learner: Learner, population: Population) -> None:
+    Parameters
+    ----------
+    config:
+        The run's settings.
+    nodes:
+        The virtual nodes' learners and attacks.
+    population:
+        Who is online, who is malicious, committee and round sizes.
+    """
+
+    def __init__(self, config: SimConfig, nodes: VirtualNodes, population: Population) -> None:
         self.config = config
-        self.learner = learner
+        self.nodes = nodes
         self.population = population
-        self.store = MemoryBlobStore()
         self.timer = PhaseTimer()
+        self.store = MemoryBlobStore()
+        initial = nodes.initial_parameters()
+        # each round's global model, updates and aggregate are decoded once and shared by the virtual nodes
+        self.blobs = ModelBlobs(self.store, model_spec(initial), memo=population.updates_per_round + 2, timer=self.timer)
         self.chain = FastChain(population.size + 1)
         self.manager = self.chain.accounts[0]
         self.addresses = self.chain.accounts[1 : population.size + 1]
         self.node_of = {a: i for i, a in enumerate(self.addresses)}
+        colluders = frozenset(self.addresses[i] for i in population.malicious) if config.collude else frozenset()
+        self.misbehaviour = Misbehaviour(nodes.attack, colluders)
 
-        initial = learner.initial_parameters()
-        self.spec = model_spec(initial)
-        genesis = put_model(self.store, initial)
+        genesis = self.blobs.put(initial)
         election = ElectionMode.parse(config.election)
         factor_weight = config.factor_weight if election == ElectionMode.MULTI_FACTOR else 0.0
         params = ProtocolParams(
@@ -59,20 +73,37 @@ class ProtocolRunner:
         for address in self.addresses:
             if address not in founders:
                 self.ledger.admit(address)
-        self.factors: list[float] = []
         if election == ElectionMode.MULTI_FACTOR:
-            self.factors = [round(float(f), 6) for f in np.random.default_rng([config.seed, 5]).uniform(size=population.size)]
-            for address, factor in zip(self.addresses, self.factors):
+            factors = [round(float(f), 6) for f in np.random.default_rng([config.seed, 5]).uniform(size=population.size)]
+            for address, factor in zip(self.addresses, factors, strict=True):
                 self.ledger.as_account(address).declare_factor(to_fixed(factor))
         self._admission_stats = (self.chain.stats.transactions, self.chain.stats.gas_used)
+        self._ledgers: dict[int, Ledger] = {}
+
+    # ------------------------------------------------------------ the virtual nodes' roles
+
+    def _ledger(self, node: int) -> Ledger:
+        if node not in self._ledgers:
+            self._ledgers[node] = self.ledger.as_account(self.addresses[node])
+        return self._ledgers[node]
+
+    def _trainer(self, node: int) -> Trainer:
+        return Trainer(self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), self.nodes.attack_of(node), self.timer)
+
+    def _member(self, node: int) -> CommitteeMember:
+        misbehaviour = self.misbehaviour if self.nodes.is_malicious(node) else HONEST
+        return CommitteeMember(self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), misbehaviour, self.timer)
+
+    def _aggregator(self, node: int) -> Aggregator:
+        return Aggregator(self._ledger(node), self.blobs, self.config.training.sample_cap_or_none, self.timer)
+
+    # ------------------------------------------------------------ rounds
 
     def global_model(self, round: int) -> Params:
         """The round's global model, fetched by its on-chain hash and verified."""
-        record = self.ledger.model(round)
-        with self.timer.phase("storage"):
-            return get_model(self.store, bytes32_to_hash(record.blob_hash), expected=self.spec)
+        return self.blobs.fetch(bytes32_to_hash(self.ledger.model(round).blob_hash))
 
-    def run_round(self, round: int) -> dict[str, Any]:
+    def run_round(self, round: int) -> RoundMetrics:
         """Play one round; return its metrics (accuracy is filled in by the caller)."""
         cfg, pop = self.config, self.population
         tx_before, gas_before = self.chain.stats.transactions, self.chain.stats.gas_used
@@ -81,114 +112,76 @@ class ProtocolRunner:
             raise ChainError(f"the chain is at round {state.round}, the simulator expected {round}")
         committee = [self.node_of[a] for a in state.committee]
         trainers = pop.active_others(round, cfg.seed, set(committee), pop.updates_per_round)
-        global_params = self.global_model(round)
+        global_model = bytes32_to_hash(state.model.blob_hash)
 
-        update_ids = self._train_and_submit(round, trainers, global_params)
-        records = {u.update_id: u for u in self.ledger.round_updates(round, with_votes=False)}
-        with self.timer.phase("storage"):
-            updates = {
-                uid: get_model(self.store, bytes32_to_hash(rec.blob_hash), expected=self.spec)
-                for uid, rec in records.items()
-            }
+        update_ids: dict[int, int] = {}
+        for node in trainers:
+            trainer = self._trainer(node)
+            update = trainer.train(round, global_model)
+            if update is not None:  # a trainer whose training diverged has no blob to submit
+                update_ids[trainer.submit(round, trainer.upload(update), update.n_samples)] = node
         deadline = None
-        if updates:
-            self._score(round, committee, update_ids, updates)
+        if update_ids:
+            updates = sorted(self.ledger.round_updates(round, with_votes=False), key=lambda u: u.update_id)
+            for member in committee:
+                judge = self._member(member)
+                judge.vote(round, [u.update_id for u in updates], judge.judge(round, updates).scores)
             if self.ledger.current_round() == round and self.ledger.phase() == Phase.SCORING:
                 deadline = "scoring closed"
                 self._close_scoring(round, state.start_block)
-            accepted = self._aggregate(round, committee, records, updates)
+            accepted = self._aggregate(round, committee)
         else:
             deadline, accepted = "committee replaced", False
             self._replace_committee(round, state.start_block, trainers)
 
-        malicious_ids = {uid for uid, node in update_ids.items() if node in pop.malicious}
+        malicious_ids = {uid for uid, node in update_ids.items() if self.nodes.is_malicious(node)}
         qualified = set(self.ledger.qualified(round))
-        num_committee = len(committee)
-        return {
-            "round": round,
-            "committee": committee,
-            "committee_malicious": sum(1 for c in committee if c in pop.malicious),
-            "trainers": trainers,
-            "updates": len(update_ids),
-            "unusable_updates": len(trainers) - len(update_ids),
-            "accepted": len(qualified),
-            "rejected": len(update_ids) - len(qualified),
-            "malicious_submitted": len(malicious_ids),
-            "malicious_accepted": len(malicious_ids & qualified),
-            "model_accepted": accepted,
-            "deadline": deadline,
-            "transactions": self.chain.stats.transactions - tx_before,
-            "gas": self.chain.stats.gas_used - gas_before,
+        return RoundMetrics(
+            round=round,
+            trainers=trainers,
+            updates=len(update_ids),
+            accepted=len(qualified),
+            rejected=len(update_ids) - len(qualified),
+            malicious_submitted=len(malicious_ids),
+            malicious_accepted=len(malicious_ids & qualified),
+            transactions=self.chain.stats.transactions - tx_before,
+            gas=self.chain.stats.gas_used - gas_before,
             # one unit = one full model transfer: each trainer fetches the global
             # model, each update goes to each committee member
-            "transmission_units": len(trainers) + len(update_ids) * num_committee,
-        }
+            transmission_units=len(trainers) + len(update_ids) * len(committee),
+            committee=CommitteeMetrics(
+                committee=committee,
+                committee_malicious=sum(1 for c in committee if self.nodes.is_malicious(c)),
+                model_accepted=accepted,
+                deadline=deadline,
+            ),
+        )
 
     def current_parameters(self) -> Params:
+        """The global model of the round the chain is at."""
         return self.global_model(self.ledger.current_round())
 
     def setup_cost(self) -> dict[str, int]:
+        """Transactions and gas of deployment and admission."""
         return {"transactions": self._admission_stats[0], "gas": self._admission_stats[1]}
 
-    # ------------------------------------------------------------ round phases
-
-    def _train_and_submit(self, round: int, trainers: list[int], global_params: Params) -> dict[int, int]:
-        """Each trainer trains, uploads its blob and submits its hash; returns update id -> node.
-
-        A trainer whose parameters are not finite (its training diverged) has
-        no blob to upload and submits nothing.
-        """
-        update_ids: dict[int, int] = {}
-        for node in trainers:
-            with self.timer.phase("train"):
-                params, n_samples = self.learner.train(
-                    node, global_params, derive_seed(self.config.seed, round, node), node in self.population.malicious
-                )
-            if not all_finite(params):
-                continue
-            with self.timer.phase("storage"):
-                blob = put_model(self.store, params)
-            with self.timer.phase("chain"):
-                uid = self.ledger.as_account(self.addresses[node]).submit_update(round, hash_to_bytes32(blob), n_samples)
-            update_ids[uid] = node
-        return update_ids
-
-    def _score(self, round: int, committee: list[int], update_ids: dict[int, int], updates: dict[int, Params]) -> None:
-        ids = sorted(updates)
-        candidates = [updates[u] for u in ids]
-        for member in committee:
-            with self.timer.phase("score"):
-                scores = self.learner.score(member, candidates)
-            if self.config.collude and member in self.population.malicious:
-                rng = np.random.default_rng([self.config.seed, 4, round, member])
-                scores = collude(scores, [update_ids[uid] in self.population.malicious for uid in ids], rng)
-            with self.timer.phase("chain"):
-                self.ledger.as_account(self.addresses[member]).submit_scores(
-                    round, ids, [to_fixed(float(s)) for s in scores]
-                )
-
-    def _aggregate(self, round: int, committee: list[int], records: dict[int, UpdateRecord], updates: dict[int, Params]) -> bool:
+    def _aggregate(self, round: int, committee: list[int]) -> bool:
         """The committee proposes the FedAvg of the qualified updates.
 
         Honest members compute the same bytes (the aggregation is
-        deterministic), so the simulator computes the aggregate once; an
-        average of finite updates is finite, so it always makes a blob.
-        Returns whether a new model was accepted (False: round skipped).
+        deterministic), so the aggregate is built once; an average of finite
+        updates is finite, so it always makes a blob. Returns whether a new
+        model was accepted (False: round skipped).
         """
         if self.ledger.current_round() != round:
             return False
         if self.ledger.phase() != Phase.AGGREGATING:
             raise ChainError(f"round {round} did not reach aggregation after every member scored")
-        qualified = self.ledger.qualified(round)
-        with self.timer.phase("aggregate"):
-            aggregate = aggregate_qualified(qualified, records, updates, self.config.sample_cap)
-        with self.timer.phase("storage"):
-            blob = put_model(self.store, aggregate)
-        with self.timer.phase("chain"):
-            for member in committee:
-                if self.ledger.current_round() != round:
-                    break
-                self.ledger.as_account(self.addresses[member]).propose_model(round, hash_to_bytes32(blob), self.store.uri(blob))
+        proposal = self._aggregator(committee[0]).build(round)
+        for member in committee:
+            if self.ledger.current_round() != round:
+                break
+            self._aggregator(member).propose(round, proposal.blob)
         if self.ledger.current_round() == round:
             raise ChainError(f"the committee of round {round} did not agree on a model")
         return True
@@ -197,20 +190,21 @@ class ProtocolRunner:
 
     def _wait_for(self, start_block: int, deadline_blocks: int) -> None:
         """Mine empty blocks until ``deadline_blocks`` after the round's ``start_block``."""
-        self.chain.mine(max(0, start_block + deadline_blocks - self.chain.block_number()))
+        with self.timer.phase("chain"):
+            self.chain.mine(max(0, start_block + deadline_blocks - self.chain.block_number()))
 
     def _close_scoring(self, round: int, start_block: int) -> None:
         """Fewer than K updates came in: after the scoring deadline a node closes
         scoring, so the round goes on with the updates it has."""
-        with self.timer.phase("chain"):
-            self._wait_for(start_block, self.protocol_params.score_deadline_blocks)
-            self.ledger.as_account(self.addresses[0]).close_scoring(round)
+        self._wait_for(start_block, self.protocol_params.score_deadline_blocks)
+        Watcher(self._ledger(0), self.protocol_params, timer=self.timer).close_scoring(round)
 
     def _replace_committee(self, round: int, start_block: int, trainers: list[int]) -> None:
         """No model could be proposed (no trainer had an update): after the
         round deadline the manager replaces the committee with the round's
         trainers, who are alive, and the next round keeps the current model."""
-        with self.timer.phase("chain"):
-            self._wait_for(start_block, self.protocol_params.round_deadline_blocks)
-            members = [self.addresses[t] for t in trainers][: self.population.committee_size]
-            self.ledger.replace_committee(round, members)
+        self._wait_for(start_block, self.protocol_params.round_deadline_blocks)
+        watcher = Watcher(self.ledger, self.protocol_params, is_manager=True, timer=self.timer)
+        state = self.ledger.round_state()
+        members = watcher.eligible([self.addresses[t] for t in trainers], state)[: self.population.committee_size]
+        watcher.replace_committee(round, members)

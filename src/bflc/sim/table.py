@@ -9,7 +9,7 @@ from tqdm import tqdm
 COLUMNS = [
     ("round", 5, lambda m: m["round"]),
     ("acc %", 6, lambda m: f"{100 * m['accuracy']:.2f}"),
-    ("loss", 6, lambda m: f"{m['loss']:.3f}"),
+    ("loss", 6, lambda m: f"{m['loss']:.3f}" if m["loss"] is not None else "inf"),
     ("committee", 9, lambda m: f"{len(m['committee'])} ({m['committee_malicious']} bad)" if "committee" in m else "-"),
     ("updates", 7, lambda m: m["updates"]),
     ("kept", 4, lambda m: m["accepted"]),

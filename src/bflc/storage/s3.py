@@ -17,7 +17,7 @@ import contextlib
 import math
 import re
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
@@ -196,11 +196,25 @@ class S3BlobStore(BlobStore):
         return True
 
     def delete(self, blob_hash: str) -> None:
+        """Remove the object of ``blob_hash``; nothing happens if there is none.
+
+        Raises
+        ------
+        BlobError
+            If the server cannot be reached or refuses.
+        """
         key = self._key(blob_hash)
         with self._errors("delete a blob"):
             self._client.delete_object(Bucket=self.bucket, Key=key)
 
     def list(self) -> list[str]:
+        """The hashes of the blobs under the prefix, sorted.
+
+        Raises
+        ------
+        BlobError
+            If the server cannot be reached or refuses.
+        """
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket,
             Prefix=self._key_prefix,
@@ -213,6 +227,7 @@ class S3BlobStore(BlobStore):
         return sorted(name for name in names if codec.is_blob_hash(name))
 
     def uri(self, blob_hash: str) -> str:
+        """``s3://bucket/<key>``: the bucket and the object's key."""
         return f"s3://{self.bucket}/{self._key(blob_hash)}"
 
     def _open(self, blob_hash: str) -> BinaryIO:
@@ -230,8 +245,10 @@ class S3BlobStore(BlobStore):
 
     @contextlib.contextmanager
     def _errors(self, action: str, blob_hash: str | None = None) -> Iterator[None]:
-        """Turn what boto3 raises inside the block into a BlobError that says what
-        to do: a BlobUnavailable where the server could not be reached or failed."""
+        """Turn what boto3 raises inside the block into a BlobError that says what to do.
+
+        A BlobUnavailable where the server could not be reached or failed.
+        """
         try:
             yield
         except (NoCredentialsError, PartialCredentialsError) as error:
@@ -270,8 +287,11 @@ class S3BlobStore(BlobStore):
 
 
 class _Body:
-    """A ``get_object`` body read by ``BlobStore.get``: ``read(n)`` returns ``n``
-    bytes unless the blob ends first, and S3 failures while reading are BlobErrors."""
+    """A ``get_object`` body read by ``BlobStore.get``.
+
+    ``read(n)`` returns ``n`` bytes unless the blob ends first, and S3 failures
+    while reading are BlobErrors.
+    """
 
     def __init__(self, body: StreamingBody, errors: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
         self._body = body
@@ -298,13 +318,13 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def _url_options(url: str, query: str) -> dict[str, object]:
+def _url_options(url: str, query: str) -> dict[str, Any]:
     """The constructor keyword arguments given by the query of an S3 store URL."""
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError as error:
         raise ConfigError(f"S3 blob store URL {url!r} has a malformed query", f"write it as {_URL_FORM}") from error
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     for name, text in pairs:
         if not text:
             raise ConfigError(f"option {name!r} in S3 blob store URL {url!r} has no value")

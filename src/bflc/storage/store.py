@@ -112,9 +112,17 @@ class LocalBlobStore(BlobStore):
         return self.root / blob_hash[:2] / blob_hash
 
     def has(self, blob_hash: str) -> bool:
+        """Whether the file of ``blob_hash`` exists."""
         return self._path(blob_hash).is_file()
 
     def delete(self, blob_hash: str) -> None:
+        """Remove the file of ``blob_hash``; nothing happens if there is none.
+
+        Raises
+        ------
+        BlobError
+            If the file cannot be removed.
+        """
         path = self._path(blob_hash)
         try:
             path.unlink(missing_ok=True)
@@ -124,6 +132,7 @@ class LocalBlobStore(BlobStore):
             ) from error
 
     def list(self) -> list[str]:
+        """The hashes of the blob files under the root, sorted."""
         if not self.root.is_dir():
             return []
         return sorted(
@@ -133,6 +142,7 @@ class LocalBlobStore(BlobStore):
         )
 
     def uri(self, blob_hash: str) -> str:
+        """The ``file://`` URI of the blob's file."""
         return self._path(blob_hash).as_uri()
 
     def _open(self, blob_hash: str) -> BinaryIO:
@@ -163,8 +173,11 @@ class LocalBlobStore(BlobStore):
 
 
 class MemoryBlobStore(BlobStore):
-    """Blobs in a dict, for the in-process simulator: the same hash checks as
-    every store, without disk writes (nothing survives the process)."""
+    """Blobs in a dict, for the in-process simulator.
+
+    The same hash checks as every store, without disk writes (nothing survives
+    the process).
+    """
 
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
@@ -173,15 +186,19 @@ class MemoryBlobStore(BlobStore):
         return f"MemoryBlobStore({len(self._blobs)} blobs)"
 
     def has(self, blob_hash: str) -> bool:
+        """Whether a blob is stored under ``blob_hash``."""
         return codec.check_hash(blob_hash) in self._blobs
 
     def delete(self, blob_hash: str) -> None:
+        """Remove the blob stored under ``blob_hash``; nothing happens if there is none."""
         self._blobs.pop(codec.check_hash(blob_hash), None)
 
     def list(self) -> list[str]:
+        """The hashes of all stored blobs, sorted."""
         return sorted(self._blobs)
 
     def uri(self, blob_hash: str) -> str:
+        """``mem://<hash>``, meaningful only inside this process."""
         return f"mem://{codec.check_hash(blob_hash)}"
 
     def _open(self, blob_hash: str) -> BinaryIO:

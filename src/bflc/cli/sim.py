@@ -1,5 +1,4 @@
-"""The ``bflc`` command. Heavy imports happen inside each command so that
-``bflc --help`` answers at once."""
+"""``bflc demo``, ``simulate``, ``experiment``, ``attack-probability`` and ``contract``."""
 
 from __future__ import annotations
 
@@ -7,70 +6,27 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from bflc import __version__
-from bflc.errors import BflcError
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
-    try:
-        return args.handler(args)
-    except BflcError as exc:
-        if args.debug:
-            raise
-        print(f"bflc: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bflc: interrupted", file=sys.stderr)
-        return 130
+from bflc.cli.commands import command
+from bflc.errors import ConfigError
+from bflc.cli.fields import add_settings_arguments, flags_of, in_flags, settings_values
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bflc",
-        description="Decentralized federated learning with committee consensus on an EVM chain (BFLC).",
-        epilog="Start with `bflc demo`. Every command has --help.",
-    )
-    parser.add_argument("--version", action="version", version=f"bflc {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+def add_commands(commands: Any) -> None:
+    """Add the simulator, experiment and contract commands to ``bflc``'s subparsers."""
     _add_demo(commands)
     _add_simulate(commands)
     _add_contract(commands)
     _add_experiment(commands)
     _add_attack_probability(commands)
-    # The network commands live beside their code; these modules import
-    # nothing heavy at the top, so `bflc --help` stays instant.
-    from bflc.dashboard import cli as dashboard_cli
-    from bflc.net import cli as net_cli
-    from bflc.node import cli as node_cli
-
-    for module in (net_cli, node_cli, dashboard_cli):
-        module.add_commands(commands, _command)
-    return parser
-
-
-def _command(commands: Any, name: str, handler: Handler, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    sub = commands.add_parser(name, help=help, description=description or help)
-    # SUPPRESS keeps a --debug given before the command from being reset here.
-    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks instead of one-line errors")
-    sub.set_defaults(handler=handler)
-    return sub
 
 
 # ---------------------------------------------------------------- demo
 
 
 def _add_demo(commands: Any) -> None:
-    sub = _command(
+    sub = command(
         commands,
         "demo",
         _run_demo,
@@ -89,6 +45,8 @@ def _add_demo(commands: Any) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from bflc.demo import run_demo
 
+    if args.rounds is not None and args.rounds < 1:
+        raise ConfigError(f"--rounds {args.rounds} must be at least 1")
     summary = run_demo(out_dir=args.out, rounds=args.rounds, seed=args.seed, quick=args.quick, quiet=args.json)
     if args.json:
         print(json.dumps(summary, indent=1))
@@ -99,62 +57,42 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_simulate(commands: Any) -> None:
-    from bflc.sim.config import AGGREGATORS, ATTACKS, SimConfig
+    from bflc.settings import TrainingSettings
+    from bflc.sim.config import SimConfig
 
-    d = SimConfig()
-    sub = _command(
+    sub = command(
         commands,
         "simulate",
         _run_simulate,
         "simulate many nodes in one process (BFLC through the contract, or a baseline)",
         "Simulates N nodes with real data shards. --aggregator bflc drives the real contract on the "
-        "in-process chain; the other aggregators are basic federated learning on the same clients.",
+        "in-process chain with the node daemon's own round steps; the other aggregators are basic "
+        "federated learning on the same clients. A malicious node's --attack is a built-in one or "
+        "your own function, module:function (docs/simulator.md).",
     )
-    def add(*names: str, **kw: Any) -> None:
-        if kw.get("type") in (int, float) and "metavar" not in kw:
-            kw["metavar"] = "N" if kw["type"] is int else "X"
-        sub.add_argument(*names, **kw)
-
-    add("--dataset", default=d.dataset, help="femnist (bundled), digits, or leaf:DIR (default: %(default)s)")
-    add("--model", default=d.model, help="mlp, cnn, leaf-cnn or alexnet (default: %(default)s)")
-    add("--nodes", type=int, default=d.nodes, help="number of nodes, one writer each; 0 = all (default: %(default)s)")
-    add("--active-fraction", type=float, default=d.active_fraction, help="nodes online per round (default: %(default)s)")
-    add("--committee-fraction", type=float, default=d.committee_fraction, help="committee share of the active nodes (default: %(default)s)")
-    add("--updates-per-round", type=int, default=d.updates_per_round, help="K: updates that trigger aggregation; 0 = every active trainer (default: %(default)s)")
-    add("--rounds", type=int, default=d.rounds, help="rounds (default: %(default)s)")
-    add("--local-epochs", type=int, default=d.local_epochs, help="local epochs per update (default: %(default)s)")
-    add("--batch-size", type=int, default=d.batch_size, help="local batch size (default: %(default)s)")
-    add("--lr", type=float, default=d.lr, help="local learning rate (default: %(default)s)")
-    add("--momentum", type=float, default=d.momentum, help="local SGD momentum (default: %(default)s)")
-    add("--election", default=d.election, choices=["score", "random", "multi-factor"], help="committee election (default: %(default)s)")
-    add("--factor-weight", type=float, default=d.factor_weight, help="weight of the declared factor in multi-factor election (default: %(default)s)")
-    add("--aggregator", default=d.aggregator, choices=AGGREGATORS, help="bflc or a baseline (default: %(default)s)")
-    add("--qualify-top", dest="qualify_top_fraction", type=float, default=d.qualify_top_fraction, help="top fraction of scored updates that may qualify (default: %(default)s)")
-    add("--relative-min-score", type=float, default=d.relative_min_score, help="an update needs this fraction of the round's best median (default: %(default)s)")
-    add("--malicious-fraction", type=float, default=d.malicious_fraction, help="share of malicious nodes (default: %(default)s)")
-    add("--attack", default=d.attack, choices=ATTACKS, help="what malicious updates do (default: %(default)s)")
-    add("--attack-scale", type=float, default=None, help="noise std or delta factor of the attack (default: per attack)")
-    add("--collude", action="store_true", help="malicious committee members score malicious updates ~0.9")
-    add("--max-validation-samples", type=int, default=d.max_validation_samples, help="samples a committee member scores on (default: %(default)s)")
-    add("--sample-cap", type=float, default=d.sample_cap, help="BFLC clips each claimed sample count to this multiple of the round's median claim (default: no clipping)")
-    add("--trim-beta", type=float, default=d.trim_beta, help="trimmed-mean cut at each end (default: %(default)s)")
-    add("--threads", type=int, default=d.threads, help="torch CPU threads (default: %(default)s)")
-    add("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
-    add("--json", type=Path, default=None, metavar="PATH", help="write the full result here")
-    add("--quiet", action="store_true", help="no progress bar or round table")
+    names = add_settings_arguments(sub, SimConfig)
+    names += add_settings_arguments(sub.add_argument_group("training (every node, every aggregator)"), TrainingSettings)
+    sub.set_defaults(settings=names)
+    sub.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the full result here")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar or round table")
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    from bflc.settings import TrainingSettings
     from bflc.sim.config import SimConfig
     from bflc.sim.engine import simulate
     from bflc.sim.table import RoundTable
 
-    fields = SimConfig.__dataclass_fields__
-    config = SimConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    try:
+        config = SimConfig.create(**settings_values(args, args.settings))
+    except ConfigError as error:
+        raise in_flags(error, flags_of(SimConfig, TrainingSettings)) from None
     table = RoundTable(config.aggregator)
     result = simulate(config, json_path=args.json, progress=not args.quiet, on_round=None if args.quiet else table.print_row)
-    print(f"final accuracy {100 * result['final_accuracy']:.2f}% after {config.rounds} rounds "
-          f"({result['seconds']['total']:.1f} s)" + (f"; results in {args.json}" if args.json else ""))
+    print(
+        f"final accuracy {100 * result['final_accuracy']:.2f}% after {config.rounds} rounds "
+        f"({result['seconds']['total']:.1f} s)" + (f"; results in {args.json}" if args.json else "")
+    )
     return 0
 
 
@@ -164,8 +102,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
 def _add_contract(commands: Any) -> None:
     sub = commands.add_parser("contract", help="compile or verify the BFLC contract artifact", description="The Vyper contract and its committed artifact.")
     actions = sub.add_subparsers(title="actions", metavar="ACTION")
-    _command(actions, "compile", _run_compile, "recompile contracts/BFLC.vy into contracts/build/BFLC.json")
-    _command(actions, "verify", _run_verify, "check that the committed artifact matches the source")
+    command(actions, "compile", _run_compile, "recompile contracts/BFLC.vy into contracts/build/BFLC.json")
+    command(actions, "verify", _run_verify, "check that the committed artifact matches the source")
 
 
 def _run_compile(args: argparse.Namespace) -> int:
@@ -190,7 +128,7 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 
 def _add_experiment(commands: Any) -> None:
-    sub = _command(
+    sub = command(
         commands,
         "experiment",
         _run_experiment,
@@ -240,7 +178,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 
 def _add_attack_probability(commands: Any) -> None:
-    sub = _command(
+    sub = command(
         commands,
         "attack-probability",
         _run_attack_probability,
@@ -263,7 +201,3 @@ def _run_attack_probability(args: argparse.Namespace) -> int:
     else:
         print(f"P[malicious nodes hold more than half of the committee] = {probability:.6g}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -123,7 +123,7 @@ def train_clients(
     if any(isinstance(layer, nn.Dropout) and layer.p > 0 for layer in model.modules()):
         raise ConfigError("batched training cannot reproduce per-client dropout", "train this model with train_local")
     data = [as_tensors(c.x, c.y, batch_size) for c in clients]
-    schedules = [_schedule(len(y), c.seed, epochs, batch_size) for c, (_, y) in zip(clients, data)]
+    schedules = [_schedule(len(y), c.seed, epochs, batch_size) for c, (_, y) in zip(clients, data, strict=True)]
     order = sorted(range(len(clients)), key=lambda i: -len(schedules[i]))
     start = check_parameters(model, initial)
     step = vmap(grad_and_value(_masked_loss_fn(model)))

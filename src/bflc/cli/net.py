@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from bflc.cli.commands import command
+from bflc.cli.fields import add_settings_arguments, flags_of, in_flags, settings_values
 from bflc.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -19,27 +21,23 @@ if TYPE_CHECKING:
 
     from bflc.chain.types import TxResult
     from bflc.chain.web3_ledger import Web3Ledger
-
-Handler = Callable[[argparse.Namespace], int]
-CommandFactory = Callable[..., argparse.ArgumentParser]
+    from bflc.settings import TrainingSettings
 
 
-def add_commands(commands: Any, command: CommandFactory) -> None:
+
+def add_commands(commands: Any) -> None:
     """Register the operator commands.
 
     Parameters
     ----------
     commands:
         The ``bflc`` parser's subparsers.
-    command:
-        The factory ``command(subparsers, name, handler, help, description=None)``
-        that adds one command (``bflc.cli._command``).
     """
-    _add_keys(commands, command)
-    _add_chain(commands, command)
-    _add_status(commands, command)
-    _add_model(commands, command)
-    _add_admin(commands, command)
+    _add_keys(commands)
+    _add_chain(commands)
+    _add_status(commands)
+    _add_model(commands)
+    _add_admin(commands)
 
 
 def _group(commands: Any, name: str, help: str) -> Any:
@@ -89,7 +87,7 @@ def _ledger(args: argparse.Namespace, signed: bool) -> "Web3Ledger":
 # ---------------------------------------------------------------- keys
 
 
-def _add_keys(commands: Any, command: CommandFactory) -> None:
+def _add_keys(commands: Any) -> None:
     actions = _group(commands, "keys", "create or inspect the key files nodes and operators sign with")
     sub = command(actions, "new", _run_keys_new, "create a new key file (mode 0600) and print its address")
     sub.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the key; never overwritten")
@@ -115,9 +113,10 @@ def _run_keys_address(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- chain deploy
 
 
-def _add_chain(commands: Any, command: CommandFactory) -> None:
+def _add_chain(commands: Any) -> None:
     from bflc.chain.types import ProtocolParams
     from bflc.net.network import LearningSettings
+    from bflc.settings import TrainingSettings
 
     p, s = ProtocolParams(), LearningSettings()
     actions = _group(commands, "chain", "deploy a BFLC network on an EVM chain")
@@ -155,13 +154,9 @@ def _add_chain(commands: Any, command: CommandFactory) -> None:
     add("--permission-fee", type=int, default=p.permission_fee, metavar="WEI", help="fee to join (default: %(default)s)")
     add("--round-reward", type=int, default=p.round_reward, metavar="WEI", help="reward per accepted model (default: %(default)s)")
     add("--committee-share", type=float, default=p.committee_share, metavar="X", help="committee's share of the round reward (default: %(default)s)")
-    add("--local-epochs", type=int, default=s.local_epochs, metavar="N", help="local epochs per update (default: %(default)s)")
-    add("--batch-size", type=int, default=s.batch_size, metavar="N", help="local batch size (default: %(default)s)")
-    add("--lr", type=float, default=s.lr, metavar="X", help="local learning rate (default: %(default)s)")
-    add("--momentum", type=float, default=s.momentum, metavar="X", help="local SGD momentum (default: %(default)s)")
-    add("--max-validation-samples", type=int, default=s.max_validation_samples, metavar="N", help="samples a committee member scores on (default: %(default)s)")
-    add("--sample-cap", type=float, default=s.sample_cap, metavar="X", help="clip claimed sample counts to X times the round's median claim; 0 = off (default: %(default)s)")
     add("--model-seed", type=int, default=s.model_seed, metavar="N", help="seed of the genesis weights (default: %(default)s)")
+    training = sub.add_argument_group("training (how every node trains and scores)")
+    sub.set_defaults(training_settings=add_settings_arguments(training, TrainingSettings))
     _add_json(sub)
 
 
@@ -195,13 +190,8 @@ def _run_deploy(args: argparse.Namespace) -> int:
         model=args.model,
         input_shape=shape,
         num_classes=classes,
-        local_epochs=args.local_epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        max_validation_samples=args.max_validation_samples,
         model_seed=args.model_seed,
-        sample_cap=args.sample_cap,
+        training=_training(args),
     )
     net = deploy_network(
         args.rpc,
@@ -217,6 +207,15 @@ def _run_deploy(args: argparse.Namespace) -> int:
     write_network(out, net)
     data = {"contract": net.contract, "chain_id": net.chain_id, "deployed_block": net.deployed_block, "network_file": str(out)}
     return _emit(args, data, f"deployed BFLC at {net.contract} (chain {net.chain_id}, block {net.deployed_block}); wrote {out}")
+
+
+def _training(args: argparse.Namespace) -> TrainingSettings:
+    from bflc.settings import TrainingSettings
+
+    try:
+        return TrainingSettings(**settings_values(args, args.training_settings))
+    except ConfigError as error:
+        raise in_flags(error, flags_of(TrainingSettings)) from None
 
 
 def _model_shape(args: argparse.Namespace) -> tuple[tuple[int, ...], int]:
@@ -238,7 +237,7 @@ def _model_shape(args: argparse.Namespace) -> tuple[tuple[int, ...], int]:
 # ---------------------------------------------------------------- status
 
 
-def _add_status(commands: Any, command: CommandFactory) -> None:
+def _add_status(commands: Any) -> None:
     sub = command(
         commands,
         "status",
@@ -267,7 +266,7 @@ def _run_status(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- model get
 
 
-def _add_model(commands: Any, command: CommandFactory) -> None:
+def _add_model(commands: Any) -> None:
     actions = _group(commands, "model", "fetch a round's global model")
     sub = command(
         actions,
@@ -304,7 +303,7 @@ def _run_model_get(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- admin
 
 
-def _add_admin(commands: Any, command: CommandFactory) -> None:
+def _add_admin(commands: Any) -> None:
     actions = _group(commands, "admin", "manager actions: admit, blacklist, failback; fund the reward pool")
     admit = command(actions, "admit", _run_admit, "admit a node (an applicant, or anyone when the permission fee is 0)")
     admit.add_argument("address", help="the node's address")

@@ -20,12 +20,13 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bflc.errors import ChainError, ConfigError, require
-from bflc.node.procs import ProcessRecord, is_running, spawn, stop
+from bflc.cluster.procs import ProcessRecord, is_running, spawn, stop
+from bflc.settings import TrainingSettings
 
 CLUSTER_FILE = "cluster.json"
 FUNDING_WEI = 100 * 10**18
@@ -48,8 +49,10 @@ class ClusterSettings:
         Committee size M; K (updates per round) is ``nodes - committee``.
     writers_per_node:
         Bundled FEMNIST writers per node: node i gets writers i*W .. i*W+W-1.
-    model, local_epochs, lr, momentum:
-        The network's learning settings (small and fast by default).
+    model:
+        The network's model (small and fast by default).
+    training:
+        How the nodes train and score.
     attack:
         The malicious nodes' attack.
     score_deadline_blocks, round_deadline_blocks:
@@ -70,9 +73,7 @@ class ClusterSettings:
     committee: int = 3
     writers_per_node: int = 3
     model: str = "mlp"
-    local_epochs: int = 2
-    lr: float = 0.05
-    momentum: float = 0.9
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     attack: str = "gaussian"
     score_deadline_blocks: int = 20
     round_deadline_blocks: int = 40
@@ -85,12 +86,12 @@ class ClusterSettings:
     def __post_init__(self) -> None:
         require(
             [
-                (self.nodes >= 2, "--nodes must be at least 2"),
-                (1 <= self.committee < self.nodes, "--committee must be at least 1 and leave a trainer"),
-                (0 <= self.malicious <= self.nodes - self.committee, "--malicious must leave the first committee honest"),
-                (self.writers_per_node >= 1, "--writers-per-node must be at least 1"),
-                (self.block_time >= 1, "--block-time must be at least 1 second"),
-                (self.poll_seconds > 0, "--poll must be positive"),
+                (self.nodes >= 2, "nodes must be at least 2"),
+                (1 <= self.committee < self.nodes, "committee must be at least 1 and leave a trainer"),
+                (0 <= self.malicious <= self.nodes - self.committee, "malicious must leave the first committee honest"),
+                (self.writers_per_node >= 1, "writers_per_node must be at least 1"),
+                (self.block_time >= 1, "block_time must be at least 1 second"),
+                (self.poll_seconds > 0, "poll_seconds must be positive"),
             ],
             "cluster setting",
         )
@@ -267,9 +268,7 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
             model=settings.model,
             input_shape=FEMNIST_SHAPE,
             num_classes=FEMNIST_CLASSES,
-            local_epochs=settings.local_epochs,
-            lr=settings.lr,
-            momentum=settings.momentum,
+            training=settings.training,
         ),
     )
     write_network(network_path, network)

@@ -3,7 +3,7 @@
 Flower clients exchange parameters as a list of NumPy arrays; bflc nodes
 exchange ``{name: float32 array}`` dicts (safetensors blobs). A
 :class:`FlowerLearner` translates between the two and maps the
-:class:`~bflc.node.learner.NodeLearner` contract onto the client's methods:
+:class:`~bflc.ml.learner.Learner` contract onto the client's methods:
 
 * ``initial_parameters`` -> ``client.get_parameters(config)`` (called once,
   when the learner is built: it also fixes the names and shapes);
@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bflc.errors import BflcError, ConfigError
-from bflc.node.learner import Params
+from bflc.ml.learner import Params
 
 __all__ = ["FlowerClientError", "FlowerLearner", "default_names", "load_flower_learner"]
 
@@ -93,7 +93,7 @@ def _flower_client_classes() -> tuple[type, type]:
 
 
 class FlowerLearner:
-    """A :class:`~bflc.node.learner.NodeLearner` over a Flower ``NumPyClient``.
+    """A :class:`~bflc.ml.learner.Learner` over a Flower ``NumPyClient``.
 
     Parameters
     ----------

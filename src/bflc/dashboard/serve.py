@@ -1,69 +1,28 @@
-"""``bflc dashboard``: serve the live, read-only page of a network.
+"""Serving the dashboard: a listening socket, uvicorn, the app of a network file.
 
-Registered by :func:`add_commands`; the web stack is imported inside the
-handler so that ``bflc --help`` stays fast.
+The web stack is imported inside the functions so that ``bflc --help``
+stays fast.
 """
 
 from __future__ import annotations
 
-import argparse
 import errno
 import signal
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bflc.errors import ConfigError
 
-Command = Callable[..., argparse.ArgumentParser]
 DEFAULT_PORT = 8080
 
 
-def add_commands(commands: Any, command: Command) -> None:
-    """Add ``bflc dashboard`` to ``bflc``'s subparsers.
-
-    Parameters
-    ----------
-    commands:
-        The ``add_subparsers`` object of the ``bflc`` parser.
-    command:
-        ``bflc.cli._command``: makes a subparser with a handler and ``--debug``.
-    """
-    sub = command(
-        commands,
-        "dashboard",
-        _run_dashboard,
-        "serve a live, read-only web page of a network",
-        "Serves a web page and a JSON API showing the network's round, committee, every update's "
-        "scores, median and verdict, the model history with accuracy per round, the nodes and "
-        "the notable events. It only reads the chain: no key, no transaction. While the chain "
-        "is unreachable the page shows a banner and the API answers 503; both recover by "
-        "themselves. See docs/dashboard.md.",
-    )
-    sub.add_argument("--network", type=Path, required=True, help="the network file (TOML)")
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    sub.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
-    sub.add_argument(
-        "--nodes-dir",
-        type=Path,
-        help="folder of node state directories whose logs give each model's accuracy "
-        "(default: 'nodes' beside the network file if it exists, as `bflc cluster` lays it out)",
-    )
-
-
-def _run_dashboard(args: argparse.Namespace) -> int:
-    network, app = _network_app(args.network, args.nodes_dir)
-    listener = bind(args.host, args.port)
-    print(f"bflc dashboard for {network.contract} on {network.rpc} at {_url(listener)} (Ctrl-C to stop)", flush=True)
-    serve(app, listener)
-    return 0
-
-
 def serve_in_thread(network_file: Path, listener: socket.socket) -> str:
-    """Serve the dashboard of ``network_file`` on ``listener`` (from :func:`bind`)
-    from a daemon thread of this process, for as long as it runs
-    (``bflc cluster up --dashboard``).
+    """Serve the dashboard of ``network_file`` on ``listener`` from a daemon thread of this process.
+
+    ``listener`` comes from :func:`bind`; the page is served for as long as
+    the process runs (``bflc cluster up --dashboard``).
 
     Returns
     -------
@@ -75,12 +34,12 @@ def serve_in_thread(network_file: Path, listener: socket.socket) -> str:
     ConfigError
         If the network file is bad.
     """
-    _, app = _network_app(network_file, None)
+    _, app = network_app_for(network_file, None)
     threading.Thread(target=_server(app).run, kwargs={"sockets": [listener]}, name="bflc-dashboard", daemon=True).start()
-    return _url(listener)
+    return url_of(listener)
 
 
-def _network_app(network_file: Path, nodes_dir: Path | None) -> tuple[Any, Any]:
+def network_app_for(network_file: Path, nodes_dir: Path | None) -> tuple[Any, Any]:
     """The network file and the dashboard app for it, or a ConfigError naming the bad input."""
     from bflc.dashboard.app import network_app
     from bflc.net.network import load_network
@@ -89,7 +48,8 @@ def _network_app(network_file: Path, nodes_dir: Path | None) -> tuple[Any, Any]:
     return network, network_app(network, _nodes_dir(network_file, nodes_dir))
 
 
-def _url(listener: socket.socket) -> str:
+def url_of(listener: socket.socket) -> str:
+    """The page's URL on ``listener``: ``http://host:port``."""
     host, port = listener.getsockname()[:2]
     return f"http://{host}:{port}"
 

@@ -1,0 +1,1 @@
+"""The local cluster launcher: anvil and node daemons as processes on one machine (``bflc cluster``)."""

@@ -1,0 +1,124 @@
+"""The trainer's step: fetch the global model, train, attack if malicious, upload, submit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bflc.attacks import Attack
+from bflc.chain import Ledger
+from bflc.ml.learner import Learner
+from bflc.ml.models import Params, all_finite, flatten, unflatten
+from bflc.roles.blobs import ModelBlobs
+from bflc.seeds import NodeSeeds
+from bflc.storage import hash_to_bytes32
+from bflc.timing import PhaseTimer
+
+
+@dataclass(frozen=True)
+class TrainedUpdate:
+    """A trainer's update before it is uploaded: its parameters, claimed sample count and training seed."""
+
+    params: Params
+    n_samples: int
+    seed: int
+
+
+def poison(attack: Attack, global_params: Params, local: Params, seed: int) -> Params:
+    """``local`` after ``attack``, flattened in ``local``'s order; the noise draws from ``seed``.
+
+    Parameters
+    ----------
+    attack:
+        The malicious trainer's attack.
+    global_params:
+        The round's global model (at least ``local``'s names).
+    local:
+        The honestly trained parameters.
+    seed:
+        The round's training seed of this node.
+    """
+    vector = attack.poison_update(flatten({n: global_params[n] for n in local}), flatten(local), np.random.default_rng(seed))
+    return unflatten(np.asarray(vector, dtype=np.float32), local)
+
+
+def local_update(learner: Learner, global_params: Params, seed: int, attack: Attack | None, timer: PhaseTimer) -> TrainedUpdate | None:
+    """Train from ``global_params`` with ``seed``, then apply ``attack`` if any.
+
+    Returns
+    -------
+    TrainedUpdate or None
+        ``None`` when the parameters are not finite (training diverged or the
+        attack overflowed float32): no blob can carry them, so the node sits
+        the round out.
+    """
+    with timer.phase("train"):
+        params, n_samples = learner.fit(global_params, seed)
+        if attack is not None and all_finite(params):
+            params = poison(attack, global_params, params, seed)
+    if not all_finite(params):
+        return None
+    return TrainedUpdate(params, int(n_samples), seed)
+
+
+class Trainer:
+    """A node's trainer role: one update per round, trained from the round's global model.
+
+    Parameters
+    ----------
+    ledger:
+        The network, sending from this node's account.
+    blobs:
+        This node's access to the shared blob store.
+    learner:
+        Training on this node's private data.
+    seeds:
+        Where this node's training seed comes from, per round.
+    attack:
+        A malicious trainer's attack on its update (``None``: honest). An
+        attack on the data is applied to the learner's data when it is made.
+    timer:
+        Where training and chain time is counted.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        blobs: ModelBlobs,
+        learner: Learner,
+        seeds: NodeSeeds,
+        attack: Attack | None = None,
+        timer: PhaseTimer | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.blobs = blobs
+        self.learner = learner
+        self.seeds = seeds
+        self.attack = attack
+        self.timer = timer or PhaseTimer()
+
+    def train(self, round: int, global_model: str) -> TrainedUpdate | None:
+        """Train from the global model ``global_model`` (a blob hash) for ``round``.
+
+        Returns
+        -------
+        TrainedUpdate or None
+            As :func:`local_update`.
+
+        Raises
+        ------
+        BlobError
+            If the global model cannot be fetched or fails its checks.
+        """
+        global_params = self.blobs.fetch(global_model)
+        return local_update(self.learner, global_params, self.seeds.training(round), self.attack, self.timer)
+
+    def upload(self, update: TrainedUpdate) -> str:
+        """Put the update's blob in the shared store; return its hash."""
+        return self.blobs.put(update.params)
+
+    def submit(self, round: int, blob_hash: str, n_samples: int) -> int:
+        """Record the update's hash and sample count on chain; return its update id."""
+        with self.timer.phase("chain"):
+            return self.ledger.submit_update(round, hash_to_bytes32(blob_hash), n_samples)

@@ -1,0 +1,123 @@
+"""The watcher's step: the deadline duties that keep a round from stalling.
+
+After the scoring deadline anyone may close scoring (the round goes on with
+the updates that have a quorum of votes); after the round deadline a manager
+replaces a committee that did not finish, or any admitted node re-elects one
+from the last round's qualified providers.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+from bflc.chain import Ledger, NodeStatus, Phase, ProtocolParams, RoundState
+from bflc.protocol import is_quorum
+from bflc.timing import PhaseTimer
+
+
+class Duty(enum.Enum):
+    """What a watcher did in one pass."""
+
+    NOTHING = "nothing"
+    CLOSED_SCORING = "scoring closed"
+    REPLACED_COMMITTEE = "committee replaced"
+    REELECTED_COMMITTEE = "committee re-elected"
+    STUCK = "stuck"
+
+
+class Watcher:
+    """The liveness duties of one node.
+
+    Parameters
+    ----------
+    ledger:
+        The network, sending from this node's account.
+    params:
+        The contract's protocol parameters (deadlines, committee size).
+    is_manager:
+        Whether this node may replace a committee.
+    timer:
+        Where chain time is counted.
+    """
+
+    def __init__(self, ledger: Ledger, params: ProtocolParams, *, is_manager: bool = False, timer: PhaseTimer | None = None) -> None:
+        self.ledger = ledger
+        self.params = params
+        self.is_manager = is_manager
+        self.timer = timer or PhaseTimer()
+
+    def scoring_overdue(self, state: RoundState, block: int) -> bool:
+        """Whether ``state``'s round is still scoring past its scoring deadline."""
+        return state.phase is Phase.SCORING and block >= state.start_block + self.params.score_deadline_blocks
+
+    def round_overdue(self, state: RoundState, block: int) -> bool:
+        """Whether ``state``'s round is past its round deadline."""
+        return block >= state.start_block + self.params.round_deadline_blocks
+
+    def close_scoring(self, round: int) -> None:
+        """Close scoring: the updates with a quorum of votes are final, the rest are dropped."""
+        with self.timer.phase("chain"):
+            self.ledger.close_scoring(round)
+
+    def can_close(self, state: RoundState) -> bool:
+        """Whether closing would keep anything: some update has a quorum of votes."""
+        size = len(state.committee)
+        return any(is_quorum(u.num_votes, size) for u in self.ledger.round_updates(state.round, with_votes=False))
+
+    def eligible(self, candidates: Sequence[str], state: RoundState) -> list[str]:
+        """The ``candidates`` who may sit on the next committee: admitted, not on it now, distinct, in order."""
+        members: list[str] = []
+        taken = {m.lower() for m in state.committee}
+        for address in candidates:
+            if address.lower() not in taken and self.ledger.status(address) is NodeStatus.ADMITTED:
+                members.append(address)
+                taken.add(address.lower())
+        return members
+
+    def replace_committee(self, round: int, members: Sequence[str]) -> None:
+        """As a manager, seat ``members`` as the committee of a round past its deadline."""
+        with self.timer.phase("chain"):
+            self.ledger.replace_committee(round, list(members))
+
+    def providers(self, update_ids: Sequence[int]) -> list[str]:
+        """The providers of ``update_ids``, in order."""
+        return [self.ledger.update(uid, with_votes=False).provider for uid in update_ids]
+
+    def live_nodes(self, state: RoundState) -> list[str]:
+        """Nodes known to be alive: this round's trainers, then last round's qualified providers."""
+        ids = self.ledger.round_update_ids(state.round)
+        if state.round > 0:
+            ids += self.ledger.qualified(state.round - 1)
+        return self.providers(ids)
+
+    def next_duty(self, state: RoundState) -> tuple[Duty, list[str]]:
+        """The deadline duty ``state`` calls for (reads only).
+
+        Returns
+        -------
+        tuple[Duty, list[str]]
+            The duty, and for :attr:`Duty.REPLACED_COMMITTEE` the new committee.
+        """
+        block = self.ledger.block_number()
+        if self.scoring_overdue(state, block) and self.can_close(state):
+            return Duty.CLOSED_SCORING, []
+        if not self.round_overdue(state, block):
+            return Duty.NOTHING, []
+        if self.is_manager:
+            members = self.eligible(self.live_nodes(state), state)[: self.params.committee_size]
+            if members:
+                return Duty.REPLACED_COMMITTEE, members
+        if state.round > 0 and self.eligible(self.providers(self.ledger.qualified(state.round - 1)), state):
+            return Duty.REELECTED_COMMITTEE, []
+        return Duty.STUCK, []
+
+    def perform(self, round: int, duty: Duty, members: Sequence[str] = ()) -> None:
+        """Send the transaction of ``duty`` (from :meth:`next_duty`) for ``round``."""
+        if duty is Duty.CLOSED_SCORING:
+            self.close_scoring(round)
+        elif duty is Duty.REPLACED_COMMITTEE:
+            self.replace_committee(round, members)
+        elif duty is Duty.REELECTED_COMMITTEE:
+            with self.timer.phase("chain"):
+                self.ledger.reelect_committee(round)

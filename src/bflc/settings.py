@@ -1,0 +1,92 @@
+"""Settings shared by every way of running bflc, declared once.
+
+:class:`TrainingSettings` is how a node trains and scores. The simulator
+(:class:`bflc.sim.config.SimConfig`), the network file
+(:class:`bflc.net.network.LearningSettings`), the local cluster and every
+learner take it as it is; CLI flags and the network file's keys are derived
+from its fields (each field's ``metadata["help"]`` is the flag's help).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bflc.errors import require
+
+
+def setting(default: Any, help: str, **metadata: Any) -> Any:
+    """A dataclass field with a default and the help text of its CLI flag.
+
+    Parameters
+    ----------
+    default:
+        The field's default.
+    help:
+        One line for ``--help``; ``%(default)s`` is filled in by argparse.
+    **metadata:
+        Further metadata, e.g. ``flag="--qualify-top"`` when the flag is not
+        the field's name with dashes, or ``choices=(...)``.
+    """
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How a node trains its update and how a committee member scores one.
+
+    The same settings on every node keep updates comparable; the defaults
+    are settings that learn on FEMNIST-sized tasks (the demo's).
+
+    Parameters
+    ----------
+    local_epochs:
+        Passes over the node's own data per update.
+    batch_size:
+        Samples per SGD step.
+    lr:
+        Local learning rate.
+    momentum:
+        Local SGD momentum (0 for plain SGD).
+    max_validation_samples:
+        A committee member scores each update on at most this many of its
+        own samples (the first ones).
+    sample_cap:
+        The aggregate clips each qualified update's claimed sample count to
+        this multiple of the round's median claim, so that no node dominates
+        FedAvg by inflating its count
+        (:func:`bflc.aggregate.capped_sample_weights`); 0 turns clipping off,
+        as in the paper's plain FedAvg.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field, if a value is out of range.
+    """
+
+    local_epochs: int = setting(2, "local epochs per update (default: %(default)s)")
+    batch_size: int = setting(10, "local batch size (default: %(default)s)")
+    lr: float = setting(0.05, "local learning rate (default: %(default)s)")
+    momentum: float = setting(0.9, "local SGD momentum; 0 = plain SGD (default: %(default)s)")
+    max_validation_samples: int = setting(200, "samples a committee member scores each update on (default: %(default)s)")
+    sample_cap: float = setting(
+        4.0, "clip each claimed sample count to this multiple of the round's median claim; 0 = off (default: %(default)s)"
+    )
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (self.local_epochs >= 1, "local_epochs must be at least 1"),
+                (self.batch_size >= 1, "batch_size must be at least 1"),
+                (self.lr > 0, "lr must be positive"),
+                (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+                (self.max_validation_samples >= 1, "max_validation_samples must be at least 1"),
+                (self.sample_cap == 0 or self.sample_cap >= 1, "sample_cap must be 0 (off) or at least 1"),
+            ],
+            "training setting",
+        )
+
+    @property
+    def sample_cap_or_none(self) -> float | None:
+        """``sample_cap``, or ``None`` when clipping is off."""
+        return self.sample_cap or None

@@ -1,0 +1,107 @@
+"""What one simulated round reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CommitteeMetrics:
+    """What a BFLC round adds: its committee and how the round ended.
+
+    Parameters
+    ----------
+    committee:
+        The members (node indices).
+    committee_malicious:
+        How many of them are malicious.
+    model_accepted:
+        Whether a new global model was accepted (``False``: the round kept the model).
+    deadline:
+        ``None`` when the round ended on its own; otherwise the deadline path
+        that ended it (``"scoring closed"`` or ``"committee replaced"``).
+    """
+
+    committee: list[int]
+    committee_malicious: int
+    model_accepted: bool
+    deadline: str | None
+
+
+@dataclass
+class RoundMetrics:
+    """One round of a simulation, as ``bflc simulate --json`` writes it.
+
+    Parameters
+    ----------
+    round:
+        The round number, from 0.
+    trainers:
+        The nodes that trained (node indices).
+    updates:
+        Updates submitted (trainers whose training diverged submit none).
+    accepted, rejected:
+        Updates that went into the aggregate, and the others.
+    malicious_submitted, malicious_accepted:
+        Malicious nodes' updates submitted, and let into the aggregate.
+    transactions, gas:
+        On-chain cost of the round (0 for the baselines).
+    transmission_units:
+        Full model transfers: each trainer fetches the global model, each
+        update goes to each committee member (BFLC) or to the server.
+    committee:
+        BFLC's committee metrics (``None`` for the baselines).
+    accuracy, loss:
+        The global model's after the round on the pooled test data
+        (``loss`` is ``None`` when not finite: JSON has no infinity).
+    seconds:
+        Wall-clock seconds per phase (train, score, chain, storage,
+        aggregate, evaluate): the only entries that differ between runs.
+    """
+
+    round: int
+    trainers: list[int]
+    updates: int
+    accepted: int
+    rejected: int
+    malicious_submitted: int
+    malicious_accepted: int
+    transactions: int = 0
+    gas: int = 0
+    transmission_units: int = 0
+    committee: CommitteeMetrics | None = None
+    accuracy: float = 0.0
+    loss: float | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def unusable_updates(self) -> int:
+        """Trainers without a usable update (their training diverged)."""
+        return len(self.trainers) - self.updates
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: one flat dict (BFLC's committee keys included only for BFLC)."""
+        out: dict[str, Any] = {"round": self.round}
+        if self.committee is not None:
+            out.update(committee=self.committee.committee, committee_malicious=self.committee.committee_malicious)
+        out.update(
+            trainers=self.trainers,
+            updates=self.updates,
+            unusable_updates=self.unusable_updates,
+            accepted=self.accepted,
+            rejected=self.rejected,
+            malicious_submitted=self.malicious_submitted,
+            malicious_accepted=self.malicious_accepted,
+        )
+        if self.committee is not None:
+            out.update(model_accepted=self.committee.model_accepted, deadline=self.committee.deadline)
+        out.update(
+            transactions=self.transactions,
+            gas=self.gas,
+            transmission_units=self.transmission_units,
+            accuracy=self.accuracy,
+            loss=self.loss,
+            seconds=self.seconds,
+        )
+        return out
