@@ -71,7 +71,7 @@ def poison_update(attack: str, global_vec: np.ndarray, local_vec: np.ndarray, st
     numpy.ndarray
         Float32; not finite where the attack goes beyond float32's range.
     """
-    delta = local_vec - global_vec
+    delta: np.ndarray = local_vec - global_vec
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float32's range: not finite, and the node has no usable update
         if attack == "gaussian":
             return (global_vec + rng.normal(0.0, strength, size=global_vec.shape)).astype(np.float32)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_atomically(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
@@ -39,3 +41,8 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
     finally:
         os.close(directory)
     return path
+
+
+def json_bytes(document: Any) -> bytes:
+    """``document`` as the JSON bflc keeps on disk: sorted keys, one-space indent, a final newline."""
+    return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode("utf-8")

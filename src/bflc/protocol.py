@@ -8,11 +8,11 @@ contract's fixed-point integers (``SCORE_ONE`` = 1.0).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from eth_abi import encode
-from eth_utils import keccak
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
 
 # Basis points: fractions on chain are integers out of this.
 BPS = 10_000
@@ -51,9 +51,11 @@ def rank_updates(updates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def qualify(updates: Sequence[Candidate], top_bps: int, min_score: int, relative_bps: int = 0) -> list[Candidate]:
-    """The qualified updates: the top ``ceil(n * top_bps / 10000)`` of the
-    ranking, without those whose median is below ``min_score`` or below
-    ``relative_bps / 10000`` of the best median."""
+    """The qualified updates: the top ``ceil(n * top_bps / 10000)`` of the ranking.
+
+    Without those whose median is below ``min_score`` or below
+    ``relative_bps / 10000`` of the best median.
+    """
     ranked = rank_updates(updates)
     top = (len(ranked) * top_bps + BPS - 1) // BPS
     threshold = max(min_score, ranked[0].median * relative_bps // BPS) if ranked else min_score
@@ -81,8 +83,10 @@ def elect_random(candidates: Sequence[Candidate], size: int, seed: bytes) -> lis
 
 
 def elect_multi_factor(candidates: Sequence[Candidate], size: int, score_bps: int, factor_bps: int) -> list[str]:
-    """Best ``score_bps * median + factor_bps * factor`` first; ties keep the
-    given (median) order."""
+    """Best ``score_bps * median + factor_bps * factor`` first.
+
+    Ties keep the given (median) order.
+    """
     ordered = sorted(
         enumerate(candidates),
         key=lambda ic: (-(score_bps * ic[1].median + factor_bps * ic[1].factor), ic[0]),
@@ -91,8 +95,10 @@ def elect_multi_factor(candidates: Sequence[Candidate], size: int, score_bps: in
 
 
 def share_fee(fee: int, num_managers: int) -> list[int]:
-    """Each manager's part of a permission fee; the first ``fee % n`` get one
-    extra wei so the parts add up to the fee."""
+    """Each manager's part of a permission fee.
+
+    The first ``fee % n`` get one extra wei so the parts add up to the fee.
+    """
     each, rest = divmod(fee, num_managers)
     return [each + (1 if i < rest else 0) for i in range(num_managers)]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class PhaseTimer:
@@ -16,6 +16,7 @@ class PhaseTimer:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
+        """Add the seconds spent inside the ``with`` block to phase ``name``."""
         start = time.perf_counter()
         try:
             yield
@@ -23,4 +24,5 @@ class PhaseTimer:
             self.seconds[name] += time.perf_counter() - start
 
     def snapshot(self) -> dict[str, float]:
+        """The seconds per phase so far, sorted by phase and rounded to 0.1 ms."""
         return {k: round(v, 4) for k, v in sorted(self.seconds.items())}

@@ -45,7 +45,7 @@ from bflc.chain.anvil import free_port
 from bflc.cluster.launch import cluster_file
 from bflc.cluster.procs import ProcessRecord, is_running, spawn, stop
 from bflc.errors import ChainError
-from bflc.node.state import write_json_atomic
+from bflc.files import json_bytes, write_atomically
 from tests.node.node_cluster import LiveCluster
 
 T = TypeVar("T")
@@ -284,7 +284,7 @@ class ChainNode:
         state = self._state_file()
         record = spawn([*self.command, "--load-state", str(state)], Path(self.cluster.info["anvil"]["log"]))
         self.cluster.info["anvil"] = record.to_json()
-        write_json_atomic(cluster_file(self.cluster.dir), self.cluster.info)
+        write_atomically(cluster_file(self.cluster.dir), json_bytes(self.cluster.info))
         deadline = time.monotonic() + ANVIL_STARTUP_SECONDS
         while not self.w3.is_connected():
             assert is_running(record), f"anvil exited when restarted from {state}"

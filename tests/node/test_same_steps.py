@@ -54,17 +54,23 @@ def simulated_round_0() -> tuple[ProtocolRunner, list[int], list[int]]:
     return runner, population.first_committee(SEED), metrics.trainers
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        process.send_signal(signal.SIGTERM)
-    for process in started:
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every node, then wait for it (kill what does not stop)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    stop(started)
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -108,6 +114,7 @@ def test_simulator_and_node_processes_accept_the_same_round_0_model(tmp_path: Pa
         for i in founders:
             start(i)
         wait_for(lambda: admin.current_round() >= 1, 180, "round 0 to end")
+        stop(processes)  # before the chain goes away
 
         simulated = {u.update_id: (u.provider, u.blob_hash) for u in runner.ledger.round_updates(0, with_votes=False)}
         real = {u.update_id: (u.provider, u.blob_hash) for u in admin.round_updates(0, with_votes=False)}

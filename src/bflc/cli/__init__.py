@@ -1,11 +1,13 @@
-"""The ``bflc`` command. Heavy imports happen inside each command so that
-``bflc --help`` answers at once."""
+"""The ``bflc`` command.
+
+Heavy imports happen inside each command so that ``bflc --help`` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from bflc import __version__
 from bflc.cli import cluster as cluster_cli
@@ -13,6 +15,7 @@ from bflc.cli import dashboard as dashboard_cli
 from bflc.cli import net as net_cli
 from bflc.cli import node as node_cli
 from bflc.cli import sim as sim_cli
+from bflc.cli.commands import Handler
 from bflc.errors import BflcError
 
 
@@ -22,8 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    handler: Handler = args.handler
     try:
-        return args.handler(args)
+        return handler(args)
     except BflcError as exc:
         if args.debug:
             raise

@@ -12,8 +12,8 @@ from bflc.errors import ConfigError
 
 
 def add_commands(commands: Any) -> None:
-    from bflc.cluster.launch import ClusterSettings
     from bflc.attacks import ATTACKS
+    from bflc.cluster.launch import ClusterSettings
 
     d = ClusterSettings()
     sub = commands.add_parser(
@@ -108,10 +108,10 @@ def _run_cluster_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch(cluster: dict, rounds: int | None) -> None:
+def _watch(cluster: dict[str, Any], rounds: int | None) -> None:
+    from bflc.cluster.watch import watch
     from bflc.net.connect import connect
     from bflc.net.network import load_network
-    from bflc.cluster.watch import watch
 
     ledger = connect(load_network(Path(cluster["network"])))
     names = {node["address"].lower(): name for name, node in cluster["nodes"].items()}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
-CommandFactory = Callable[..., argparse.ArgumentParser]
 
 
 def command(commands: Any, name: str, handler: Handler, help: str, description: str | None = None) -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def command(commands: Any, name: str, handler: Handler, help: str, description: 
     handler:
         Called with the parsed arguments; returns the exit code.
     """
-    sub = commands.add_parser(name, help=help, description=description or help)
+    sub: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description or help)
     # SUPPRESS keeps a --debug given before the command from being reset here.
     sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks instead of one-line errors")
     sub.set_defaults(handler=handler)

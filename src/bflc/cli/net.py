@@ -1,5 +1,4 @@
-"""Operator commands for real networks: ``bflc keys``, ``chain deploy``,
-``status``, ``model get`` and ``admin``.
+"""Operator commands for real networks: ``bflc keys``, ``chain deploy``, ``status``, ``model get`` and ``admin``.
 
 Only argparse is imported here; each handler imports what it needs, so
 ``bflc --help`` stays instant.
@@ -9,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from bflc.cli.commands import command
 from bflc.cli.fields import add_settings_arguments, flags_of, in_flags, settings_values
@@ -69,14 +69,14 @@ def _password(args: argparse.Namespace) -> str | None:
     return read_password_file(args.password_file) if args.password_file else None
 
 
-def signer_from_args(args: argparse.Namespace) -> "LocalAccount":
+def signer_from_args(args: argparse.Namespace) -> LocalAccount:
     """The key in ``--key-file`` (with ``--password-file`` for a keystore)."""
     from bflc.net.keys import load_key
 
     return load_key(args.key_file, _password(args))
 
 
-def _ledger(args: argparse.Namespace, signed: bool) -> "Web3Ledger":
+def _ledger(args: argparse.Namespace, signed: bool) -> Web3Ledger:
     from bflc.net.connect import connect
     from bflc.net.network import load_network
 
@@ -281,8 +281,8 @@ def _add_model(commands: Any) -> None:
 
 
 def _run_model_get(args: argparse.Namespace) -> int:
+    from bflc.files import write_atomically
     from bflc.net.connect import connect
-    from bflc.net.files import atomic_write
     from bflc.net.network import load_network
     from bflc.storage import decode_model, open_store
 
@@ -295,7 +295,10 @@ def _run_model_get(args: argparse.Namespace) -> int:
     blob_hash = record.blob_hash.hex()
     data = open_store(net.store).get(blob_hash)
     decode_model(data)
-    atomic_write(args.out, data)
+    try:
+        write_atomically(args.out, data)
+    except OSError as error:
+        raise ConfigError(f"cannot write {args.out}: {error}", "check that its directory exists and is writable") from None
     info = {"round": args.round, "hash": blob_hash, "origin": record.origin.name.lower(), "bytes": len(data), "out": str(args.out)}
     return _emit(args, info, f"wrote the round {args.round} model {blob_hash} ({len(data)} bytes) to {args.out}")
 
@@ -345,7 +348,7 @@ def _address(text: str) -> str:
     return checksum_address(text, "address")
 
 
-def _send(args: argparse.Namespace, done: str, action: Callable[["Web3Ledger"], "TxResult"]) -> int:
+def _send(args: argparse.Namespace, done: str, action: Callable[[Web3Ledger], TxResult]) -> int:
     result = action(_ledger(args, signed=True))
     data = {"result": done, "tx_hash": "0x" + result.tx_hash, "block": result.block, "gas_used": result.gas_used}
     return _emit(args, data, f"{done} in block {result.block} (tx 0x{result.tx_hash}, gas {result.gas_used})")

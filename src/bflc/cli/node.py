@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bflc.cli.commands import command
 from bflc.errors import ConfigError

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bflc.cli.commands import command
-from bflc.errors import ConfigError
 from bflc.cli.fields import add_settings_arguments, flags_of, in_flags, settings_values
+from bflc.errors import ConfigError
 
 
 def add_commands(commands: Any) -> None:

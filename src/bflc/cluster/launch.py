@@ -1,5 +1,4 @@
-"""A local network for demos and end-to-end tests: anvil, N node daemons,
-a manager, one blob directory.
+"""A local network for demos and end-to-end tests: anvil, N node daemons, a manager, one blob directory.
 
 ``bflc cluster up`` starts everything detached (each process in its own
 session, PIDs recorded in ``DIR/cluster.json``) so the nodes outlive the
@@ -24,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bflc.errors import ChainError, ConfigError, require
 from bflc.cluster.procs import ProcessRecord, is_running, spawn, stop
+from bflc.errors import ChainError, ConfigError, require
 from bflc.settings import TrainingSettings
 
 CLUSTER_FILE = "cluster.json"
@@ -98,6 +97,7 @@ class ClusterSettings:
 
 
 def cluster_file(directory: Path) -> Path:
+    """The path of the ``cluster.json`` of ``directory``."""
     return directory / CLUSTER_FILE
 
 
@@ -111,7 +111,8 @@ def load_cluster(directory: Path) -> dict[str, Any]:
     """
     path = cluster_file(directory)
     try:
-        return json.loads(path.read_text())
+        cluster: dict[str, Any] = json.loads(path.read_text())
+        return cluster
     except FileNotFoundError:
         raise ConfigError(f"no cluster in {directory} ({path} does not exist)", "start one with `bflc cluster up`") from None
 
@@ -228,6 +229,7 @@ def _start_anvil(directory: Path, block_time: int) -> ProcessRecord:
 
 def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: ProcessRecord) -> dict[str, Any]:
     from web3 import HTTPProvider, Web3
+    from web3.types import Wei
 
     from bflc.chain import ProtocolParams
     from bflc.ml.femnist import FEMNIST_CLASSES, FEMNIST_SHAPE
@@ -244,7 +246,7 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
     accounts = {name: new_key_file(path) for name, path in keys.items()}
     funder = w3.eth.accounts[0]
     for address in accounts.values():
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": funder, "to": address, "value": FUNDING_WEI}))
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": funder, "to": address, "value": Wei(FUNDING_WEI)}))
 
     store = settings.store or str(directory / "store")
     params = ProtocolParams(
@@ -319,6 +321,6 @@ def _node_env() -> dict[str, str]:
 
 
 def _write_cluster(directory: Path, cluster: dict[str, Any]) -> None:
-    from bflc.node.state import write_json_atomic
+    from bflc.files import json_bytes, write_atomically
 
-    write_json_atomic(cluster_file(directory), cluster)
+    write_atomically(cluster_file(directory), json_bytes(cluster))

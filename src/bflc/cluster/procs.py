@@ -1,5 +1,4 @@
-"""Detached processes that outlive the command that started them, found again
-and stopped by PID.
+"""Detached processes that outlive the command that started them, found again and stopped by PID.
 
 A PID alone can be reused by an unrelated process after ours exits, so each
 record also keeps the process's start time (``/proc/PID/stat``, field 22):
@@ -8,6 +7,7 @@ a process is ours only if both match.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bflc.errors import ConfigError
 
@@ -40,11 +41,13 @@ class ProcessRecord:
     command: tuple[str, ...]
     log: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object (``command`` as a list)."""
         return {**asdict(self), "command": list(self.command)}
 
     @classmethod
-    def from_json(cls, doc: Mapping) -> "ProcessRecord":
+    def from_json(cls, doc: Mapping[str, Any]) -> ProcessRecord:
+        """The record that :meth:`to_json` wrote as ``doc``."""
         return cls(int(doc["pid"]), doc.get("start_time"), tuple(doc["command"]), str(doc["log"]))
 
 
@@ -65,8 +68,10 @@ def start_time(pid: int) -> int | None:
 
 
 def spawn(command: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> ProcessRecord:
-    """Start ``command`` in its own session (so a Ctrl-C in the terminal does
-    not reach it), its output appended to ``log``."""
+    """Start ``command`` in its own session, its output appended to ``log``.
+
+    In its own session, a Ctrl-C in the terminal does not reach it.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -97,17 +102,16 @@ def is_running(record: ProcessRecord) -> bool:
     if record.start_time is not None and started != record.start_time:
         return False  # the PID was reused
     if state == "Z":
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(record.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         return False
     return True
 
 
 def stop(records: Mapping[str, ProcessRecord], grace_seconds: float = 15.0) -> dict[str, str]:
-    """Stop processes by PID: SIGTERM, then SIGKILL for those still running
-    after the grace period (each to the process group the process leads).
+    """Stop processes by PID: SIGTERM, then SIGKILL for those still running after the grace period.
+
+    Each signal goes to the process group the process leads.
 
     Returns
     -------
@@ -135,8 +139,10 @@ def stop(records: Mapping[str, ProcessRecord], grace_seconds: float = 15.0) -> d
 
 
 def _signal(record: ProcessRecord, signum: int) -> None:
-    """Signal the process's whole group (it leads one: see :func:`spawn`), so
-    that a wrapper's children (npm's anvil launcher) go too."""
+    """Signal the process's whole group (it leads one: see :func:`spawn`).
+
+    That way a wrapper's children (npm's anvil launcher) go too.
+    """
     try:
         os.killpg(record.pid, signum)
     except ProcessLookupError:

@@ -1,5 +1,7 @@
-"""The live round table of ``bflc cluster up``: one row per finished round,
-read from the chain and from the nodes' ``status.json`` files."""
+"""The live round table of ``bflc cluster up``.
+
+One row per finished round, read from the chain and from the nodes' ``status.json`` files.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class RoundRow:
     accuracy: float | None
 
     def format(self) -> str:
+        """The row as a line of the round table, aligned with :data:`HEADER`."""
         accuracy = "-" if self.accuracy is None else f"{self.accuracy:.4f}"
         return f"{self.round:>5}  {','.join(self.committee):<24} {self.updates:>7} {self.qualified:>9}  {self.outcome:<22} {accuracy:>8}"
 

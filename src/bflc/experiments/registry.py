@@ -16,10 +16,11 @@ import shlex
 import sys
 import time
 import traceback
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -101,11 +102,13 @@ class Registry:
         return tqdm(iterable, disable=None if self.progress else True, **kwargs)
 
     def path(self, run: Run) -> Path:
+        """The file that holds the result of ``run``."""
         return self.out / "runs" / f"{run.id}.json"
 
     def results(self, runs: Sequence[Run], desc: str) -> dict[str, Result]:
-        """The result of every run by id, running those not on disk yet
-        (with ``finished_only``: only the runs on disk, at least one).
+        """The result of every run by id, running those not on disk yet.
+
+        With ``finished_only``: only the runs on disk, at least one.
 
         Every missing run is tried, even after one fails.
 
@@ -160,7 +163,7 @@ class Registry:
         error_path = self.path(run).with_suffix(".error.txt")
         try:
             self.run(run, bar)
-        except Exception as error:  # noqa: BLE001 - any failure of one run is reported, the others go on
+        except Exception as error:
             error_path.parent.mkdir(parents=True, exist_ok=True)
             error_path.write_text(f"{run.label} [{run.id}]\n{json.dumps(run.config.to_dict(), sort_keys=True)}\n\n{traceback.format_exc()}")
             return f"{type(error).__name__}: {error}"

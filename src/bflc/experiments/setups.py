@@ -12,8 +12,10 @@ FULL = DEMO_CONFIG.replace(nodes=0, rounds=40)
 
 
 def base(quick: bool, quick_size: dict[str, int]) -> SimConfig:
-    """:data:`FULL`, or for a quick variant :data:`FULL` with ``quick_size``
-    (fewer writers and rounds) applied."""
+    """:data:`FULL`, or for a quick variant :data:`FULL` with ``quick_size`` applied.
+
+    ``quick_size`` holds fewer writers and rounds.
+    """
     return FULL.replace(**quick_size) if quick else FULL
 
 

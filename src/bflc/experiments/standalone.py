@@ -7,15 +7,16 @@ Table 1's upper reference. It uses the federated runs' model and SGD settings
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from bflc.ml.dataset import FederatedDataset
 from bflc.ml.models import build_model
 from bflc.ml.train import evaluate, train_local
-from bflc.sim.config import SimConfig
 from bflc.seeds import derive_seed
+from bflc.sim.config import SimConfig
 
 
 def stand_alone_epochs(config: SimConfig) -> int:

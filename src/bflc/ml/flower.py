@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bflc.errors import BflcError, ConfigError
-from bflc.ml.learner import Params
+from bflc.ml.models import Params
 
 __all__ = ["FlowerClientError", "FlowerLearner", "default_names", "load_flower_learner"]
 
@@ -145,8 +145,10 @@ class FlowerLearner:
         return {name: array.copy() for name, array in self._initial.items()}
 
     def fit(self, global_params: Params, seed: int) -> tuple[Params, int]:
-        """Train with ``client.fit``; ``config["seed"]`` is ``seed`` and
-        ``config["round"]`` counts this learner's successful fits (1, 2, ...).
+        """Train with ``client.fit``.
+
+        ``config["seed"]`` is ``seed`` and ``config["round"]`` counts this
+        learner's successful fits (1, 2, ...).
 
         Raises
         ------
@@ -233,7 +235,7 @@ class FlowerLearner:
             )
         return [
             _as_float32(params[name], shape, f"parameter {name!r}", kinds="f")
-            for name, shape in zip(self.names, self.shapes)
+            for name, shape in zip(self.names, self.shapes, strict=True)
         ]
 
     def to_params(self, arrays: Sequence[np.ndarray], source: str = "arrays") -> Params:
@@ -248,7 +250,7 @@ class FlowerLearner:
         self._check_list(arrays, source, count=len(self.names))
         return {
             name: _as_float32(array, shape, f"array {index} ({name!r}) from {source}", kinds="biuf")
-            for index, (name, shape, array) in enumerate(zip(self.names, self.shapes, arrays))
+            for index, (name, shape, array) in enumerate(zip(self.names, self.shapes, arrays, strict=True))
         }
 
     def _call(self, method: str, function: Callable[..., _T], *args: Any) -> _T:

@@ -84,7 +84,7 @@ def genesis_blob(learning: LearningSettings, genesis: Path | None = None) -> byt
 
 def deploy_network(
     rpc: str,
-    signer: "LocalAccount",
+    signer: LocalAccount,
     *,
     name: str,
     store: str,

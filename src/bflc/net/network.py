@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bflc.errors import ConfigError, require
-from bflc.net.files import atomic_write
+from bflc.files import write_atomically
 from bflc.settings import TrainingSettings
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
@@ -142,7 +142,7 @@ def checksum_address(value: str, what: str) -> str:
         If it is not a 0x-prefixed 40-hex-digit address, or its mixed case
         fails the EIP-55 checksum (a typo).
     """
-    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+    from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 
     digits = value[2:] if isinstance(value, str) else ""
     mixed_case = digits != digits.lower() and digits != digits.upper()
@@ -241,7 +241,10 @@ def write_network(path: str | Path, net: NetworkFile) -> Path:
         },
     }
     header = "# A BFLC network, written by `bflc chain deploy`. Share it with every node.\n\n"
-    return atomic_write(path, (header + tomli_w.dumps(document)).encode("utf-8"))
+    try:
+        return write_atomically(path, (header + tomli_w.dumps(document)).encode("utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot write {path}: {error}", "check that its directory exists and is writable") from None
 
 
 def _read_tables(path: Path, document: dict[str, Any]) -> dict[str, Any]:

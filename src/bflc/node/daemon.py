@@ -37,10 +37,11 @@ from web3.exceptions import Web3Exception
 from bflc.attacks import HONEST, Misbehaviour
 from bflc.chain import Ledger, NodeStatus, Phase, RoundState
 from bflc.errors import BlobError, ChainError, ContractRevert
+from bflc.files import json_bytes, write_atomically
 from bflc.ml.learner import Learner
 from bflc.node.journal import Journal
 from bflc.node.prune import prune_cache
-from bflc.node.state import NodeState, StateDir, write_json_atomic
+from bflc.node.state import NodeState, StateDir
 from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, Trainer, Watcher
 from bflc.seeds import NodeSeeds
 from bflc.storage import BlobStore, bytes32_to_hash, model_spec
@@ -238,9 +239,11 @@ class NodeDaemon:
         return min(max(2 * delay, self.poll_seconds), self.max_backoff_seconds)
 
     def _round_moved(self) -> bool:
-        """Whether the round or phase changed since the last step read it: a
-        transaction mined in the same block after another node's can revert
-        for that reason, and a replay on the parent block cannot tell why."""
+        """Whether the round or phase changed since the last step read it.
+
+        A transaction mined in the same block after another node's can revert
+        for that reason, and a replay on the parent block cannot tell why.
+        """
         try:
             return (self.ledger.current_round(), self.ledger.phase()) != self._seen
         except TRANSIENT_ERRORS:
@@ -434,7 +437,8 @@ class NodeDaemon:
             Duty.REELECTED_COMMITTEE: ("committee_reelected", f"round {r}: re-elected the committee that missed the deadline"),
         }
         event, message = messages[duty]
-        self._log(event, message, round=r, **({"members": members} if members else {}))
+        extra: dict[str, Any] = {"members": members} if members else {}
+        self._log(event, message, round=r, **extra)
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -457,4 +461,4 @@ class NodeDaemon:
             return
         self.status.update(fields)
         self.status["updated"] = time.time()
-        write_json_atomic(self.dir.status_file, self.status)
+        write_atomically(self.dir.status_file, json_bytes(self.status))

@@ -1,5 +1,4 @@
-"""Light nodes: keep only the latest global model and the current round's
-updates in a node's blob cache.
+"""Light nodes: keep only the latest global model and the current round's updates in a node's blob cache.
 
 Full nodes keep every model they saw (for failback); a light node drops the
 rest. What to keep comes from the chain when it can be reached, else from
@@ -7,6 +6,8 @@ the state directory's own records.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from bflc.chain.ledger import Ledger
 from bflc.node.state import StateDir, read_json
@@ -31,7 +32,7 @@ def keep_from_state(state_dir: StateDir) -> set[str]:
     return {status["model"], *_record_blobs(record)}
 
 
-def _record_blobs(record: dict) -> set[str]:
+def _record_blobs(record: dict[str, Any]) -> set[str]:
     blobs = set(record.get("scored", {}).values())
     if record.get("update"):
         blobs.add(record["update"]["blob"])

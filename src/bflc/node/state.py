@@ -25,16 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bflc.errors import ConfigError
-from bflc.files import write_atomically
+from bflc.files import json_bytes, write_atomically
 from bflc.storage import LocalBlobStore
 
 STATE_VERSION = 1
-
-
-def write_json_atomic(path: Path, document: Any) -> None:
-    """Write ``document`` as JSON to ``path`` so that it appears whole or not
-    at all (:func:`bflc.files.write_atomically`)."""
-    write_atomically(path, (json.dumps(document, indent=1, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def read_json(path: Path) -> Any:
@@ -142,7 +136,9 @@ class NodeState:
 
     @property
     def rounds(self) -> dict[str, dict[str, Any]]:
-        return self.document["rounds"]
+        """The (mutable) records of every round, by round number as text."""
+        rounds: dict[str, dict[str, Any]] = self.document["rounds"]
+        return rounds
 
     def round(self, round: int) -> dict[str, Any]:
         """The (mutable) record of ``round``; empty if nothing happened yet."""
@@ -165,4 +161,4 @@ class NodeState:
 
     def save(self) -> None:
         """Write the state file atomically."""
-        write_json_atomic(self.path, self.document)
+        write_atomically(self.path, json_bytes(self.document))

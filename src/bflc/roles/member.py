@@ -63,7 +63,7 @@ class CommitteeMember:
         self.timer = timer or PhaseTimer()
 
     def judge(self, round: int, updates: Sequence[UpdateRecord]) -> Judgement:
-        """This member's score of each update: its accuracy here, 0 for an unusable blob.
+        """The member's score of each update: its accuracy here, 0 for an unusable blob.
 
         Raises
         ------

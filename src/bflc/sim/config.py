@@ -129,17 +129,6 @@ class SimConfig:
         """
         return cls().replace(**values)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SimConfig:
-        """The config :meth:`to_dict` made ``values`` from (fields it left out take their banked value).
-
-        Raises
-        ------
-        ConfigError
-            For a name that is no setting, or a value out of range.
-        """
-        return cls.create(**{**LATER_FIELDS, **values})
-
     def replace(self, **changes: Any) -> SimConfig:
         """A copy with ``changes``, which may name training settings directly (``lr=0.1``).
 

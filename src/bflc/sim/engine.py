@@ -6,8 +6,8 @@ import json
 import math
 import platform
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch

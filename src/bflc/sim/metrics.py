@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -82,26 +82,9 @@ class RoundMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: one flat dict (BFLC's committee keys included only for BFLC)."""
-        out: dict[str, Any] = {"round": self.round}
-        if self.committee is not None:
-            out.update(committee=self.committee.committee, committee_malicious=self.committee.committee_malicious)
-        out.update(
-            trainers=self.trainers,
-            updates=self.updates,
-            unusable_updates=self.unusable_updates,
-            accepted=self.accepted,
-            rejected=self.rejected,
-            malicious_submitted=self.malicious_submitted,
-            malicious_accepted=self.malicious_accepted,
-        )
-        if self.committee is not None:
-            out.update(model_accepted=self.committee.model_accepted, deadline=self.committee.deadline)
-        out.update(
-            transactions=self.transactions,
-            gas=self.gas,
-            transmission_units=self.transmission_units,
-            accuracy=self.accuracy,
-            loss=self.loss,
-            seconds=self.seconds,
-        )
-        return out
+        values = asdict(self)
+        committee = values.pop("committee")
+        values["unusable_updates"] = self.unusable_updates
+        if committee is not None:
+            values.update(committee)
+        return values

@@ -6,9 +6,9 @@ from bflc.attacks import Attack, load_attack
 from bflc.ml.dataset import FederatedDataset
 from bflc.ml.learner import TorchLearner
 from bflc.ml.models import Params, build_model, get_parameters
-from bflc.sim.config import SimConfig
 from bflc.roles import TrainedUpdate, local_update
 from bflc.seeds import NodeSeeds
+from bflc.sim.config import SimConfig
 from bflc.sim.population import Population
 from bflc.timing import PhaseTimer
 

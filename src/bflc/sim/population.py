@@ -21,7 +21,14 @@ class Population:
     updates_per_round: int
 
     @classmethod
-    def create(cls, config: SimConfig, num_writers: int) -> "Population":
+    def create(cls, config: SimConfig, num_writers: int) -> Population:
+        """The population of ``config`` over a dataset of ``num_writers`` writers.
+
+        Raises
+        ------
+        ConfigError
+            If the nodes, active fraction, committee and updates per round do not fit.
+        """
         size = config.nodes or num_writers
         if size > num_writers:
             raise ConfigError(
@@ -48,11 +55,14 @@ class Population:
 
     @property
     def honest(self) -> list[int]:
+        """The honest nodes, in ascending order."""
         return [i for i in range(self.size) if i not in self.malicious]
 
     def first_committee(self, seed: int) -> list[int]:
-        """The founding committee: honest nodes chosen at random (the paper
-        assumes the first committee is mostly honest)."""
+        """The founding committee: honest nodes chosen at random.
+
+        The paper assumes the first committee is mostly honest.
+        """
         honest = self.honest
         if len(honest) < self.committee_size:
             raise ConfigError("too few honest nodes for the first committee", "lower malicious_fraction")

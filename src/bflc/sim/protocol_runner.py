@@ -194,15 +194,19 @@ class ProtocolRunner:
             self.chain.mine(max(0, start_block + deadline_blocks - self.chain.block_number()))
 
     def _close_scoring(self, round: int, start_block: int) -> None:
-        """Fewer than K updates came in: after the scoring deadline a node closes
-        scoring, so the round goes on with the updates it has."""
+        """Fewer than K updates came in: after the scoring deadline a node closes scoring.
+
+        The round then goes on with the updates it has.
+        """
         self._wait_for(start_block, self.protocol_params.score_deadline_blocks)
         Watcher(self._ledger(0), self.protocol_params, timer=self.timer).close_scoring(round)
 
     def _replace_committee(self, round: int, start_block: int, trainers: list[int]) -> None:
-        """No model could be proposed (no trainer had an update): after the
-        round deadline the manager replaces the committee with the round's
-        trainers, who are alive, and the next round keeps the current model."""
+        """No model could be proposed (no trainer had an update): the manager replaces the committee.
+
+        After the round deadline the manager replaces the committee with the
+        round's trainers, who are alive, and the next round keeps the current model.
+        """
         self._wait_for(start_block, self.protocol_params.round_deadline_blocks)
         watcher = Watcher(self.ledger, self.protocol_params, is_manager=True, timer=self.timer)
         state = self.ledger.round_state()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tqdm import tqdm
 
-COLUMNS = [
+COLUMNS: list[tuple[str, int, Callable[[dict[str, Any]], Any]]] = [
     ("round", 5, lambda m: m["round"]),
     ("acc %", 6, lambda m: f"{100 * m['accuracy']:.2f}"),
     ("loss", 6, lambda m: f"{m['loss']:.3f}" if m["loss"] is not None else "inf"),
@@ -28,13 +29,16 @@ class RoundTable:
         self.printed_header = False
 
     def format_row(self, metrics: dict[str, Any]) -> str:
+        """The round's line of the table: each column's value, right-aligned."""
         return "  ".join(str(get(metrics)).rjust(width) for _, width, get in COLUMNS)
 
     def header(self) -> str:
+        """The title and the column names."""
         names = "  ".join(name.rjust(width) for name, width, _ in COLUMNS)
         return f"{self.title}\n{names}"
 
     def print_row(self, metrics: dict[str, Any]) -> None:
+        """Print the round's line, after the header the first time."""
         if not self.printed_header:
             tqdm.write(self.header())
             self.printed_header = True
