@@ -7,6 +7,8 @@ import pytest
 
 from bflc.cli import main
 
+pytestmark = pytest.mark.slow
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bflc.cli", *args], capture_output=True, text=True, timeout=120)

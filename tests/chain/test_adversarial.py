@@ -16,6 +16,8 @@ from bflc.errors import ContractRevert
 from tests.chain.conftest import Network, build_network
 from tests.chain.invariants import assert_contract_invariants
 
+pytestmark = pytest.mark.slow
+
 MODEL_A = b"\xaa" * 32
 MODEL_B = b"\xbb" * 32
 

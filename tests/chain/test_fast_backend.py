@@ -20,6 +20,8 @@ from bflc.chain.fast import FastChain
 from bflc.chain.inprocess import InProcessChain
 from bflc.errors import ContractRevert
 
+pytestmark = pytest.mark.slow
+
 GENESIS = b"\x01" * 32
 MODEL_A = b"\xaa" * 32
 MODEL_B = b"\xbb" * 32

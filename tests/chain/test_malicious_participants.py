@@ -14,6 +14,8 @@ from bflc.storage import LocalBlobStore, get_model, put_model
 from bflc.storage.codec import encode_model, hash_to_bytes32
 from tests.chain.test_adversarial import assert_invariants
 
+pytestmark = pytest.mark.slow
+
 MODEL = b"\xaa" * 32
 
 

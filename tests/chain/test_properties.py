@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bflc.chain import SCORE_ONE, ElectionMode, ModelOrigin, NodeStatus, Phase
 from bflc.chain.artifact import load_artifact
-from bflc.chain.types import BPS
+from bflc.protocol import BPS
 from bflc.protocol import (
     Candidate,
     elect_by_score,
@@ -33,6 +33,8 @@ from bflc.protocol import (
     share_fee,
     share_reward,
 )
+
+pytestmark = pytest.mark.slow
 
 # `make_network` returns a plain factory: calling it inside each example builds
 # an independent chain, so the function-scoped fixture is safe to reuse.

@@ -4,6 +4,8 @@ import pytest
 
 from bflc.errors import ConfigError, ContractRevert
 
+pytestmark = pytest.mark.slow
+
 
 def _calls(net):
     outsider = net.outsiders[0]

@@ -7,6 +7,8 @@ from bflc.chain import ModelOrigin, Phase, to_fixed
 from bflc.errors import ContractRevert
 from bflc.protocol import Candidate, elect_random, election_seed, share_reward
 
+pytestmark = pytest.mark.slow
+
 MODEL_A = b"\xaa" * 32
 MODEL_B = b"\xbb" * 32
 

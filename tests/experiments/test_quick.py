@@ -4,7 +4,6 @@ the paper's qualitative claims, and resuming without redoing finished runs."""
 import csv
 import json
 import math
-from dataclasses import replace
 
 import pytest
 from scipy.stats import hypergeom
@@ -154,7 +153,7 @@ def test_run_ids_of_banked_full_size_runs_are_stable():
     assert [federated[0].id, federated[1].id] == ["b5b49175358c", "2b9aa9685a74"]
     assert fig4.runs(quick=False)[("gaussian", fig4.BFLC, 0.3)].id == "2abfcb425d98"
     assert "sample_cap" not in federated[0].config.to_dict()
-    assert replace(federated[0].config, sample_cap=4.0).to_dict()["sample_cap"] == 4.0
+    assert federated[0].config.replace(sample_cap=4.0).to_dict()["sample_cap"] == 4.0
 
 
 def test_finished_only_writes_outputs_from_finished_runs_and_runs_nothing(out, tmp_path, monkeypatch):

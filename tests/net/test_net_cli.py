@@ -124,7 +124,7 @@ BAD_DEPLOYS = [
     (["--model", "resnet"], "unknown model 'resnet'"),
     (["--store", "ftp://example.org/models"], "unsupported blob store URL scheme"),
     (["--managers", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266,0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"], "given twice"),
-    (["--batch-size", "0"], "batch_size must be at least 1"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
 ]
 
 
@@ -333,8 +333,9 @@ def test_admin_failback_and_fund(deployed: Deployed, capsys: pytest.CaptureFixtu
 def test_the_operator_commands_register_without_heavy_imports() -> None:
     probe = (
         "import argparse, sys\n"
-        "from bflc.cli.net import add_commands\n"
-        "add_commands(argparse.ArgumentParser().add_subparsers())\n"
+        "from bflc.cli.net import COMMANDS\n"
+        "subparsers = argparse.ArgumentParser().add_subparsers()\n"
+        "for add in COMMANDS: add(subparsers)\n"
         "print(sorted(m for m in ('web3', 'eth_account', 'torch', 'requests') if m in sys.modules))\n"
     )
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -9,16 +9,18 @@ import time
 
 import numpy as np
 import pytest
-from bflc.attacks import Misbehaviour, load_attack
-from bflc.roles import aggregate_qualified
 
+from bflc.attacks import Misbehaviour, load_attack
 from bflc.chain import ModelOrigin, NodeStatus, Phase, from_fixed
 from bflc.errors import ConfigError, ContractRevert
 from bflc.node.daemon import NodeDaemon, Role, StopRequested
 from bflc.node.journal import read_journal
 from bflc.node.state import StateDir
+from bflc.roles import aggregate_qualified
 from bflc.storage import bytes32_to_hash, encode_model, get_model, hash_to_bytes32
 from tests.node.daemon_net import Net, TinyLearner, build_net
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from bflc.ml.shards import load_node_data
 from bflc.storage import bytes32_to_hash, encode_model
 from tests.node.daemon_net import build_net
 
+pytestmark = pytest.mark.slow
+
 
 def test_femnist_and_digits_specs_pick_writers():
     two = load_node_data("femnist:3,17")

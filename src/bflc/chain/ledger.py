@@ -14,16 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bflc.chain.types import (
-    ModelOrigin,
-    ModelRecord,
-    NodeStatus,
-    Phase,
-    ProtocolParams,
-    RoundState,
-    TxResult,
-    UpdateRecord,
-)
+from bflc.chain.types import ModelOrigin, ModelRecord, NodeStatus, Phase, ProtocolParams, RoundState, TxResult, UpdateRecord
 from bflc.errors import ChainError, ConfigError
 
 # Scores per submit_scores transaction: at M = 36 the batch that completes the

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     # These modules import nothing heavy at the top, so `bflc --help` stays instant.
     for module in (sim_cli, net_cli, node_cli, cluster_cli, dashboard_cli):
-        module.add_commands(commands)
+        for add in module.COMMANDS:
+            add(commands)
     return parser
 
 

@@ -11,7 +11,7 @@ from bflc.cli.commands import command
 from bflc.errors import ConfigError
 
 
-def add_commands(commands: Any) -> None:
+def _add_cluster(commands: Any) -> None:
     from bflc.attacks import ATTACKS
     from bflc.cluster.launch import ClusterSettings
 
@@ -130,3 +130,7 @@ def _print_down(directory: Path) -> None:
     records = processes(load_cluster(directory.absolute()))
     for name, outcome in down(directory).items():
         print(f"  {name:<8} pid {records[name].pid:<7} {outcome}")
+
+
+# The commands this module adds to ``bflc``, in --help order.
+COMMANDS = (_add_cluster,)

@@ -10,7 +10,7 @@ from bflc.cli.commands import command
 from bflc.dashboard.serve import DEFAULT_PORT
 
 
-def add_commands(commands: Any) -> None:
+def _add_dashboard(commands: Any) -> None:
     """Add ``bflc dashboard`` to ``bflc``'s subparsers.
 
     Parameters
@@ -48,3 +48,7 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     print(f"bflc dashboard for {network.contract} on {network.rpc} at {url_of(listener)} (Ctrl-C to stop)", flush=True)
     serve(app, listener)
     return 0
+
+
+# The commands this module adds to ``bflc``, in --help order.
+COMMANDS = (_add_dashboard,)

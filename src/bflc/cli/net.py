@@ -25,21 +25,6 @@ if TYPE_CHECKING:
 
 
 
-def add_commands(commands: Any) -> None:
-    """Register the operator commands.
-
-    Parameters
-    ----------
-    commands:
-        The ``bflc`` parser's subparsers.
-    """
-    _add_keys(commands)
-    _add_chain(commands)
-    _add_status(commands)
-    _add_model(commands)
-    _add_admin(commands)
-
-
 def _group(commands: Any, name: str, help: str) -> Any:
     parser = commands.add_parser(name, help=help, description=help)
     return parser.add_subparsers(title="actions", metavar="ACTION")
@@ -352,3 +337,7 @@ def _send(args: argparse.Namespace, done: str, action: Callable[[Web3Ledger], Tx
     result = action(_ledger(args, signed=True))
     data = {"result": done, "tx_hash": "0x" + result.tx_hash, "block": result.block, "gas_used": result.gas_used}
     return _emit(args, data, f"{done} in block {result.block} (tx 0x{result.tx_hash}, gas {result.gas_used})")
+
+
+# The commands this module adds to ``bflc``, in --help order.
+COMMANDS = (_add_keys, _add_chain, _add_status, _add_model, _add_admin)

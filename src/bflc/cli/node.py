@@ -1,6 +1,6 @@
 """``bflc node`` and ``bflc prune``.
 
-Registered by :func:`add_commands`; heavy imports happen inside the handlers
+Registered through :data:`COMMANDS`; heavy imports happen inside the handlers
 so that ``bflc --help`` stays fast.
 """
 
@@ -15,18 +15,6 @@ from bflc.cli.commands import command
 from bflc.errors import ConfigError
 
 COLLUDERS_ENV = "BFLC_COLLUDERS"
-
-
-def add_commands(commands: Any) -> None:
-    """Add the node commands to ``bflc``'s subparsers.
-
-    Parameters
-    ----------
-    commands:
-        The ``add_subparsers`` object of the ``bflc`` parser.
-    """
-    _add_node(commands)
-    _add_prune(commands)
 
 
 # ---------------------------------------------------------------- node
@@ -209,3 +197,7 @@ def _run_prune(args: argparse.Namespace) -> int:
         removed = prune_cache(state_dir, ledger)
     print(f"pruned {len(removed)} of {before} cached blobs in {state_dir.blobs.root}; kept {before - len(removed)}")
     return 0
+
+
+# The commands this module adds to ``bflc``, in --help order.
+COMMANDS = (_add_node, _add_prune)

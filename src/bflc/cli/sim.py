@@ -12,16 +12,6 @@ from bflc.cli.commands import command
 from bflc.cli.fields import add_settings_arguments, flags_of, in_flags, settings_values
 from bflc.errors import ConfigError
 
-
-def add_commands(commands: Any) -> None:
-    """Add the simulator, experiment and contract commands to ``bflc``'s subparsers."""
-    _add_demo(commands)
-    _add_simulate(commands)
-    _add_contract(commands)
-    _add_experiment(commands)
-    _add_attack_probability(commands)
-
-
 # ---------------------------------------------------------------- demo
 
 
@@ -201,3 +191,7 @@ def _run_attack_probability(args: argparse.Namespace) -> int:
     else:
         print(f"P[malicious nodes hold more than half of the committee] = {probability:.6g}")
     return 0
+
+
+# The commands this module adds to ``bflc``, in --help order.
+COMMANDS = (_add_demo, _add_simulate, _add_contract, _add_experiment, _add_attack_probability)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from bflc.chain.types import BPS, ProtocolParams, UpdateRecord, from_fixed
-from bflc.protocol import Candidate, qualify
+from bflc.chain.types import ProtocolParams, UpdateRecord, from_fixed
+from bflc.protocol import BPS, Candidate, qualify
 
 
 @dataclass(frozen=True)

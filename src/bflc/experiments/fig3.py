@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any, TypedDict
 
-from bflc.experiments.output import pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import finish_plot, pyplot, summarize, write_tables
 from bflc.experiments.registry import Registry
 from bflc.security import attack_probability, attack_sizes, monte_carlo_attack_probability
 
@@ -77,9 +77,6 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, trials: int) -> str:
                 color=line.get_color(),
                 label=f"p = {p:g} contract election",
             )
-    ax.set_xlabel("malicious nodes, q (%)")
-    ax.set_ylabel("P[malicious hold > half of the committee]")
-    ax.set_title(f"Fig. 3: attack success, A = {NODES} nodes; markers: {trials} random elections ± 2 s.e.", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    return save_figure(fig, registry.out / f"{NAME}.png")
+    labels = ("malicious nodes, q (%)", "P[malicious hold > half of the committee]")
+    title = f"Fig. 3: attack success, A = {NODES} nodes; markers: {trials} random elections ± 2 s.e."
+    return finish_plot(fig, ax, labels, title, registry.out / f"{NAME}.png", fontsize=7, ncol=2)

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from bflc.experiments.fig4 import BFLC, CWMED, FEDAVG, config
-from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import finish_plot, partial_note, pyplot, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import base, describe
 
@@ -90,9 +90,6 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method]
         ax.plot([r["log10_cumulative_units"] for r in mine], [r["accuracy"] for r in mine], marker="o", markersize=3, label=method)
-    ax.set_xlabel("log10 transmission units (full-model transfers, cumulative)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"Fig. 5: {setup}, {MALICIOUS_FRACTION:.0%} malicious, Gaussian attack", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, registry.out / f"{NAME}.png")
+    labels = ("log10 transmission units (full-model transfers, cumulative)", "test accuracy (%)")
+    title = f"Fig. 5: {setup}, {MALICIOUS_FRACTION:.0%} malicious, Gaussian attack"
+    return finish_plot(fig, ax, labels, title, registry.out / f"{NAME}.png")

@@ -47,6 +47,30 @@ def pyplot() -> Any:
     return plt
 
 
+def finish_plot(fig: Any, ax: Any, labels: tuple[str, str], title: str, path: Path, **legend: Any) -> str:
+    """Label the axes of a one-panel figure, title it, add a grid and a legend, then save it.
+
+    Parameters
+    ----------
+    fig, ax:
+        The figure and its axes.
+    labels:
+        The x and y axis labels.
+    title:
+        The figure's title.
+    path:
+        Where the PNG goes (see :func:`save_figure`).
+    **legend:
+        Options of the legend (e.g. ``fontsize``).
+    """
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(**legend)
+    return save_figure(fig, path)
+
+
 def save_figure(fig: Any, path: Path) -> str:
     """Save ``fig`` as a PNG at ``path``, close it and return the path."""
     fig.tight_layout()

@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import finish_plot, partial_note, pyplot, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import base, describe
 from bflc.experiments.standalone import stand_alone_epochs
@@ -138,9 +138,6 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
             ax.axhline(row["mean_accuracy"], color="black", linestyle=style, label=label)
         else:
             ax.plot([], [], color="black", linestyle=style, label=f"{label}: {row['mean_accuracy']:.1f}% (off the axis)")
-    ax.set_xlabel("active nodes per round, k (%)")
-    ax.set_ylabel("final test accuracy (%), mean ± std over seeds")
-    ax.set_title(f"Table 1: {setup}, committee {COMMITTEE_FRACTION:.0%} of active", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, registry.out / f"{NAME}.png")
+    labels = ("active nodes per round, k (%)", "final test accuracy (%), mean ± std over seeds")
+    title = f"Table 1: {setup}, committee {COMMITTEE_FRACTION:.0%} of active"
+    return finish_plot(fig, ax, labels, title, registry.out / f"{NAME}.png")

@@ -117,12 +117,12 @@ def _build(
     return nn.Sequential(layers)
 
 
-def get_parameters(model: nn.Module) -> dict[str, np.ndarray]:
+def get_parameters(model: nn.Module) -> Params:
     """Copy the model's state (parameters and any buffers) to float32 arrays, in ``state_dict`` order."""
     return {key: value.detach().cpu().numpy().astype(np.float32) for key, value in model.state_dict().items()}
 
 
-def check_parameters(model: nn.Module, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def check_parameters(model: nn.Module, params: Mapping[str, np.ndarray]) -> Params:
     """Check that ``params`` fit ``model`` and return them as contiguous float32.
 
     Parameters
@@ -187,7 +187,7 @@ def flatten(params: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.ravel(array) for array in params.values()]).astype(np.float32, copy=False)
 
 
-def unflatten(vector: np.ndarray, like: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def unflatten(vector: np.ndarray, like: Mapping[str, np.ndarray]) -> Params:
     """Cut a flat vector back into arrays with the keys and shapes of ``like`` (new float32 arrays).
 
     Raises

@@ -26,10 +26,9 @@ from torch.nn import functional as F
 
 from bflc.errors import ConfigError
 from bflc.ml._torch import as_tensors, model_mode
-from bflc.ml.models import check_parameters, set_parameters
+from bflc.ml.models import Params, check_parameters, set_parameters
 from bflc.ml.train import evaluate
 
-Parameters = Mapping[str, np.ndarray]
 _Tensors = Mapping[str, torch.Tensor]
 
 # Samples times candidates per merged pass through the convolutional layers:
@@ -56,7 +55,7 @@ class CandidateScores:
 
 def score_candidates(
     model: nn.Module,
-    candidates: Sequence[Parameters],
+    candidates: Sequence[Params],
     x: np.ndarray,
     y: np.ndarray,
     *,
@@ -118,7 +117,7 @@ def score_candidates(
 
 def score_candidates_sequential(
     model: nn.Module,
-    candidates: Sequence[Parameters],
+    candidates: Sequence[Params],
     x: np.ndarray,
     y: np.ndarray,
     *,

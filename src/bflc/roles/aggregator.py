@@ -8,12 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bflc.aggregate import capped_sample_weights, fedavg
-from bflc.chain import Ledger, UpdateRecord
+from bflc.chain import UpdateRecord
 from bflc.errors import ChainError
 from bflc.ml.models import Params, flatten, unflatten
-from bflc.roles.blobs import ModelBlobs
+from bflc.roles.base import NodeRole
 from bflc.storage import bytes32_to_hash, hash_to_bytes32
-from bflc.timing import PhaseTimer
 
 
 def aggregate_qualified(
@@ -64,26 +63,19 @@ class Proposal:
     qualified: list[int]
 
 
-class Aggregator:
+@dataclass
+class Aggregator(NodeRole):
     """A committee member's aggregation role, once the round's qualified set is final.
 
     Parameters
     ----------
-    ledger:
-        The network, sending from this member's account.
-    blobs:
-        This node's access to the shared blob store.
     sample_cap:
         See :func:`aggregate_qualified` (the network's ``sample_cap``; ``None``: off).
-    timer:
-        Where aggregation and chain time is counted.
+
+    See :class:`~bflc.roles.base.NodeRole` for the others.
     """
 
-    def __init__(self, ledger: Ledger, blobs: ModelBlobs, sample_cap: float | None, timer: PhaseTimer | None = None) -> None:
-        self.ledger = ledger
-        self.blobs = blobs
-        self.sample_cap = sample_cap
-        self.timer = timer or PhaseTimer()
+    sample_cap: float | None = None
 
     def build(self, round: int) -> Proposal:
         """Fetch the round's qualified updates, aggregate them and upload the result.

@@ -6,14 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bflc.attacks import HONEST, Misbehaviour, collude
-from bflc.chain import Ledger, UpdateRecord, to_fixed
+from bflc.chain import UpdateRecord, to_fixed
 from bflc.errors import BlobError, BlobUnavailable
-from bflc.ml.learner import Learner
 from bflc.ml.models import Params
-from bflc.roles.blobs import ModelBlobs
-from bflc.seeds import NodeSeeds
+from bflc.roles.base import LearningRole
 from bflc.storage import bytes32_to_hash
-from bflc.timing import PhaseTimer
 
 
 @dataclass(frozen=True)
@@ -27,40 +24,19 @@ class Judgement:
     rejected: dict[int, str] = field(default_factory=dict)
 
 
-class CommitteeMember:
+@dataclass
+class CommitteeMember(LearningRole):
     """A node's committee role: score every update of the round on its own data.
 
     Parameters
     ----------
-    ledger:
-        The network, sending from this member's account.
-    blobs:
-        This node's access to the shared blob store.
-    learner:
-        Scoring on this node's private data.
-    seeds:
-        Where a colluding member's random scores come from.
     misbehaviour:
         Whom a malicious member favours (default: nobody).
-    timer:
-        Where scoring and chain time is counted.
+
+    See :class:`~bflc.roles.base.LearningRole` for the others.
     """
 
-    def __init__(
-        self,
-        ledger: Ledger,
-        blobs: ModelBlobs,
-        learner: Learner,
-        seeds: NodeSeeds,
-        misbehaviour: Misbehaviour = HONEST,
-        timer: PhaseTimer | None = None,
-    ) -> None:
-        self.ledger = ledger
-        self.blobs = blobs
-        self.learner = learner
-        self.seeds = seeds
-        self.misbehaviour = misbehaviour
-        self.timer = timer or PhaseTimer()
+    misbehaviour: Misbehaviour = HONEST
 
     def judge(self, round: int, updates: Sequence[UpdateRecord]) -> Judgement:
         """The member's score of each update: its accuracy here, 0 for an unusable blob.

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bflc.attacks import Attack
-from bflc.chain import Ledger
 from bflc.ml.learner import Learner
 from bflc.ml.models import Params, all_finite, flatten, unflatten
-from bflc.roles.blobs import ModelBlobs
-from bflc.seeds import NodeSeeds
+from bflc.roles.base import LearningRole
 from bflc.storage import hash_to_bytes32
 from bflc.timing import PhaseTimer
 
@@ -62,41 +60,20 @@ def local_update(learner: Learner, global_params: Params, seed: int, attack: Att
     return TrainedUpdate(params, int(n_samples), seed)
 
 
-class Trainer:
+@dataclass
+class Trainer(LearningRole):
     """A node's trainer role: one update per round, trained from the round's global model.
 
     Parameters
     ----------
-    ledger:
-        The network, sending from this node's account.
-    blobs:
-        This node's access to the shared blob store.
-    learner:
-        Training on this node's private data.
-    seeds:
-        Where this node's training seed comes from, per round.
     attack:
         A malicious trainer's attack on its update (``None``: honest). An
         attack on the data is applied to the learner's data when it is made.
-    timer:
-        Where training and chain time is counted.
+
+    See :class:`~bflc.roles.base.LearningRole` for the others.
     """
 
-    def __init__(
-        self,
-        ledger: Ledger,
-        blobs: ModelBlobs,
-        learner: Learner,
-        seeds: NodeSeeds,
-        attack: Attack | None = None,
-        timer: PhaseTimer | None = None,
-    ) -> None:
-        self.ledger = ledger
-        self.blobs = blobs
-        self.learner = learner
-        self.seeds = seeds
-        self.attack = attack
-        self.timer = timer or PhaseTimer()
+    attack: Attack | None = None
 
     def train(self, round: int, global_model: str) -> TrainedUpdate | None:
         """Train from the global model ``global_model`` (a blob hash) for ``round``.

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from bflc.chain import Ledger, NodeStatus, Phase, ProtocolParams, RoundState
+from bflc.chain import NodeStatus, Phase, ProtocolParams, RoundState
 from bflc.protocol import is_quorum
-from bflc.timing import PhaseTimer
+from bflc.roles.base import ChainRole
 
 
 class Duty(enum.Enum):
@@ -26,26 +27,22 @@ class Duty(enum.Enum):
     STUCK = "stuck"
 
 
-class Watcher:
+@dataclass
+class Watcher(ChainRole):
     """The liveness duties of one node.
 
     Parameters
     ----------
-    ledger:
-        The network, sending from this node's account.
     params:
         The contract's protocol parameters (deadlines, committee size).
     is_manager:
-        Whether this node may replace a committee.
-    timer:
-        Where chain time is counted.
+        Whether this node may replace a committee (keyword only).
+
+    See :class:`~bflc.roles.base.ChainRole` for the others.
     """
 
-    def __init__(self, ledger: Ledger, params: ProtocolParams, *, is_manager: bool = False, timer: PhaseTimer | None = None) -> None:
-        self.ledger = ledger
-        self.params = params
-        self.is_manager = is_manager
-        self.timer = timer or PhaseTimer()
+    params: ProtocolParams
+    is_manager: bool = field(default=False, kw_only=True)
 
     def scoring_overdue(self, state: RoundState, block: int) -> bool:
         """Whether ``state``'s round is still scoring past its scoring deadline."""

@@ -124,20 +124,18 @@ class BaselineRunner:
             senders.append(node)
             vectors.append(flatten(update.params))
             weights.append(update.n_samples)
-        malicious = [i for i, node in enumerate(senders) if self.nodes.is_malicious(node)]
+        num_malicious = sum(1 for node in senders if self.nodes.is_malicious(node))
         used: list[int] = []
         if vectors:  # else the round keeps the current model
             with self.timer.phase("aggregate"):
-                aggregate, used = self.rule.combine(np.stack(vectors), np.asarray(weights, dtype=np.float64), len(malicious))
+                aggregate, used = self.rule.combine(np.stack(vectors), np.asarray(weights, dtype=np.float64), num_malicious)
                 self.params = unflatten(np.asarray(aggregate, dtype=np.float32), self.params)
-        return RoundMetrics(
-            round=round,
-            trainers=active,
-            updates=len(senders),
-            accepted=len(used),
-            rejected=len(senders) - len(used),
-            malicious_submitted=len(malicious),
-            malicious_accepted=len(set(malicious) & set(used)),
+        return RoundMetrics.tally(
+            round,
+            active,
+            dict(enumerate(senders)),
+            used,
+            self.nodes.is_malicious,
             # the server sends the model to each active node and receives each update
             transmission_units=len(active) + len(senders),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,6 +75,44 @@ class RoundMetrics:
     accuracy: float = 0.0
     loss: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def tally(
+        cls,
+        round: int,
+        trainers: list[int],
+        submitted: Mapping[int, int],
+        accepted: Collection[int],
+        is_malicious: Callable[[int], bool],
+        **rest: Any,
+    ) -> RoundMetrics:
+        """A round's metrics counted from its updates.
+
+        Parameters
+        ----------
+        round, trainers:
+            As the fields.
+        submitted:
+            Each usable update (by id) -> the node that sent it.
+        accepted:
+            The ids of the updates that went into the aggregate.
+        is_malicious:
+            Whether a node is malicious.
+        **rest:
+            The other fields.
+        """
+        malicious = {key for key, node in submitted.items() if is_malicious(node)}
+        kept = set(accepted)
+        return cls(
+            round=round,
+            trainers=trainers,
+            updates=len(submitted),
+            accepted=len(kept),
+            rejected=len(submitted) - len(kept),
+            malicious_submitted=len(malicious),
+            malicious_accepted=len(malicious & kept),
+            **rest,
+        )
 
     @property
     def unusable_updates(self) -> int:

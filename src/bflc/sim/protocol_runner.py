@@ -88,14 +88,14 @@ class ProtocolRunner:
         return self._ledgers[node]
 
     def _trainer(self, node: int) -> Trainer:
-        return Trainer(self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), self.nodes.attack_of(node), self.timer)
+        return Trainer(self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), self.nodes.attack_of(node), timer=self.timer)
 
     def _member(self, node: int) -> CommitteeMember:
         misbehaviour = self.misbehaviour if self.nodes.is_malicious(node) else HONEST
-        return CommitteeMember(self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), misbehaviour, self.timer)
+        return CommitteeMember(self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), misbehaviour, timer=self.timer)
 
     def _aggregator(self, node: int) -> Aggregator:
-        return Aggregator(self._ledger(node), self.blobs, self.config.training.sample_cap_or_none, self.timer)
+        return Aggregator(self._ledger(node), self.blobs, self.config.training.sample_cap_or_none, timer=self.timer)
 
     # ------------------------------------------------------------ rounds
 
@@ -134,16 +134,12 @@ class ProtocolRunner:
             deadline, accepted = "committee replaced", False
             self._replace_committee(round, state.start_block, trainers)
 
-        malicious_ids = {uid for uid, node in update_ids.items() if self.nodes.is_malicious(node)}
-        qualified = set(self.ledger.qualified(round))
-        return RoundMetrics(
-            round=round,
-            trainers=trainers,
-            updates=len(update_ids),
-            accepted=len(qualified),
-            rejected=len(update_ids) - len(qualified),
-            malicious_submitted=len(malicious_ids),
-            malicious_accepted=len(malicious_ids & qualified),
+        return RoundMetrics.tally(
+            round,
+            trainers,
+            update_ids,
+            self.ledger.qualified(round),
+            self.nodes.is_malicious,
             transactions=self.chain.stats.transactions - tx_before,
             gas=self.chain.stats.gas_used - gas_before,
             # one unit = one full model transfer: each trainer fetches the global

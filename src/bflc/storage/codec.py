@@ -19,22 +19,6 @@ import safetensors.numpy
 
 from bflc.errors import BlobError, ConfigError
 
-__all__ = [
-    "ALLOWED_DTYPES",
-    "MAX_BLOB_BYTES",
-    "ModelSpec",
-    "blob_hash",
-    "bytes32_to_hash",
-    "check_blob_size",
-    "check_hash",
-    "check_max_bytes",
-    "decode_model",
-    "encode_model",
-    "hash_to_bytes32",
-    "is_blob_hash",
-    "model_spec",
-]
-
 MAX_BLOB_BYTES = 256 * 1024 * 1024
 """Default size limit for a blob from another node (256 MiB, ~64M float32 parameters)."""
 
