@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from bflc.chain import SCORE_ONE, ElectionMode, ModelOrigin, NodeStatus, Phase
 from bflc.chain.artifact import load_artifact
-from bflc.protocol import BPS
 from bflc.protocol import (
+    BPS,
     Candidate,
     elect_by_score,
     elect_multi_factor,

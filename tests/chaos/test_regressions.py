@@ -47,7 +47,7 @@ def test_a_member_whose_store_does_not_answer_tries_again_instead_of_voting_zero
     for trainer in net.nodes[2:]:
         net.daemon(trainer).step()
     member = net.daemon(net.nodes[0])
-    member.store = AnswersOnSecondTry(net.store.root)
+    member.blobs.store = AnswersOnSecondTry(net.store.root)
     failures = 0
     while not net.ledger.round_updates(0)[0].voters:
         try:

@@ -143,5 +143,5 @@ def test_flower_client_option_builds_a_flower_learner():
     from bflc.ml.flower import FlowerLearner
 
     args = argparse.Namespace(flower_client="tests.node.flower_clients:make_client", data=None)
-    assert isinstance(_learner(args, network=None), FlowerLearner)
-    assert _learner(argparse.Namespace(flower_client=None, data=None), network=None) is None  # a watcher
+    assert isinstance(_learner(args, network=None, attack=None), FlowerLearner)
+    assert _learner(argparse.Namespace(flower_client=None, data=None), network=None, attack=None) is None  # a watcher

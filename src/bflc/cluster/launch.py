@@ -14,6 +14,7 @@ command; ``bflc cluster down`` stops them by PID. Layout of ``DIR``::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -304,7 +305,7 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
         "rpc": rpc,
         "network": str(network_path),
         "store": network.store,
-        "settings": settings.__dict__,
+        "settings": dataclasses.asdict(settings),
         "anvil": anvil.to_json(),
         "nodes": nodes,
     }
