@@ -57,6 +57,26 @@ def test_node_with_a_missing_network_file_fails_clearly(tmp_path, capsys):
     assert code == 2 and "none.toml" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--seed", "x"], "--seed 'x' is not S or S,I"),
+        (["--seed", "1,2,3"], "--seed '1,2,3' is not S or S,I"),
+        (["--attack", "nosuch"], "unknown attack 'nosuch'"),
+        (["--attack", "tests.node.no_such_module:f"], "cannot import tests.node.no_such_module"),
+        (["--attack", "gaussian", "--attack-scale", "0"], "--attack-scale must be positive"),
+    ],
+)
+def test_bad_seed_or_attack_is_one_line_before_any_connection(tmp_path, capsys, extra, message):
+    from bflc.net.network import NetworkFile, write_network
+
+    network = NetworkFile(name="n", rpc="http://127.0.0.1:1", chain_id=1, contract="0x" + "1" * 40, deployed_block=0, store=f"file://{tmp_path}")
+    path = write_network(tmp_path / "n.toml", network)
+    code = main(["node", "--network", str(path), "--key-file", "k", "--state-dir", str(tmp_path / "s"), "--data", "femnist:1", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]
+
+
 def test_colluders_come_from_a_file_or_the_environment(tmp_path, monkeypatch):
     a, b = "0x" + "a" * 40, "0x" + "b" * 40
     listing = tmp_path / "bad.txt"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bflc.cli.commands import command
+from bflc.cli.fields import in_flags
 from bflc.errors import ConfigError
 
 
@@ -72,21 +73,25 @@ def _run_cluster_up(args: argparse.Namespace) -> int:
         from bflc.dashboard.serve import bind
 
         listener = bind("127.0.0.1", args.dashboard)
-    settings = ClusterSettings(
-        nodes=args.nodes,
-        malicious=args.malicious,
-        committee=args.committee,
-        writers_per_node=args.writers_per_node,
-        min_score=args.min_score,
-        relative_min_score=args.relative_min_score,
-        model=args.model,
-        attack=args.attack,
-        score_deadline_blocks=args.score_deadline,
-        round_deadline_blocks=args.round_deadline,
-        block_time=args.block_time,
-        poll_seconds=args.poll,
-        store=args.store,
-    )
+    flags = {
+        "nodes": "--nodes",
+        "malicious": "--malicious",
+        "committee": "--committee",
+        "writers_per_node": "--writers-per-node",
+        "min_score": "--min-score",
+        "relative_min_score": "--relative-min-score",
+        "model": "--model",
+        "attack": "--attack",
+        "score_deadline_blocks": "--score-deadline",
+        "round_deadline_blocks": "--round-deadline",
+        "block_time": "--block-time",
+        "poll_seconds": "--poll",
+        "store": "--store",
+    }
+    try:
+        settings = ClusterSettings(**{field: getattr(args, flag[2:].replace("-", "_")) for field, flag in flags.items()})
+    except ConfigError as error:
+        raise in_flags(error, flags) from None
     cluster = up(args.dir, settings)
     print(f"anvil on {cluster['rpc']}; network file {cluster['network']}; blobs in {cluster['store']}")
     for name, node in cluster["nodes"].items():
