@@ -86,3 +86,16 @@ def test_simulate_takes_a_user_attack(tmp_path, capsys):
     assert main([*args, "--attack", "tests.sim.custom_attacks:backwards", "--attack-scale", "3"]) == 0
     assert main([*args, "--attack", "tests.sim.custom_attacks:too_short"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("bflc: error: attack tests.sim.custom_attacks:too_short returned")
+
+
+def test_a_node_learner_trains_on_poisoned_data_and_scores_on_its_clean_data():
+    from bflc.ml.data import load_dataset
+    from bflc.ml.learner import TorchLearner
+    from bflc.settings import TrainingSettings
+
+    data = load_dataset("digits", num_writers=4, seed=0).select([1])
+    _, clean = data.pooled_train()
+    learner = TorchLearner.from_dataset(data, "mlp", TrainingSettings(max_validation_samples=5), attack=load_attack("label-flip"))
+    assert learner.train_y.tolist() == (9 - clean).tolist()
+    assert learner.validation_y.tolist() == clean[:5].tolist()
+    assert TorchLearner.from_dataset(data, "mlp", TrainingSettings()).train_y.tolist() == clean.tolist()

@@ -118,7 +118,6 @@ def _learner(args: argparse.Namespace, network: Any, attack: Any) -> Any:
     if not args.data:
         return None
     from bflc.ml.learner import TorchLearner
-    from bflc.ml.models import build_model
     from bflc.ml.shards import load_node_data
 
     dataset = load_node_data(args.data)
@@ -129,10 +128,7 @@ def _learner(args: argparse.Namespace, network: Any, attack: Any) -> Any:
             f"but the network {network.name!r} learns {learning.input_shape} with {learning.num_classes} classes",
             "give this node data of the network's task",
         )
-    model = build_model(learning.model, dataset.input_shape, dataset.num_classes, seed=learning.model_seed)
-    x, y = dataset.pooled_train()
-    train = attack.poison_data(x, y, dataset.num_classes) if attack is not None else (x, y)
-    return TorchLearner(model, train, dataset.pooled_test(), learning.training, validation=(x, y))
+    return TorchLearner.from_dataset(dataset, learning.model, learning.training, learning.model_seed, attack)
 
 
 def _seeds(text: str) -> Any:

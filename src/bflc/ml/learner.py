@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from torch import nn
 
+from bflc.attacks import Attack
 from bflc.ml.dataset import FederatedDataset
 from bflc.ml.models import Params, build_model, get_parameters, set_parameters
 from bflc.ml.scoring import score_candidates
@@ -84,7 +85,9 @@ class TorchLearner:
         self.validation_x, self.validation_y = x[:cap], y[:cap]
 
     @classmethod
-    def from_dataset(cls, dataset: FederatedDataset, model: str, settings: TrainingSettings, model_seed: int = 0) -> TorchLearner:
+    def from_dataset(
+        cls, dataset: FederatedDataset, model: str, settings: TrainingSettings, model_seed: int = 0, attack: Attack | None = None
+    ) -> TorchLearner:
         """A learner on every writer of ``dataset`` pooled (a node that holds them all).
 
         Parameters
@@ -97,9 +100,14 @@ class TorchLearner:
             The network's training settings.
         model_seed:
             Seed of the initial parameters.
+        attack:
+            A malicious node's attack: it trains on the data the attack
+            poisons, and scores on its clean data.
         """
         network = build_model(model, dataset.input_shape, dataset.num_classes, seed=model_seed)
-        return cls(network, dataset.pooled_train(), dataset.pooled_test(), settings)
+        x, y = dataset.pooled_train()
+        train = attack.poison_data(x, y, dataset.num_classes) if attack is not None else (x, y)
+        return cls(network, train, dataset.pooled_test(), settings, validation=(x, y))
 
     def initial_parameters(self) -> Params:
         """The model's current parameters (its seeded initial ones before any training)."""

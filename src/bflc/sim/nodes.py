@@ -36,7 +36,8 @@ class VirtualNodes:
         self.model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=config.seed)
         self.initial = get_parameters(self.model)
         self.attack: Attack | None = load_attack(config.attack, config.strength) if population.malicious else None
-        self.evaluator = TorchLearner(self.model, dataset.pooled_train(), dataset.pooled_test(), config.training)
+        # evaluates only: its data is the pooled test set (pooling the training set too would copy it for nothing)
+        self.evaluator = TorchLearner(self.model, dataset.pooled_test(), None, config.training)
         self._learners: dict[int, TorchLearner] = {}
 
     def initial_parameters(self) -> Params:
