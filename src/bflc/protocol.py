@@ -62,9 +62,39 @@ def qualify(updates: Sequence[Candidate], top_bps: int, min_score: int, relative
     return [c for c in ranked[:top] if c.median >= threshold]
 
 
-def election_seed(model_hash: bytes, round: int) -> bytes:
-    """Seed of random election after ``model_hash`` is accepted in ``round``."""
-    return keccak(encode(["bytes32", "uint256"], [model_hash, round]))
+def commitment(sender: str, round: int, blob_hash: bytes, n_samples: int, salt: bytes) -> bytes:
+    """A trainer's commitment to its update: ``keccak256(abi_encode(sender, round, blob_hash, n_samples, salt))``.
+
+    Bound to the sender, so nobody else can reveal it, and hiding the blob
+    hash until the reveal (the salt is 32 secret random bytes).
+    """
+    return keccak(encode(["address", "uint256", "bytes32", "uint256", "bytes32"], [sender, round, blob_hash, n_samples, salt]))
+
+
+def mix_entropy(entropy: int, salt: bytes) -> int:
+    """A round's shared randomness after one more revealed salt (XOR, so the order of reveals does not matter)."""
+    return entropy ^ int.from_bytes(salt, "big")
+
+
+def election_seed(entropy: int, round: int) -> bytes:
+    """Seed of a random election in ``round``: ``keccak256(abi_encode(entropy, round))``.
+
+    ``entropy`` is the XOR of the salts revealed in the round, so the seed
+    depends neither on who calls nor on when.
+    """
+    return keccak(encode(["uint256", "uint256"], [entropy, round]))
+
+
+def elected_size(num_candidates: int, committee_size: int, min_committee_size: int) -> int:
+    """How many members an election seats: M, or the largest odd number of candidates; 0 below the minimum.
+
+    >>> elected_size(10, 5, 3), elected_size(4, 5, 3), elected_size(2, 5, 3)
+    (5, 3, 0)
+    """
+    size = min(committee_size, num_candidates)
+    if size % 2 == 0 and size > 0:
+        size -= 1
+    return size if size >= min_committee_size else 0
 
 
 def elect_by_score(candidates: Sequence[Candidate], size: int) -> list[str]:

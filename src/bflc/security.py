@@ -99,7 +99,7 @@ def monte_carlo_attack_probability(
 ) -> Estimate:
     """Estimate :func:`attack_probability` by running the contract's random election.
 
-    Each trial draws a fresh model hash, derives the contract's election seed
+    Each trial draws fresh round entropy (the XOR of revealed salts), derives the contract's election seed
     from it (:func:`bflc.protocol.election_seed`), elects ``round(A * p)`` of
     the A nodes (:func:`malicious_seats`) and counts a success when malicious
     nodes hold more than half of the seats.
@@ -114,7 +114,7 @@ def monte_carlo_attack_probability(
         raise ConfigError(f"trials {trials} must be at least 1")
     rng = np.random.default_rng(seed)
     wins = sum(
-        2 * malicious_seats(nodes, seats, malicious, election_seed(rng.bytes(32), trial)) > seats
+        2 * malicious_seats(nodes, seats, malicious, election_seed(int.from_bytes(rng.bytes(32), "big"), trial)) > seats
         for trial in range(trials)
     )
     probability = wins / trials

@@ -37,6 +37,10 @@ class NodeSeeds:
         """Seed of this node's local training (sample order, dropout) and attack noise in ``round``."""
         return derive_seed(self.key[0], round, *self.key[1:])
 
+    def salt(self, round: int) -> bytes:
+        """A reproducible 32-byte commitment salt for ``round`` (the simulator's; a real node draws a secret one)."""
+        return np.random.default_rng([self.key[0], 6, round, *self.key[1:]]).bytes(32)
+
     def collusion(self, round: int) -> np.random.Generator:
         """Source of a colluding member's favourable scores in ``round``."""
         return np.random.default_rng([self.key[0], 4, round, *self.key[1:]])

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bflc.chain import Ledger, ProtocolParams, to_fixed
+from eth_utils.crypto import keccak
+
+from bflc.chain import Ledger, Phase, ProtocolParams, to_fixed
 from bflc.chain.anvil import AnvilChain
 from bflc.chain.devchain import DevChain
 from bflc.chain.inprocess import InProcessChain
+from bflc.protocol import commitment
 
 GENESIS = b"\x01" * 32
 
@@ -28,6 +31,7 @@ class Network:
     outsiders: list[str]
     params: ProtocolParams
     _next_blob: int = field(default=100)
+    _next_salt: int = field(default=0)
 
     def at(self, account: str) -> Ledger:
         return self.ledger.as_account(account)
@@ -36,9 +40,37 @@ class Network:
         self._next_blob += 1
         return self._next_blob.to_bytes(32, "big")
 
-    def submit(self, trainers: list[str], round: int | None = None, samples: int = 10) -> list[int]:
+    def commit(self, trainers: list[str], round: int | None = None, samples: int = 10) -> list[tuple[str, bytes, int, bytes]]:
+        """Each trainer commits to a fresh blob; returns (trainer, blob, samples, salt) to reveal with."""
         r = self.ledger.current_round() if round is None else round
-        return [self.at(t).submit_update(r, self.blob(), samples) for t in trainers]
+        sealed = []
+        for t in trainers:
+            blob, salt = self.blob(), self.salt()
+            self.at(t).commit_update(r, commitment(t, r, blob, samples, salt))
+            sealed.append((t, blob, samples, salt))
+        return sealed
+
+    def reveal(self, sealed: list[tuple[str, bytes, int, bytes]], round: int | None = None) -> list[int]:
+        r = self.ledger.current_round() if round is None else round
+        return [self.at(t).reveal_update(r, blob, samples, salt) for t, blob, samples, salt in sealed]
+
+    def submit(self, trainers: list[str], round: int | None = None, samples: int = 10) -> list[int]:
+        """Commit then reveal an update from each trainer; closes commitments after the deadline if fewer than K."""
+        r = self.ledger.current_round() if round is None else round
+        sealed = self.commit(trainers, r, samples)
+        if self.ledger.phase() == Phase.COMMIT:
+            self.close_after_deadline()
+        return self.reveal(sealed, r)
+
+    def salt(self) -> bytes:
+        self._next_salt += 1
+        return keccak(self._next_salt.to_bytes(32, "big"))
+
+    def close_after_deadline(self, account: str | None = None) -> None:
+        """Mine to the current phase's deadline, then close the phase."""
+        state = self.ledger.round_state()
+        self.chain.mine(max(0, state.phase_start_block + self.params.deadline_blocks(state.phase) - self.ledger.block_number()))
+        self.at(account or self.managers[0]).close_phase(state.round)
 
     def score_all(self, ids: list[int], scores: list[float], members: list[str] | None = None) -> None:
         """Every member gives update ids[i] the score scores[i]."""
@@ -62,10 +94,16 @@ ChainFactory = Callable[[int], DevChain]
 
 
 def build_network(
-    num_managers: int = 2, num_committee: int = 4, num_trainers: int = 12, *, chain_factory: ChainFactory = InProcessChain, **params
+    num_managers: int = 2, num_committee: int = 5, num_trainers: int = 12, *, chain_factory: ChainFactory = InProcessChain, **params
 ) -> Network:
     defaults = {
-        "committee_size": num_committee, "updates_per_round": 3, "score_deadline_blocks": 5, "round_deadline_blocks": 10
+        "committee_size": num_committee,
+        "min_committee_size": min(3, num_committee),
+        "updates_per_round": 3,
+        "commit_deadline_blocks": 5,
+        "reveal_deadline_blocks": 5,
+        "score_deadline_blocks": 5,
+        "round_deadline_blocks": 20,
     }
     defaults.update(params)
     p = ProtocolParams(**defaults)

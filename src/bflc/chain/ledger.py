@@ -17,9 +17,49 @@ from typing import Any
 from bflc.chain.types import ModelOrigin, ModelRecord, NodeStatus, Phase, ProtocolParams, RoundState, TxResult, UpdateRecord
 from bflc.errors import ChainError, ConfigError
 
-# Scores per submit_scores transaction: at M = 36 the batch that completes the
-# votes of 32 updates costs about 9M gas, a third of a 30M block.
-SCORE_BATCH = 32
+# Gas the client plans for per transaction of scores or of a scoring close:
+# inside the 25M it sends with and a 30M block.
+TX_GAS_BUDGET = 24_000_000
+# Worst-case gas, measured by tests/chain/test_gas_model.py: a vote into fresh
+# storage, finalizing an update, its lower median over M scores (insertion
+# sort, worst in reverse order) and qualifying K updates (insertion sort).
+VOTE_GAS = 150_000
+FINALIZE_GAS = 50_000
+MEDIAN_GAS_PER_MEMBER = 8_000
+MEDIAN_GAS_PER_PAIR = 160
+QUALIFY_GAS_PER_UPDATE = 75_000
+QUALIFY_GAS_PER_PAIR = 200
+
+
+def median_gas(committee_size: int) -> int:
+    """Upper bound on the gas of finalizing one update: its lower median over ``committee_size`` votes."""
+    m = committee_size
+    return FINALIZE_GAS + MEDIAN_GAS_PER_MEMBER * m + MEDIAN_GAS_PER_PAIR * m * m
+
+
+def qualify_gas(num_updates: int) -> int:
+    """Upper bound on the gas of ranking and qualifying ``num_updates`` final updates."""
+    k = num_updates
+    return QUALIFY_GAS_PER_UPDATE * k + QUALIFY_GAS_PER_PAIR * k * k
+
+
+def score_batch_size(committee_size: int, num_updates: int, budget: int = TX_GAS_BUDGET) -> int:
+    """Most votes per ``submit_scores`` (or updates per scoring close) that fit ``budget`` in the worst case.
+
+    The worst case is every vote completing its update's votes (so each
+    computes a median over ``committee_size`` scores in reverse order) and the
+    transaction then qualifying all ``num_updates`` updates of the round.
+
+    Raises
+    ------
+    ChainError
+        If not even one vote fits the budget.
+    """
+    per_vote = VOTE_GAS + median_gas(committee_size)
+    room = budget - qualify_gas(num_updates)
+    if room < per_vote:
+        raise ChainError(f"one vote of a committee of {committee_size} on a round of {num_updates} updates may exceed {budget} gas", "use a smaller committee or round")
+    return max(1, room // per_vote)
 
 
 @dataclass
@@ -111,8 +151,20 @@ class Ledger(ABC):
         return bool(self._call("is_committee_member", round, node or self.account))
 
     def has_submitted(self, round: int, node: str | None = None) -> bool:
-        """Whether ``node`` (default: this account) has submitted an update in ``round``."""
+        """Whether ``node`` (default: this account) has revealed an update in ``round``."""
         return bool(self._call("has_submitted", round, node or self.account))
+
+    def commitment(self, round: int, node: str | None = None) -> bytes:
+        """The commitment ``node`` (default: this account) made in ``round``; zero bytes if none."""
+        return bytes(self._call("commitment", round, node or self.account))
+
+    def blob_used(self, blob_hash: bytes) -> bool:
+        """Whether ``blob_hash`` was already revealed as an update or accepted as a model (it cannot be used again)."""
+        return bool(self._call("blob_used", blob_hash))
+
+    def entropy(self, round: int) -> int:
+        """The shared randomness of ``round``: the XOR of its revealed salts."""
+        return int(self._call("entropy", round))
 
     def model(self, round: int) -> ModelRecord:
         """The global model of ``round``."""
@@ -130,6 +182,8 @@ class Ledger(ABC):
             round=r,
             phase=self.phase(),
             start_block=int(self._call("round_start_block")),
+            phase_start_block=int(self._call("phase_start_block")),
+            num_commits=int(self._call("num_commits")),
             num_final=int(self._call("num_final")),
             committee=tuple(self.committee(r)),
             model=self.model(r),
@@ -180,7 +234,7 @@ class Ledger(ABC):
 
     def proposal_count(self, round: int, blob_hash: bytes) -> int:
         """How many committee members proposed ``blob_hash`` in ``round``."""
-        return int(self._call("get_proposal_count", round, blob_hash))
+        return int(self._call("proposal_count", round, blob_hash))
 
     # ------------------------------------------------------------ admission
 
@@ -222,39 +276,44 @@ class Ledger(ABC):
 
     # ------------------------------------------------------------ rounds
 
-    def submit_update(self, round: int, blob_hash: bytes, n_samples: int) -> int:
-        """Submit an update; returns its id."""
-        result = self._transact("submit_update", round, blob_hash, n_samples)
+    def commit_update(self, round: int, commitment: bytes) -> TxResult:
+        """Commit to an update without showing it (see :func:`bflc.protocol.commitment`)."""
+        return self._transact("commit_update", round, commitment)
+
+    def reveal_update(self, round: int, blob_hash: bytes, n_samples: int, salt: bytes) -> int:
+        """Reveal the committed update (its blob must be in the store now); returns its id."""
+        result = self._transact("reveal_update", round, blob_hash, n_samples, salt)
         events = result.events_named("UpdateSubmitted")
         if not events:
-            raise ChainError("submit_update was mined without an UpdateSubmitted event", "check the contract address")
+            raise ChainError("reveal_update was mined without an UpdateSubmitted event", "check the contract address")
         return int(events[0].args["update_id"])
 
-    def submit_scores(
-        self, round: int, update_ids: Sequence[int], scores: Sequence[int], batch_size: int = SCORE_BATCH
-    ) -> list[TxResult]:
-        """Record this member's scores, ``batch_size`` updates per transaction.
+    def submit_scores(self, round: int, update_ids: Sequence[int], scores: Sequence[int], batch_size: int | None = None) -> list[TxResult]:
+        """Record this member's scores, in batches that fit a block in the worst case.
 
         The transaction that completes the last votes computes those medians
-        (and may trigger aggregation); batches keep each transaction well
-        inside a block's gas limit at any committee size.
+        (and may trigger aggregation); :func:`score_batch_size` sizes each
+        batch from the committee's size so that no vote order can run it out
+        of gas.
         """
         if len(update_ids) != len(scores):
             raise ConfigError(f"{len(update_ids)} update ids but {len(scores)} scores", "give one score per update")
         ids, values = list(update_ids), list(scores)
         if not ids:
             return [self._transact("submit_scores", round, [], [])]
-        return [
-            self._transact("submit_scores", round, ids[i : i + batch_size], values[i : i + batch_size])
-            for i in range(0, len(ids), batch_size)
-        ]
+        size = batch_size or self._batch_size(round)
+        return [self._transact("submit_scores", round, ids[i : i + size], values[i : i + size]) for i in range(0, len(ids), size)]
 
-    def close_scoring(self, round: int, batch_size: int = SCORE_BATCH) -> list[TxResult]:
-        """Close scoring after the deadline, examining ``batch_size`` updates per transaction."""
-        results = [self._transact("close_scoring", round, batch_size)]
-        while self.phase() == Phase.SCORING and self.current_round() == round:
-            results.append(self._transact("close_scoring", round, batch_size))
+    def close_phase(self, round: int, batch_size: int | None = None) -> list[TxResult]:
+        """Close the current phase after its deadline; a scoring close examines ``batch_size`` updates per transaction."""
+        size = batch_size or self._batch_size(round)
+        results = [self._transact("close_phase", round, size)]
+        while self.phase() == Phase.SCORING and self.current_round() == round and results[-1].events_named("PhaseStarted") == []:
+            results.append(self._transact("close_phase", round, size))
         return results
+
+    def _batch_size(self, round: int) -> int:
+        return score_batch_size(len(self.committee(round)), len(self.round_update_ids(round)))
 
     def propose_model(self, round: int, blob_hash: bytes, uri: str) -> TxResult:
         """Propose the hash of the aggregate of the qualified updates as the next global model."""

@@ -54,10 +54,12 @@ class NodeStatus(enum.IntEnum):
 
 
 class Phase(enum.IntEnum):
-    """Phase of the current round."""
+    """Phase of the current round: commit, reveal, scoring, aggregating."""
 
-    SCORING = 1
-    AGGREGATING = 2
+    COMMIT = 1
+    REVEAL = 2
+    SCORING = 4
+    AGGREGATING = 8
 
 
 class ModelOrigin(enum.IntEnum):
@@ -94,9 +96,14 @@ class ProtocolParams:
     Parameters
     ----------
     committee_size:
-        M, the number of committee members elected each round.
+        M, the number of committee members elected each round (odd, so that
+        half of a committee never holds an update's median).
+    min_committee_size:
+        Election and replacement never seat fewer members (odd; with fewer
+        eligible candidates the committee serves again).
     updates_per_round:
-        K, the number of final (fully scored) updates that triggers aggregation.
+        K: commitments close when K updates are committed; every revealed
+        update is then scored and aggregation triggers when all are final.
     qualify_top_fraction:
         Fraction of the final updates, best median first, that qualify (0, 1].
     min_score:
@@ -110,10 +117,18 @@ class ProtocolParams:
     score_weight, factor_weight:
         Weights of the median score and the declared factor in multi-factor
         election; they must add up to 1.
+    commit_deadline_blocks:
+        Blocks after a round starts when commitments may be closed (with
+        fewer than K).
+    reveal_deadline_blocks:
+        Blocks after the reveal phase starts when reveals may be closed (the
+        unrevealed commitments are dropped).
     score_deadline_blocks:
-        Blocks after a round starts when scoring may be closed with a quorum.
+        Blocks after scoring starts when votes stop and scoring may be closed
+        with a quorum.
     round_deadline_blocks:
-        Blocks after a round starts when an unfinished committee may be replaced.
+        Blocks after a round starts when an unfinished committee may be
+        replaced; at least the three phase deadlines together.
     permission_fee:
         Wei a new node pays to join, shared among the managers.
     round_reward:
@@ -123,7 +138,8 @@ class ProtocolParams:
         the accepted model; the rest goes to qualified providers by score.
     """
 
-    committee_size: int = 4
+    committee_size: int = 5
+    min_committee_size: int = 3
     updates_per_round: int = 10
     qualify_top_fraction: float = 1.0
     min_score: float = 0.0
@@ -131,8 +147,10 @@ class ProtocolParams:
     election: ElectionMode = ElectionMode.SCORE
     score_weight: float = 1.0
     factor_weight: float = 0.0
+    commit_deadline_blocks: int = 20
+    reveal_deadline_blocks: int = 20
     score_deadline_blocks: int = 50
-    round_deadline_blocks: int = 100
+    round_deadline_blocks: int = 120
     permission_fee: int = 0
     round_reward: int = 0
     committee_share: float = 0.0
@@ -140,23 +158,40 @@ class ProtocolParams:
     def __post_init__(self) -> None:
         checks = [
             (1 <= self.committee_size <= MAX_COMMITTEE, f"committee_size must be in 1..{MAX_COMMITTEE}"),
+            (self.committee_size % 2 == 1, f"committee_size must be odd (got {self.committee_size}): half of an even committee could veto any update"),
+            (1 <= self.min_committee_size <= self.committee_size, f"min_committee_size must be in 1..committee_size ({self.committee_size})"),
+            (self.min_committee_size % 2 == 1, "min_committee_size must be odd"),
             (1 <= self.updates_per_round <= MAX_UPDATES, f"updates_per_round must be in 1..{MAX_UPDATES}"),
             (0.0 < self.qualify_top_fraction <= 1.0, "qualify_top_fraction must be in (0, 1]"),
             (0.0 <= self.min_score <= 1.0, "min_score must be in [0, 1]"),
             (0.0 <= self.relative_min_score <= 1.0, "relative_min_score must be in [0, 1]"),
             (self.score_weight >= 0 and self.factor_weight >= 0, "election weights must be non-negative"),
             (_bps(self.score_weight) + _bps(self.factor_weight) == BPS, "score_weight + factor_weight must be 1"),
-            (self.score_deadline_blocks >= 1, "score_deadline_blocks must be at least 1"),
-            (self.round_deadline_blocks >= self.score_deadline_blocks, "round_deadline_blocks must be >= score_deadline_blocks"),
+            (min(self.commit_deadline_blocks, self.reveal_deadline_blocks, self.score_deadline_blocks) >= 1, "phase deadlines must be at least 1 block"),
+            (self.round_deadline_blocks >= self.phase_blocks, f"round_deadline_blocks must be at least the phase deadlines together ({self.phase_blocks})"),
             (self.permission_fee >= 0 and self.round_reward >= 0, "fees and rewards must be non-negative"),
             (0.0 <= self.committee_share <= 1.0, "committee_share must be in [0, 1]"),
         ]
         require(checks, "protocol parameter")
 
+    def deadline_blocks(self, phase: Phase) -> int:
+        """Blocks after ``phase`` starts when it may be closed (0 for aggregating, which has none)."""
+        return {
+            Phase.COMMIT: self.commit_deadline_blocks,
+            Phase.REVEAL: self.reveal_deadline_blocks,
+            Phase.SCORING: self.score_deadline_blocks,
+        }.get(phase, 0)
+
+    @property
+    def phase_blocks(self) -> int:
+        """The commit, reveal and scoring deadlines together."""
+        return self.commit_deadline_blocks + self.reveal_deadline_blocks + self.score_deadline_blocks
+
     def to_contract(self) -> tuple[Any, ...]:
         """The ``Params`` struct as the contract's constructor expects it."""
         return (
             self.committee_size,
+            self.min_committee_size,
             self.updates_per_round,
             _bps(self.qualify_top_fraction),
             to_fixed(self.min_score),
@@ -164,6 +199,8 @@ class ProtocolParams:
             int(self.election),
             _bps(self.score_weight),
             _bps(self.factor_weight),
+            self.commit_deadline_blocks,
+            self.reveal_deadline_blocks,
             self.score_deadline_blocks,
             self.round_deadline_blocks,
             self.permission_fee,
@@ -176,18 +213,21 @@ class ProtocolParams:
         """Rebuild parameters from the contract's ``params()`` view."""
         return cls(
             committee_size=raw[0],
-            updates_per_round=raw[1],
-            qualify_top_fraction=raw[2] / BPS,
-            min_score=from_fixed(raw[3]),
-            relative_min_score=raw[4] / BPS,
-            election=ElectionMode(raw[5]),
-            score_weight=raw[6] / BPS,
-            factor_weight=raw[7] / BPS,
-            score_deadline_blocks=raw[8],
-            round_deadline_blocks=raw[9],
-            permission_fee=raw[10],
-            round_reward=raw[11],
-            committee_share=raw[12] / BPS,
+            min_committee_size=raw[1],
+            updates_per_round=raw[2],
+            qualify_top_fraction=raw[3] / BPS,
+            min_score=from_fixed(raw[4]),
+            relative_min_score=raw[5] / BPS,
+            election=ElectionMode(raw[6]),
+            score_weight=raw[7] / BPS,
+            factor_weight=raw[8] / BPS,
+            commit_deadline_blocks=raw[9],
+            reveal_deadline_blocks=raw[10],
+            score_deadline_blocks=raw[11],
+            round_deadline_blocks=raw[12],
+            permission_fee=raw[13],
+            round_reward=raw[14],
+            committee_share=raw[15] / BPS,
         )
 
 
@@ -235,6 +275,8 @@ class RoundState:
     round: int
     phase: Phase
     start_block: int
+    phase_start_block: int
+    num_commits: int
     num_final: int
     committee: tuple[str, ...]
     model: ModelRecord

@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - eth-tester is a pinned dependency
 # capped at the block gas limit when sent.
 GAS_LIMITS = {
     "submit_scores": 25_000_000,
-    "close_scoring": 25_000_000,
+    "close_phase": 25_000_000,
     "propose_model": 20_000_000,
     "replace_committee": 8_000_000,
     "reelect_committee": 10_000_000,

@@ -12,6 +12,9 @@
         then one section per phase of a round: admission, submission, scoring,
         aggregation, election, rewards, failure handling, views.
         Scores are fixed-point: SCORE_ONE means accuracy 1.0.
+        A round runs in four phases: trainers commit to their updates, then
+        reveal them (so nobody can copy or front-run an update), the committee
+        scores every revealed update, then aggregates the qualified ones.
         Every loop is bounded by a named constant; a round costs O(K + M)
         transactions and no function loops over all registered nodes.
 """
@@ -35,6 +38,8 @@ flag NodeStatus:
     BLACKLISTED
 
 flag Phase:
+    COMMIT
+    REVEAL
     SCORING
     AGGREGATING
 
@@ -51,6 +56,7 @@ flag ModelOrigin:
 
 struct Params:
     committee_size: uint256
+    min_committee_size: uint256
     updates_per_round: uint256
     qualify_top_bps: uint256
     min_score: uint256
@@ -58,6 +64,8 @@ struct Params:
     election: Election
     score_weight_bps: uint256
     factor_weight_bps: uint256
+    commit_deadline_blocks: uint256
+    reveal_deadline_blocks: uint256
     score_deadline_blocks: uint256
     round_deadline_blocks: uint256
     permission_fee: uint256
@@ -95,6 +103,8 @@ reward_pool: public(uint256)
 current_round: public(uint256)
 phase: public(Phase)
 round_start_block: public(uint256)
+phase_start_block: public(uint256)
+num_commits: public(uint256)
 num_final: public(uint256)
 num_updates: public(uint256)
 close_cursor: public(uint256)
@@ -106,15 +116,17 @@ in_committee: HashMap[uint256, HashMap[address, bool]]
 updates: HashMap[uint256, Update]
 round_updates: HashMap[uint256, DynArray[uint256, MAX_UPDATES]]
 qualified: HashMap[uint256, DynArray[uint256, MAX_UPDATES]]
+commitment: public(HashMap[uint256, HashMap[address, bytes32]])
 submitted: HashMap[uint256, HashMap[address, bool]]
-blob_submitted: HashMap[uint256, HashMap[bytes32, bool]]
+blob_used: public(HashMap[bytes32, bool])
+entropy: public(HashMap[uint256, uint256])
 
 vote_members: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
 vote_scores: HashMap[uint256, DynArray[uint256, MAX_COMMITTEE]]
 has_voted: HashMap[uint256, HashMap[address, bool]]
 
 proposal_of: HashMap[uint256, HashMap[address, bytes32]]
-proposal_count: HashMap[uint256, HashMap[bytes32, uint256]]
+proposal_count: public(HashMap[uint256, HashMap[bytes32, uint256]])
 proposal_uri: HashMap[uint256, HashMap[bytes32, String[MAX_URI]]]
 
 # ---------------------------------------------------------------- events
@@ -153,6 +165,14 @@ event Funded:
 event Withdrawn:
     node: indexed(address)
     amount: uint256
+
+event PhaseStarted:
+    round: indexed(uint256)
+    phase: Phase
+
+event UpdateCommitted:
+    round: indexed(uint256)
+    provider: indexed(address)
 
 event UpdateSubmitted:
     round: indexed(uint256)
@@ -244,8 +264,10 @@ def __init__(
     @param params Protocol parameters; see docs/protocol.md.
     """
     assert len(managers) > 0, "at least one manager is required"
-    assert params.committee_size > 0, "committee size must be positive"
+    assert params.committee_size % 2 == 1, "committee size must be odd"
     assert params.committee_size <= MAX_COMMITTEE, "committee size above MAX_COMMITTEE"
+    assert params.min_committee_size % 2 == 1, "minimum committee size must be odd"
+    assert params.min_committee_size <= params.committee_size, "minimum committee size above committee size"
     assert params.updates_per_round > 0, "updates per round must be positive"
     assert params.updates_per_round <= MAX_UPDATES, "updates per round above MAX_UPDATES"
     assert params.qualify_top_bps > 0 and params.qualify_top_bps <= BPS, "qualify_top_bps must be in 1..10000"
@@ -253,11 +275,10 @@ def __init__(
     assert params.relative_score_bps <= BPS, "relative_score_bps above 10000"
     assert params.score_weight_bps + params.factor_weight_bps == BPS, "election weights must add up to 10000"
     assert params.committee_share_bps <= BPS, "committee share above 10000"
-    assert params.score_deadline_blocks > 0, "score deadline must be positive"
-    assert params.round_deadline_blocks >= params.score_deadline_blocks, "round deadline before score deadline"
+    assert params.commit_deadline_blocks > 0 and params.reveal_deadline_blocks > 0 and params.score_deadline_blocks > 0, "phase deadlines must be positive"
+    assert params.round_deadline_blocks >= params.commit_deadline_blocks + params.reveal_deadline_blocks + params.score_deadline_blocks, "round deadline before the phase deadlines add up"
     assert genesis_hash != empty(bytes32), "genesis hash is empty"
-    assert len(first_committee) > 0, "first committee is empty"
-    assert len(first_committee) <= params.committee_size, "first committee larger than committee size"
+    self._check_committee_size(len(first_committee), params)
 
     self.params = params
     for m: address in managers:
@@ -274,8 +295,10 @@ def __init__(
 
     self.committees[0] = first_committee
     self.models[0] = Model(blob_hash=genesis_hash, uri=genesis_uri, block=block.number, origin=ModelOrigin.GENESIS)
-    self.phase = Phase.SCORING
+    self.blob_used[genesis_hash] = True
+    self.phase = Phase.COMMIT
     self.round_start_block = block.number
+    self.phase_start_block = block.number
     log RoundStarted(round=0, blob_hash=genesis_hash, origin=ModelOrigin.GENESIS)
     log CommitteeElected(round=0, members=first_committee, carried_over=False)
 
@@ -395,11 +418,14 @@ def fund():
 def withdraw():
     """
     @notice A node withdraws its whole balance (fees, rewards, refunds).
+    @dev The balance is zeroed before the transfer, which forwards all
+         remaining gas so that contract wallets can receive it; the lock
+         refuses re-entry.
     """
     amount: uint256 = self.balances[msg.sender]
     assert amount > 0, "nothing to withdraw"
     self.balances[msg.sender] = 0
-    send(msg.sender, amount)
+    raw_call(msg.sender, b"", value=amount)
     log Withdrawn(node=msg.sender, amount=amount)
 
 
@@ -440,24 +466,64 @@ def _check_round(round: uint256):
     assert round == self.current_round, "stale round"
 
 
-@external
-def submit_update(round: uint256, blob_hash: bytes32, n_samples: uint256) -> uint256:
-    """
-    @notice An admitted node outside the committee submits its local update for
-            the current round: the sha256 of its blob and its sample count.
-    @return The update id.
-    @dev One update per node per round; a blob hash can be used once per round.
-         Emits UpdateSubmitted.
-    """
+@internal
+def _set_phase(round: uint256, phase: Phase):
+    self.phase = phase
+    self.phase_start_block = block.number
+    log PhaseStarted(round=round, phase=phase)
+
+
+@internal
+@view
+def _check_phase(round: uint256, phase: Phase):
+    # The caller is admitted, the round is current and it is in `phase`
+    # (commit, reveal or scoring). A deadline does not end a phase by itself:
+    # it lets anyone close it (close_phase).
     assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
     self._check_round(round)
-    assert self.phase == Phase.SCORING, "round is aggregating"
+    assert self.phase == phase, "not this phase of the round"
+
+
+@external
+def commit_update(round: uint256, commitment: bytes32):
+    """
+    @notice An admitted node outside the committee commits to its local update
+            for the current round, without showing it: commitment =
+            keccak256(abi_encode(sender, round, blob_hash, n_samples, salt)).
+            Commitments close when K have arrived or when a node closes the
+            phase after the commit deadline; only then are blobs uploaded and
+            revealed, so nobody can copy an update in time to commit to it.
+    @dev One commitment per node per round. Emits UpdateCommitted.
+    """
+    self._check_phase(round, Phase.COMMIT)
     assert not self.in_committee[round][msg.sender], "committee members do not train in their round"
-    assert not self.submitted[round][msg.sender], "node already submitted an update this round"
+    assert self.commitment[round][msg.sender] == empty(bytes32), "node already committed an update this round"
+    assert commitment != empty(bytes32), "commitment is empty"
+    self.commitment[round][msg.sender] = commitment
+    count: uint256 = self.num_commits + 1
+    self.num_commits = count
+    log UpdateCommitted(round=round, provider=msg.sender)
+    if count == self.params.updates_per_round:
+        self._set_phase(round, Phase.REVEAL)
+
+
+@external
+def reveal_update(round: uint256, blob_hash: bytes32, n_samples: uint256, salt: bytes32) -> uint256:
+    """
+    @notice A node that committed reveals its update: the sha256 of its blob
+            (now in the store), its sample count and the salt of its
+            commitment. The salt also feeds the round's shared randomness.
+    @return The update id.
+    @dev A blob hash can be used once ever (no update or global model twice).
+         Scoring starts when every commitment is revealed or when a node
+         closes the phase after the reveal deadline. Emits UpdateSubmitted.
+    """
+    self._check_phase(round, Phase.REVEAL)
+    assert not self.submitted[round][msg.sender], "node already revealed its update this round"
+    assert keccak256(abi_encode(msg.sender, round, blob_hash, n_samples, salt)) == self.commitment[round][msg.sender], "reveal does not match this node's commitment"
     assert blob_hash != empty(bytes32), "blob hash is empty"
-    assert not self.blob_submitted[round][blob_hash], "blob already submitted this round"
+    assert not self.blob_used[blob_hash], "blob already used"
     assert n_samples > 0, "sample count must be positive"
-    assert len(self.round_updates[round]) < MAX_UPDATES, "round is full"
 
     update_id: uint256 = self.num_updates
     self.num_updates = update_id + 1
@@ -467,8 +533,11 @@ def submit_update(round: uint256, blob_hash: bytes32, n_samples: uint256) -> uin
     )
     self.round_updates[round].append(update_id)
     self.submitted[round][msg.sender] = True
-    self.blob_submitted[round][blob_hash] = True
+    self.blob_used[blob_hash] = True
+    self.entropy[round] = self.entropy[round] ^ convert(salt, uint256)
     log UpdateSubmitted(round=round, update_id=update_id, provider=msg.sender, blob_hash=blob_hash, n_samples=n_samples)
+    if len(self.round_updates[round]) == self.num_commits:
+        self._set_phase(round, Phase.SCORING)
     return update_id
 
 # ---------------------------------------------------------------- scoring
@@ -498,6 +567,7 @@ def _lower_median(values: DynArray[uint256, MAX_COMMITTEE]) -> uint256:
 
 @internal
 def _finalize(round: uint256, update_id: uint256, num_votes: uint256):
+    # Exactly once per update: both callers check that it is not final yet.
     median: uint256 = self._lower_median(self.vote_scores[update_id])
     self.updates[update_id].median = median
     self.updates[update_id].final = True
@@ -510,14 +580,15 @@ def submit_scores(round: uint256, update_ids: DynArray[uint256, MAX_BATCH], scor
     """
     @notice A committee member records its scores (accuracy on its own data,
             SCORE_ONE = 1.0) for a batch of this round's updates.
-    @dev One vote per member per update. An update is final once every member
-         of the committee has scored it; aggregation triggers when K updates
-         are final. Emits ScoresSubmitted, UpdateFinalized, AggregationTriggered.
+    @dev One vote per member per update, until scoring begins to close. An update
+         is final once every member has scored it; aggregation triggers when
+         every revealed update is final, so no member decides alone which
+         updates are aggregated. Emits ScoresSubmitted, UpdateFinalized,
+         AggregationTriggered.
     """
-    assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
-    self._check_round(round)
+    self._check_phase(round, Phase.SCORING)
+    assert self.close_cursor == 0, "scoring is closing"
     assert self.in_committee[round][msg.sender], "caller is not a committee member"
-    assert self.phase == Phase.SCORING, "scoring is closed for this round"
     assert len(update_ids) == len(scores), "update_ids and scores differ in length"
     assert len(update_ids) > 0, "empty batch"
     size: uint256 = len(self.committees[round])
@@ -537,30 +608,47 @@ def submit_scores(round: uint256, update_ids: DynArray[uint256, MAX_BATCH], scor
         if votes == size:
             self._finalize(round, uid, votes)
     log ScoresSubmitted(round=round, member=msg.sender, count=len(update_ids))
-    if self.num_final >= self.params.updates_per_round:
+    if self.num_final == len(self.round_updates[round]):
         self._qualify(round)
 
 
 @external
-def close_scoring(round: uint256, max_updates: uint256):
+def close_phase(round: uint256, max_updates: uint256):
     """
-    @notice After the scoring deadline, any admitted node closes scoring: every
-            update with votes from more than half of the committee becomes
-            final, and once every update has been looked at, aggregation
-            triggers with the final updates.
-    @param max_updates How many not yet examined updates this call examines, so
-           that a large round can be closed over several transactions that
-           each fit in a block.
-    @dev The call that examines the last update reverts if no update reached the
-         quorum (the committee then fails and is replaced after the round deadline).
+    @notice After the current phase's deadline, any admitted node closes it:
+            commitments (if any arrived) go on to be revealed, reveals (if
+            any arrived) go on to be scored, and scoring ends: every update
+            with votes from more than half of the committee becomes final
+            and aggregation triggers with the final updates.
+    @param max_updates How many not yet examined updates a scoring close
+           examines, so that a large round closes over several transactions
+           that each fit in a block.
+    @dev No vote is accepted once a scoring close began, so a close that
+         takes several transactions sees the same votes throughout. The call
+         that examines the last update reverts if no update has a quorum (the
+         committee then fails and is replaced after the round deadline).
     """
     assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
     self._check_round(round)
-    assert self.phase == Phase.SCORING, "scoring is closed for this round"
-    assert block.number >= self.round_start_block + self.params.score_deadline_blocks, "scoring deadline not reached"
+    p: Phase = self.phase
+    deadline: uint256 = self.params.score_deadline_blocks
+    if p == Phase.COMMIT:
+        deadline = self.params.commit_deadline_blocks
+    elif p == Phase.REVEAL:
+        deadline = self.params.reveal_deadline_blocks
+    assert p != Phase.AGGREGATING, "round is aggregating"
+    assert block.number >= self.phase_start_block + deadline, "phase deadline not reached"
+    if p == Phase.COMMIT:
+        assert self.num_commits > 0, "no update was committed"
+        self._set_phase(round, Phase.REVEAL)
+        return
+    n: uint256 = len(self.round_updates[round])
+    if p == Phase.REVEAL:
+        assert n > 0, "no update was revealed"
+        self._set_phase(round, Phase.SCORING)
+        return
     assert max_updates > 0, "max_updates must be positive"
     size: uint256 = len(self.committees[round])
-    n: uint256 = len(self.round_updates[round])
     start: uint256 = self.close_cursor
     stop: uint256 = min(n, start + max_updates)
     for i: uint256 in range(start, stop, bound=MAX_UPDATES):
@@ -650,12 +738,29 @@ def propose_model(round: uint256, blob_hash: bytes32, uri: String[MAX_URI]):
 def _accept(round: uint256, blob_hash: bytes32):
     uri: String[MAX_URI] = self.proposal_uri[round][blob_hash]
     log ModelAccepted(round=round, blob_hash=blob_hash, uri=uri)
+    self.blob_used[blob_hash] = True
     self._pay_rewards(round, blob_hash)
-    seed: bytes32 = keccak256(abi_encode(blob_hash, round))
-    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round, round, seed)
+    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round, round, self._seed(round))
     self._start_round(self._successor_committee(round, elected), blob_hash, uri, ModelOrigin.AGGREGATED)
 
 # ---------------------------------------------------------------- election
+
+
+@internal
+@view
+def _seed(round: uint256) -> bytes32:
+    # The round's shared randomness: the XOR of the salts its trainers
+    # committed to before any was revealed. Neither the caller nor the time
+    # of the call changes it.
+    return keccak256(abi_encode(self.entropy[round], round))
+
+
+@internal
+@view
+def _check_committee_size(n: uint256, params: Params):
+    assert n >= params.min_committee_size and n > 0, "committee smaller than the minimum committee size"
+    assert n <= params.committee_size, "committee larger than committee size"
+    assert n % 2 == 1, "committee size must be odd"
 
 
 @internal
@@ -675,10 +780,16 @@ def _candidates(source_round: uint256, exclude_round: uint256) -> DynArray[uint2
 @view
 def _elect(source_round: uint256, exclude_round: uint256, seed: bytes32) -> DynArray[address, MAX_COMMITTEE]:
     # Orders the candidate updates by the election mode, then takes the
-    # providers of the first M. SCORE keeps the median ranking as it is.
+    # providers of the first m: M, or the largest odd number of candidates
+    # (odd, so that half of a committee never holds the median); none if that
+    # is below the minimum committee size. SCORE keeps the median ranking.
     cands: DynArray[uint256, MAX_UPDATES] = self._candidates(source_round, exclude_round)
     n: uint256 = len(cands)
     m: uint256 = min(self.params.committee_size, n)
+    if m % 2 == 0 and m > 0:
+        m -= 1
+    if m < self.params.min_committee_size:
+        return []
     if self.params.election == Election.RANDOM:
         # Partial Fisher-Yates shuffle driven by keccak256(seed, i).
         for i: uint256 in range(MAX_COMMITTEE):
@@ -717,8 +828,8 @@ def _elect(source_round: uint256, exclude_round: uint256, seed: bytes32) -> DynA
 
 @internal
 def _successor_committee(round: uint256, elected: DynArray[address, MAX_COMMITTEE]) -> DynArray[address, MAX_COMMITTEE]:
-    # With no eligible candidate the current committee serves again rather
-    # than stalling the network.
+    # With too few eligible candidates the current committee serves again
+    # rather than stalling the network or shrinking below the minimum.
     carried: bool = len(elected) == 0
     chosen: DynArray[address, MAX_COMMITTEE] = elected
     if carried:
@@ -762,7 +873,7 @@ def _pay_rewards(round: uint256, blob_hash: bytes32):
     each: uint256 = committee_part // agreeing
     if each > 0:
         for member: address in self.committees[round]:
-            if self.proposal_of[round][member] == blob_hash:
+            if self.proposal_of[round][member] == blob_hash and self.status[member] != NodeStatus.BLACKLISTED:
                 self.balances[member] += each
                 paid += each
                 log RewardPaid(round=round, node=member, amount=each, for_committee=True)
@@ -779,8 +890,10 @@ def _start_round(committee: DynArray[address, MAX_COMMITTEE], blob_hash: bytes32
         self.in_committee[new_round][a] = True
     self.models[new_round] = Model(blob_hash=blob_hash, uri=uri, block=block.number, origin=origin)
     self.current_round = new_round
-    self.phase = Phase.SCORING
+    self.phase = Phase.COMMIT
     self.round_start_block = block.number
+    self.phase_start_block = block.number
+    self.num_commits = 0
     self.num_final = 0
     self.close_cursor = 0
     log RoundStarted(round=new_round, blob_hash=blob_hash, origin=origin)
@@ -803,8 +916,7 @@ def replace_committee(round: uint256, members: DynArray[address, MAX_COMMITTEE])
     """
     assert self.is_manager[msg.sender], "caller is not a manager"
     self._check_round_expired(round)
-    assert len(members) > 0, "committee is empty"
-    assert len(members) <= self.params.committee_size, "committee larger than committee size"
+    self._check_committee_size(len(members), self.params)
     for i: uint256 in range(MAX_COMMITTEE):
         if i >= len(members):
             break
@@ -824,15 +936,15 @@ def reelect_committee(round: uint256):
     """
     @notice After the round deadline, any admitted node replaces a committee
             that did not finish by electing one from the previous round's
-            qualified providers (excluding the failed committee). The next round
-            starts with the same model.
+            qualified providers (excluding the failed committee), seeded by
+            the round's shared randomness. The next round starts with the
+            same model.
     """
     assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
     self._check_round_expired(round)
     assert round > 0, "no previous round to elect from: a manager must replace the committee"
-    seed: bytes32 = keccak256(abi_encode(self.models[round].blob_hash, round, msg.sender))
-    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round - 1, round, seed)
-    assert len(elected) > 0, "no eligible candidate: a manager must replace the committee"
+    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round - 1, round, self._seed(round))
+    assert len(elected) > 0, "too few eligible candidates: a manager must replace the committee"
     log CommitteeReplaced(round=round, by=msg.sender, members=elected)
     self._start_round(elected, self.models[round].blob_hash, self.models[round].uri, ModelOrigin.CARRIED_OVER)
 
@@ -935,12 +1047,6 @@ def get_managers() -> DynArray[address, MAX_MANAGERS]:
 @view
 def get_proposal(round: uint256, member: address) -> bytes32:
     return self.proposal_of[round][member]
-
-
-@external
-@view
-def get_proposal_count(round: uint256, blob_hash: bytes32) -> uint256:
-    return self.proposal_count[round][blob_hash]
 
 
 @external

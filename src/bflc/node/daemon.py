@@ -4,26 +4,28 @@ Every pass (:meth:`NodeDaemon.step`) reads the round from the chain, works
 out this node's role and does the next thing that role needs:
 
 * **trainer** (admitted, not on the committee): once per round, train from
-  the global model (fetched by its on-chain hash and checked) and submit the
-  update;
+  the global model (fetched by its on-chain hash and checked) and commit to
+  the update (its salt is journalled first); once commitments are closed,
+  upload the blob and reveal it;
 * **committee member**: score every update it has not voted on (a blob that
   is missing or fails its hash check scores 0), then, once the round is
   aggregating, propose the FedAvg of the qualified updates;
 * **watcher** (admitted, no learner) and everyone with nothing else to do:
-  the liveness duties: ``close_scoring`` after the scoring deadline, and
+  the liveness duties: ``close_phase`` after a phase's deadline, and
   after the round deadline ``reelect_committee`` (any admitted node) or
   ``replace_committee`` (managers);
 * **idle**: not admitted (``--apply`` pays the fee and applies), applied,
   blacklisted or left.
 
-Each step checks the chain before acting (``has_submitted``, the votes, the
-proposals), so a restarted node never sends a transaction twice.
+Each step checks the chain before acting (the commitment, ``has_submitted``,
+the votes, the proposals), so a restarted node never sends a transaction twice.
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -42,7 +44,7 @@ from bflc.ml.learner import Learner
 from bflc.node.journal import Journal
 from bflc.node.prune import prune_cache
 from bflc.node.state import NodeState, StateDir
-from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, Trainer, Watcher
+from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, SealedUpdate, Trainer, Watcher
 from bflc.seeds import NodeSeeds
 from bflc.storage import BlobStore, bytes32_to_hash, model_spec
 
@@ -56,10 +58,11 @@ RACE_REASONS = frozenset(
     {
         "stale round",
         "future round",
+        "not this phase of the round",
+        "scoring is closing",
         "round is aggregating",
         "round is not aggregating yet",
-        "scoring is closed for this round",
-        "scoring deadline not reached",
+        "phase deadline not reached",
         "round deadline not reached",
     }
 )
@@ -279,10 +282,14 @@ class NodeDaemon:
             self._idle(status)
             return role
         acted = False
-        if role is Role.COMMITTEE:
-            acted = self._score(state) if state.phase is Phase.SCORING else self._propose(state)
-        elif role is Role.TRAINER and state.phase is Phase.SCORING:
-            acted = self._train(state)
+        if role is Role.COMMITTEE and state.phase is Phase.SCORING:
+            acted = self._score(state)
+        elif role is Role.COMMITTEE and state.phase is Phase.AGGREGATING:
+            acted = self._propose(state)
+        elif role is Role.TRAINER and state.phase is Phase.COMMIT:
+            acted = self._commit(state)
+        elif role is Role.TRAINER and state.phase is Phase.REVEAL:
+            acted = self._reveal(state)
         if not acted:
             self._deadlines(state)
         return role
@@ -337,20 +344,15 @@ class NodeDaemon:
 
     # ------------------------------------------------------------ trainer
 
-    def _train(self, state: RoundState) -> bool:
+    def _commit(self, state: RoundState) -> bool:
+        """Train (or take the update sealed before a restart), journal it with its salt, commit."""
         r = state.round
         assert self.trainer is not None
-        record = self.state.round(r).get("update")
-        if self.ledger.has_submitted(r):
-            if record is None or record["id"] is None:
-                self._adopt_update(r)
+        if self.ledger.commitment(r) != _EMPTY_HASH or r in self._diverged:
             return False
-        if r in self._diverged:
-            return False
-        if record is not None and self.blobs.has_local(record["blob"]):
-            blob, n_samples = record["blob"], record["n_samples"]
-            self.blobs.publish(blob)
-            self._log("update_reused", f"round {r}: reusing the update trained before a restart ({blob[:12]})", round=r, blob=blob)
+        sealed = self._sealed(r)
+        if sealed is not None:
+            self._log("update_reused", f"round {r}: committing the update trained before a restart ({sealed.blob_hash[:12]})", round=r, blob=sealed.blob_hash)
         else:
             started = time.monotonic()
             update = self.trainer.train(r, bytes32_to_hash(state.model.blob_hash))
@@ -359,21 +361,49 @@ class NodeDaemon:
                 self._diverged.add(r)
                 self._log("training_diverged", f"round {r}: training gave NaN or infinite parameters; no update this round", level="warning", round=r)
                 return False
-            blob, n_samples = self.trainer.upload(update), update.n_samples
-            self.state.record_update(r, blob, n_samples)
-            self._log("trained", f"round {r}: trained on {n_samples} samples in {time.monotonic() - started:.1f} s", round=r, blob=blob, n_samples=n_samples, seed=update.seed)
+            sealed = self.trainer.seal(update, secrets.token_bytes(32))
+            self.state.record_update(r, sealed.blob_hash, sealed.n_samples, sealed.salt.hex())
+            self._log("trained", f"round {r}: trained on {sealed.n_samples} samples in {time.monotonic() - started:.1f} s", round=r, blob=sealed.blob_hash, n_samples=sealed.n_samples, seed=update.seed)
         self._before_tx()
-        update_id = self.trainer.submit(r, blob, int(n_samples))
-        self.state.record_update(r, blob, int(n_samples), update_id)
-        self._log("update_submitted", f"round {r}: submitted update {update_id} (blob {blob[:12]})", round=r, update_id=update_id, blob=blob)
+        self.trainer.commit(r, sealed)
+        self._log("update_committed", f"round {r}: committed to update {sealed.blob_hash[:12]} (kept private until commitments close)", round=r, blob=sealed.blob_hash)
         return True
+
+    def _reveal(self, state: RoundState) -> bool:
+        """Once commitments are closed: upload the committed update and reveal it."""
+        r = state.round
+        assert self.trainer is not None
+        record = self.state.round(r).get("update")
+        if self.ledger.has_submitted(r):
+            if record is None or record["id"] is None:
+                self._adopt_update(r)
+            return False
+        if self.ledger.commitment(r) == _EMPTY_HASH:
+            return False
+        sealed = self._sealed(r)
+        if sealed is None:
+            self._say_once(f"lost:{r}", "update_lost", f"round {r}: committed, but the update or its salt is gone from the state directory; it cannot be revealed", level="warning", round=r)
+            return False
+        self._before_tx()
+        update_id = self.trainer.reveal(r, sealed)
+        self.state.record_update(r, sealed.blob_hash, sealed.n_samples, sealed.salt.hex(), update_id)
+        self._log("update_submitted", f"round {r}: revealed update {update_id} (blob {sealed.blob_hash[:12]})", round=r, update_id=update_id, blob=sealed.blob_hash)
+        return True
+
+    def _sealed(self, round: int) -> SealedUpdate | None:
+        """The update this node sealed in ``round`` (journalled with its salt and kept locally), if any."""
+        record = self.state.round(round).get("update")
+        if record is None or not record.get("salt") or not self.blobs.has_local(record["blob"]):
+            return None
+        return SealedUpdate(record["blob"], int(record["n_samples"]), bytes.fromhex(record["salt"]))
 
     def _adopt_update(self, round: int) -> None:
         """Record the update the chain holds from this node (sent before a crash)."""
         for update in self.ledger.round_updates(round, with_votes=False):
             if _same(update.provider, self.account):
                 blob = bytes32_to_hash(update.blob_hash)
-                self.state.record_update(round, blob, update.n_samples, update.update_id)
+                salt = (self.state.round(round).get("update") or {}).get("salt", "")
+                self.state.record_update(round, blob, update.n_samples, salt, update.update_id)
                 self._log("update_found", f"round {round}: update {update.update_id} was already on chain; recorded it", round=round, update_id=update.update_id, blob=blob)
 
     # ------------------------------------------------------------ committee
@@ -389,9 +419,6 @@ class NodeDaemon:
         pending = [u for u in updates if u.update_id not in voted]
         if not pending:
             return False
-        half_window = state.start_block + self.params.score_deadline_blocks // 2
-        if len(updates) < self.params.updates_per_round and self.ledger.block_number() < half_window:
-            return False  # wait for more updates: one batch per member is cheaper
         judgement = self.member.judge(r, pending)
         for update_id, reason in judgement.rejected.items():
             blob = next(bytes32_to_hash(u.blob_hash) for u in pending if u.update_id == update_id)
@@ -421,7 +448,7 @@ class NodeDaemon:
     # ------------------------------------------------------------ liveness
 
     def _deadlines(self, state: RoundState) -> None:
-        """Close scoring after its deadline; replace or re-elect a committee that missed the round deadline."""
+        """Close a phase after its deadline; replace or re-elect a committee that missed the round deadline."""
         r = state.round
         duty, members = self.watcher.next_duty(state)
         if duty is Duty.NOTHING:
@@ -432,7 +459,7 @@ class NodeDaemon:
         self._before_tx()
         self.watcher.perform(r, duty, members)
         messages = {
-            Duty.CLOSED_SCORING: ("scoring_closed", f"round {r}: closed scoring after the deadline"),
+            Duty.CLOSED_PHASE: ("phase_closed", f"round {r}: closed the {state.phase.name.lower()} phase after its deadline"),
             Duty.REPLACED_COMMITTEE: ("committee_replaced", f"round {r}: replaced the committee that missed the deadline with {members}"),
             Duty.REELECTED_COMMITTEE: ("committee_reelected", f"round {r}: re-elected the committee that missed the deadline"),
         }

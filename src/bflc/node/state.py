@@ -107,8 +107,8 @@ class StateDir:
 class NodeState:
     """What this node did per round, persisted in ``state.json``.
 
-    Each round's record may hold ``update`` (``blob``, ``n_samples`` and,
-    once the chain confirmed it, ``id``), ``scored`` (update id -> blob hash
+    Each round's record may hold ``update`` (``blob``, ``n_samples``, the
+    commitment's ``salt`` and, once revealed on chain, ``id``), ``scored`` (update id -> blob hash
     of every update this node voted on) and ``proposed`` (the blob hash of
     its proposed aggregate).
 
@@ -144,9 +144,13 @@ class NodeState:
         """The (mutable) record of ``round``; empty if nothing happened yet."""
         return self.rounds.setdefault(str(round), {})
 
-    def record_update(self, round: int, blob: str, n_samples: int, update_id: int | None = None) -> None:
-        """An update prepared (``update_id`` None) or confirmed on chain."""
-        self.round(round)["update"] = {"blob": blob, "n_samples": n_samples, "id": update_id}
+    def record_update(self, round: int, blob: str, n_samples: int, salt: str, update_id: int | None = None) -> None:
+        """An update sealed (``update_id`` None: committed or about to be) or revealed on chain.
+
+        ``salt`` (hex) opens the commitment: it is written before the
+        commitment is sent, so a restarted node can still reveal.
+        """
+        self.round(round)["update"] = {"blob": blob, "n_samples": n_samples, "salt": salt, "id": update_id}
         self.save()
 
     def record_scores(self, round: int, scored: dict[int, str]) -> None:

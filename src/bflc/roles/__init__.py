@@ -3,16 +3,16 @@
 A runner decides *when* a step runs and what happens when it fails; a role
 decides *what* the protocol does:
 
-* :class:`Trainer`: fetch the global model, train, attack if malicious, upload, submit;
+* :class:`Trainer`: fetch the global model, train, attack if malicious, commit; then upload and reveal;
 * :class:`CommitteeMember`: fetch and check the round's updates, score them in a batch, vote;
 * :class:`Aggregator`: fetch the qualified updates, aggregate, upload, propose;
-* :class:`Watcher`: the deadline duties (close scoring, replace or re-elect a committee).
+* :class:`Watcher`: the deadline duties (close a phase, replace or re-elect a committee).
 """
 
 from bflc.roles.aggregator import Aggregator, Proposal, aggregate_qualified
 from bflc.roles.blobs import ModelBlobs
 from bflc.roles.member import CommitteeMember, Judgement
-from bflc.roles.trainer import TrainedUpdate, Trainer, local_update, poison
+from bflc.roles.trainer import SealedUpdate, TrainedUpdate, Trainer, local_update, poison
 from bflc.roles.watcher import Duty, Watcher
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Judgement",
     "ModelBlobs",
     "Proposal",
+    "SealedUpdate",
     "TrainedUpdate",
     "Trainer",
     "Watcher",

@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 from bflc.errors import BlobError
 from bflc.ml.models import Params
-from bflc.storage import BlobStore, decode_model, encode_model
+from bflc.storage import BlobStore, blob_hash, decode_model, encode_model
 from bflc.storage.codec import ModelSpec
 from bflc.timing import PhaseTimer
 
@@ -48,6 +48,7 @@ class ModelBlobs:
         self.memo_size = memo
         self.timer = timer or PhaseTimer()
         self._memo: OrderedDict[str, Params] = OrderedDict()
+        self._unpublished: dict[str, bytes] = {}
 
     def fetch(self, blob_hash: str) -> Params:
         """The model ``blob_hash``: from memory, the local copy, else the store (checked, then kept).
@@ -92,10 +93,38 @@ class ModelBlobs:
                 self.cache.put(data)
             return self.store.put(data)
 
+    def keep(self, params: Params) -> str:
+        """Encode ``params`` and keep the blob here without uploading it; return its hash.
+
+        A committed update stays out of the shared store until its reveal, so
+        that nobody can copy it in time to commit to it (:meth:`publish`).
+        """
+        with self.timer.phase("storage"):
+            data = encode_model(params)
+            if self.cache is not None:
+                return self.cache.put(data)
+            digest = blob_hash(data)
+            self._unpublished[digest] = data
+            return digest
+
     def publish(self, blob_hash: str) -> None:
-        """Upload the local copy of ``blob_hash`` if the store lacks it (after a crash before the upload)."""
-        if self.cache is not None and not self.store.has(blob_hash):
-            self.store.put(self.cache.get(blob_hash))
+        """Upload the local copy of ``blob_hash`` if the store lacks it (see :meth:`keep`).
+
+        Raises
+        ------
+        BlobError
+            If this node has no copy of ``blob_hash``.
+        """
+        with self.timer.phase("storage"):
+            if self.store.has(blob_hash):
+                self._unpublished.pop(blob_hash, None)
+                return
+            data = self._unpublished.pop(blob_hash, None)
+            if data is None and self.cache is not None and self.cache.has(blob_hash):
+                data = self.cache.get(blob_hash)
+            if data is None:
+                raise BlobError(f"no local copy of blob {blob_hash[:12]} to upload", "the update was lost with the node's state directory")
+            self.store.put(data)
 
     def has_local(self, blob_hash: str) -> bool:
         """Whether this node keeps a copy of ``blob_hash``."""

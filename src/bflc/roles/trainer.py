@@ -1,4 +1,9 @@
-"""The trainer's step: fetch the global model, train, attack if malicious, upload, submit."""
+"""The trainer's steps: fetch the global model, train, attack if malicious, commit; later upload and reveal.
+
+An update is committed before anyone can see it (only its commitment goes on
+chain) and uploaded only once commitments are closed, so that a node that
+watches pending transactions or the shared store cannot claim it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 from bflc.attacks import Attack
 from bflc.ml.learner import Learner
 from bflc.ml.models import Params, all_finite, flatten, unflatten
+from bflc.protocol import commitment
 from bflc.roles.base import LearningRole
 from bflc.storage import hash_to_bytes32
 from bflc.timing import PhaseTimer
@@ -21,6 +27,22 @@ class TrainedUpdate:
     params: Params
     n_samples: int
     seed: int
+
+
+@dataclass(frozen=True)
+class SealedUpdate:
+    """An update a trainer has committed to (or is about to): its blob, sample count and secret salt.
+
+    Keep it until the reveal: without the salt the commitment cannot be opened.
+    """
+
+    blob_hash: str
+    n_samples: int
+    salt: bytes
+
+    def commitment(self, sender: str, round: int) -> bytes:
+        """The commitment ``sender`` sends for this update in ``round``."""
+        return commitment(sender, round, hash_to_bytes32(self.blob_hash), self.n_samples, self.salt)
 
 
 def poison(attack: Attack, global_params: Params, local: Params, seed: int) -> Params:
@@ -91,11 +113,19 @@ class Trainer(LearningRole):
         global_params = self.blobs.fetch(global_model)
         return local_update(self.learner, global_params, self.seeds.training(round), self.attack, self.timer)
 
-    def upload(self, update: TrainedUpdate) -> str:
-        """Put the update's blob in the shared store; return its hash."""
-        return self.blobs.put(update.params)
+    def seal(self, update: TrainedUpdate, salt: bytes) -> SealedUpdate:
+        """Encode the update and keep its blob here, not uploaded yet; ``salt`` is 32 secret random bytes."""
+        if len(salt) != 32:
+            raise ValueError(f"a salt is 32 bytes, got {len(salt)}")
+        return SealedUpdate(self.blobs.keep(update.params), update.n_samples, bytes(salt))
 
-    def submit(self, round: int, blob_hash: str, n_samples: int) -> int:
-        """Record the update's hash and sample count on chain; return its update id."""
+    def commit(self, round: int, sealed: SealedUpdate) -> None:
+        """Commit to the sealed update on chain (commit phase)."""
         with self.timer.phase("chain"):
-            return self.ledger.submit_update(round, hash_to_bytes32(blob_hash), n_samples)
+            self.ledger.commit_update(round, sealed.commitment(self.ledger.account, round))
+
+    def reveal(self, round: int, sealed: SealedUpdate) -> int:
+        """Upload the sealed update's blob and reveal it (reveal phase); return its update id."""
+        self.blobs.publish(sealed.blob_hash)
+        with self.timer.phase("chain"):
+            return self.ledger.reveal_update(round, hash_to_bytes32(sealed.blob_hash), sealed.n_samples, sealed.salt)

@@ -1,7 +1,8 @@
 """The watcher's step: the deadline duties that keep a round from stalling.
 
-After the scoring deadline anyone may close scoring (the round goes on with
-the updates that have a quorum of votes); after the round deadline a manager
+After a phase's deadline anyone may close it: the commitments that came in
+go on to be revealed, the reveals that came in go on to be scored, and the
+updates with a quorum of votes are final. After the round deadline a manager
 replaces a committee that did not finish, or any admitted node re-elects one
 from the last round's qualified providers.
 """
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bflc.chain import NodeStatus, Phase, ProtocolParams, RoundState
-from bflc.protocol import is_quorum
+from bflc.protocol import elected_size, is_quorum
 from bflc.roles.base import ChainRole
 
 
@@ -21,7 +22,7 @@ class Duty(enum.Enum):
     """What a watcher did in one pass."""
 
     NOTHING = "nothing"
-    CLOSED_SCORING = "scoring closed"
+    CLOSED_PHASE = "phase closed"
     REPLACED_COMMITTEE = "committee replaced"
     REELECTED_COMMITTEE = "committee re-elected"
     STUCK = "stuck"
@@ -44,23 +45,32 @@ class Watcher(ChainRole):
     params: ProtocolParams
     is_manager: bool = field(default=False, kw_only=True)
 
-    def scoring_overdue(self, state: RoundState, block: int) -> bool:
-        """Whether ``state``'s round is still scoring past its scoring deadline."""
-        return state.phase is Phase.SCORING and block >= state.start_block + self.params.score_deadline_blocks
+    def phase_overdue(self, state: RoundState, block: int) -> bool:
+        """Whether ``state``'s round is still committing, revealing or scoring past that phase's deadline."""
+        deadline = self.params.deadline_blocks(state.phase)
+        return deadline > 0 and block >= state.phase_start_block + deadline
 
     def round_overdue(self, state: RoundState, block: int) -> bool:
         """Whether ``state``'s round is past its round deadline."""
         return block >= state.start_block + self.params.round_deadline_blocks
 
-    def close_scoring(self, round: int) -> None:
-        """Close scoring: the updates with a quorum of votes are final, the rest are dropped."""
+    def close_phase(self, round: int) -> None:
+        """Close the current phase: commitments go on to reveals, reveals to scoring, quorum updates are final."""
         with self.timer.phase("chain"):
-            self.ledger.close_scoring(round)
+            self.ledger.close_phase(round)
 
     def can_close(self, state: RoundState) -> bool:
-        """Whether closing would keep anything: some update has a quorum of votes."""
-        size = len(state.committee)
-        return any(is_quorum(u.num_votes, size) for u in self.ledger.round_updates(state.round, with_votes=False))
+        """Whether closing would keep anything: a commitment, a revealed update, an update with a quorum."""
+        if state.phase is Phase.COMMIT:
+            return state.num_commits > 0
+        updates = self.ledger.round_updates(state.round, with_votes=False)
+        if state.phase is Phase.REVEAL:
+            return bool(updates)
+        return any(is_quorum(u.num_votes, len(state.committee)) for u in updates)
+
+    def committee_of(self, candidates: Sequence[str]) -> list[str]:
+        """The committee a manager seats from ``candidates`` (eligible, in order): odd, at least the minimum, else none."""
+        return list(candidates[: elected_size(len(candidates), self.params.committee_size, self.params.min_committee_size)])
 
     def eligible(self, candidates: Sequence[str], state: RoundState) -> list[str]:
         """The ``candidates`` who may sit on the next committee: admitted, not on it now, distinct, in order."""
@@ -97,22 +107,22 @@ class Watcher(ChainRole):
             The duty, and for :attr:`Duty.REPLACED_COMMITTEE` the new committee.
         """
         block = self.ledger.block_number()
-        if self.scoring_overdue(state, block) and self.can_close(state):
-            return Duty.CLOSED_SCORING, []
+        if self.phase_overdue(state, block) and self.can_close(state):
+            return Duty.CLOSED_PHASE, []
         if not self.round_overdue(state, block):
             return Duty.NOTHING, []
         if self.is_manager:
-            members = self.eligible(self.live_nodes(state), state)[: self.params.committee_size]
+            members = self.committee_of(self.eligible(self.live_nodes(state), state))
             if members:
                 return Duty.REPLACED_COMMITTEE, members
-        if state.round > 0 and self.eligible(self.providers(self.ledger.qualified(state.round - 1)), state):
+        if state.round > 0 and self.committee_of(self.eligible(self.providers(self.ledger.qualified(state.round - 1)), state)):
             return Duty.REELECTED_COMMITTEE, []
         return Duty.STUCK, []
 
     def perform(self, round: int, duty: Duty, members: Sequence[str] = ()) -> None:
         """Send the transaction of ``duty`` (from :meth:`next_duty`) for ``round``."""
-        if duty is Duty.CLOSED_SCORING:
-            self.close_scoring(round)
+        if duty is Duty.CLOSED_PHASE:
+            self.close_phase(round)
         elif duty is Duty.REPLACED_COMMITTEE:
             self.replace_committee(round, members)
         elif duty is Duty.REELECTED_COMMITTEE:

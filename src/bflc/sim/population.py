@@ -37,6 +37,7 @@ class Population:
             )
         num_active = max(1, round(config.active_fraction * size))
         committee_size = max(1, round(config.committee_fraction * num_active))
+        committee_size -= 1 - committee_size % 2  # odd, as the contract requires
         if num_active - committee_size < 1:
             raise ConfigError(
                 f"{num_active} active nodes leave no trainer beside a committee of {committee_size}",

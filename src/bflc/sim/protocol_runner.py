@@ -15,7 +15,7 @@ from bflc.chain import ElectionMode, Ledger, Phase, ProtocolParams, to_fixed
 from bflc.chain.fast import FastChain
 from bflc.errors import ChainError
 from bflc.ml.models import Params
-from bflc.roles import Aggregator, CommitteeMember, ModelBlobs, Trainer, Watcher
+from bflc.roles import Aggregator, CommitteeMember, ModelBlobs, SealedUpdate, Trainer, Watcher
 from bflc.sim.config import SimConfig
 from bflc.sim.metrics import CommitteeMetrics, RoundMetrics
 from bflc.sim.nodes import VirtualNodes
@@ -23,9 +23,13 @@ from bflc.sim.population import Population
 from bflc.storage import MemoryBlobStore, bytes32_to_hash, hash_to_bytes32, model_spec
 from bflc.timing import PhaseTimer
 
+# Every phase deadline of the simulated network: the simulator mines empty
+# blocks up to a deadline only when a phase must be closed early.
+DEADLINE_BLOCKS = 10**6
+
 
 class ProtocolRunner:
-    """Plays BFLC rounds: trainers submit, the committee scores and aggregates.
+    """Plays BFLC rounds: trainers commit and reveal, the committee scores and aggregates.
 
     Parameters
     ----------
@@ -64,8 +68,11 @@ class ProtocolRunner:
             election=election,
             score_weight=1.0 - factor_weight,
             factor_weight=factor_weight,
-            score_deadline_blocks=10**6,
-            round_deadline_blocks=10**6,
+            min_committee_size=min(3, population.committee_size),
+            commit_deadline_blocks=DEADLINE_BLOCKS,
+            reveal_deadline_blocks=DEADLINE_BLOCKS,
+            score_deadline_blocks=DEADLINE_BLOCKS,
+            round_deadline_blocks=3 * DEADLINE_BLOCKS,
         )
         founders = [self.addresses[i] for i in population.first_committee(config.seed)]
         self.protocol_params = params
@@ -114,12 +121,7 @@ class ProtocolRunner:
         trainers = pop.active_others(round, cfg.seed, set(committee), pop.updates_per_round)
         global_model = bytes32_to_hash(state.model.blob_hash)
 
-        update_ids: dict[int, int] = {}
-        for node in trainers:
-            trainer = self._trainer(node)
-            update = trainer.train(round, global_model)
-            if update is not None:  # a trainer whose training diverged has no blob to submit
-                update_ids[trainer.submit(round, trainer.upload(update), update.n_samples)] = node
+        update_ids = self._submit(round, trainers, global_model)
         deadline = None
         if update_ids:
             updates = sorted(self.ledger.round_updates(round, with_votes=False), key=lambda u: u.update_id)
@@ -128,7 +130,7 @@ class ProtocolRunner:
                 judge.vote(round, [u.update_id for u in updates], judge.judge(round, updates).scores)
             if self.ledger.current_round() == round and self.ledger.phase() == Phase.SCORING:
                 deadline = "scoring closed"
-                self._close_scoring(round, state.start_block)
+                self._close_phase(round)
             accepted = self._aggregate(round, committee)
         else:
             deadline, accepted = "committee replaced", False
@@ -161,6 +163,25 @@ class ProtocolRunner:
         """Transactions and gas of deployment and admission."""
         return {"transactions": self._admission_stats[0], "gas": self._admission_stats[1]}
 
+    def _submit(self, round: int, trainers: list[int], global_model: str) -> dict[int, int]:
+        """Each trainer trains and commits; then each uploads and reveals. Returns update id -> node.
+
+        A trainer whose training diverged has no blob and sits the round out;
+        commitments then close at the commit deadline instead of at K.
+        """
+        sealed: dict[int, SealedUpdate] = {}
+        for node in trainers:
+            trainer = self._trainer(node)
+            update = trainer.train(round, global_model)
+            if update is not None:
+                sealed[node] = trainer.seal(update, self.nodes.seeds(node).salt(round))
+                trainer.commit(round, sealed[node])
+        if not sealed:
+            return {}
+        if self.ledger.phase() == Phase.COMMIT:
+            self._close_phase(round)
+        return {self._trainer(node).reveal(round, update): node for node, update in sealed.items()}
+
     def _aggregate(self, round: int, committee: list[int]) -> bool:
         """The committee proposes the FedAvg of the qualified updates.
 
@@ -185,17 +206,15 @@ class ProtocolRunner:
     # ------------------------------------------------------------ deadline paths
 
     def _wait_for(self, start_block: int, deadline_blocks: int) -> None:
-        """Mine empty blocks until ``deadline_blocks`` after the round's ``start_block``."""
+        """Mine empty blocks until ``deadline_blocks`` after ``start_block``."""
         with self.timer.phase("chain"):
             self.chain.mine(max(0, start_block + deadline_blocks - self.chain.block_number()))
 
-    def _close_scoring(self, round: int, start_block: int) -> None:
-        """Fewer than K updates came in: after the scoring deadline a node closes scoring.
-
-        The round then goes on with the updates it has.
-        """
-        self._wait_for(start_block, self.protocol_params.score_deadline_blocks)
-        Watcher(self._ledger(0), self.protocol_params, timer=self.timer).close_scoring(round)
+    def _close_phase(self, round: int) -> None:
+        """A phase cannot end by itself (fewer than K commitments, or a member's vote missing): after its deadline a node closes it."""
+        state = self.ledger.round_state()
+        self._wait_for(state.phase_start_block, self.protocol_params.deadline_blocks(state.phase))
+        Watcher(self._ledger(0), self.protocol_params, timer=self.timer).close_phase(round)
 
     def _replace_committee(self, round: int, start_block: int, trainers: list[int]) -> None:
         """No model could be proposed (no trainer had an update): the manager replaces the committee.
@@ -206,5 +225,5 @@ class ProtocolRunner:
         self._wait_for(start_block, self.protocol_params.round_deadline_blocks)
         watcher = Watcher(self.ledger, self.protocol_params, is_manager=True, timer=self.timer)
         state = self.ledger.round_state()
-        members = watcher.eligible([self.addresses[t] for t in trainers], state)[: self.population.committee_size]
+        members = watcher.committee_of(watcher.eligible([self.addresses[t] for t in trainers], state))
         watcher.replace_committee(round, members)

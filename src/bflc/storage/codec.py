@@ -152,8 +152,9 @@ def _check_spec(tensors: Mapping[str, np.ndarray], expected: ModelSpec) -> None:
 def encode_model(tensors: Mapping[str, np.ndarray]) -> bytes:
     """Serialize a model to safetensors bytes, deterministically.
 
-    Tensors are written in sorted name order with no metadata, so equal
-    models give equal bytes (and equal hashes) whatever the dict order.
+    Tensors are written in sorted name order with no metadata and zeros
+    without sign, so equal models give equal bytes (and equal hashes) whatever
+    the dict order: this is the canonical form :func:`decode_model` requires.
 
     Parameters
     ----------
@@ -173,7 +174,8 @@ def encode_model(tensors: Mapping[str, np.ndarray]) -> bytes:
     """
     arrays = {name: np.asarray(array, order="C") for name, array in tensors.items()}
     _check_tensors(arrays)
-    return safetensors.numpy.save({name: arrays[name] for name in sorted(arrays)})
+    # Adding zero turns -0.0 into 0.0, so equal values always give equal bytes.
+    return safetensors.numpy.save({name: arrays[name] + arrays[name].dtype.type(0) for name in sorted(arrays)})
 
 
 def decode_model(
@@ -202,8 +204,8 @@ def decode_model(
     Raises
     ------
     BlobError
-        If the blob is oversize or malformed, or a tensor is non-finite, not
-        float32/float64, or does not match ``expected``.
+        If the blob is oversize, malformed or not in canonical form, or a
+        tensor is non-finite, not float32/float64, or does not match ``expected``.
     ConfigError
         If ``max_bytes`` is not a positive integer.
     """
@@ -220,4 +222,9 @@ def decode_model(
     _check_tensors(tensors)
     if expected is not None:
         _check_spec(tensors, expected)
+    if encode_model(tensors) != bytes(data):
+        raise BlobError(
+            "model blob is not in canonical form (metadata, tensor order, padding or a negative zero differ)",
+            "encode models with bflc's encoder: the same weights must have one blob and one hash",
+        )
     return {name: tensors[name].copy() for name in sorted(tensors)}
