@@ -21,12 +21,29 @@ def test_help_lists_commands():
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("command", [["demo"], ["simulate"], ["contract", "verify"]])
+@pytest.mark.parametrize("command", [["demo"], ["simulate"], ["contract", "verify"], ["chain", "deploy"], ["cluster", "up"], ["status"]])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit:
         main([*command, "--help"])
     assert exit.value.code == 0
     assert "usage: bflc" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        (["chain", "deploy"], ["--min-committee-size", "--commit-deadline-blocks", "--reveal-deadline-blocks", "--score-deadline-blocks", "--round-deadline-blocks"]),
+        (["cluster", "up"], ["--min-committee", "--commit-deadline", "--reveal-deadline", "--score-deadline", "--round-deadline"]),
+    ],
+)
+def test_deploying_commands_explain_the_phases_and_the_filter(command, flags, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for flag in [*flags, "--no-filter", "--relative-min-score"]:
+        assert flag in text
+    for words in ["commit phase:", "reveal phase:", "scoring phase:", "A round runs in phases", "(default: 0.5)", "odd"]:
+        assert words in text
 
 
 @pytest.mark.parametrize(
@@ -38,7 +55,7 @@ def test_every_command_has_help(command, capsys):
         (["simulate", "--model", "resnet", "--dataset", "digits"], "unknown model 'resnet'"),
         (["simulate", "--dataset", "digits", "--nodes", "5", "--active-fraction", "0.2"], "leave no trainer"),
         (["demo", "--rounds", "0"], "--rounds 0 must be at least 1"),
-        (["simulate", "--dataset", "digits", "--nodes", "20", "--active-fraction", "0.5", "--updates-per-round", "7"], "more than the 6 active nodes"),
+        (["simulate", "--dataset", "digits", "--nodes", "20", "--active-fraction", "0.5", "--updates-per-round", "8"], "more than the 7 active nodes"),
     ],
 )
 def test_bad_input_gives_one_clear_line(args, message):

@@ -11,20 +11,22 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from eth_utils.crypto import keccak
 from web3 import HTTPProvider, Web3
 
-from bflc.chain import Ledger, ProtocolParams, to_fixed
+from bflc.chain import Ledger, Phase, ProtocolParams, to_fixed
 from bflc.chain.anvil import anvil_binary, free_port
 from bflc.chain.devchain import DevChain
 from bflc.chain.web3_ledger import Web3Ledger, deploy_contract
 from bflc.dashboard.app import network_app
 from bflc.net.network import NetworkFile
+from bflc.protocol import commitment
 
 ANVIL_CHAIN_ID = 31337
 GENESIS = b"\x01" * 32
@@ -46,16 +48,38 @@ ROUND0_SCORES = {
 }
 PARAMS = ProtocolParams(
     committee_size=3,
-    updates_per_round=5,
+    min_committee_size=1,
+    updates_per_round=6,
     qualify_top_fraction=0.4,
     min_score=0.2,
     relative_min_score=0.5,
+    commit_deadline_blocks=5,
+    reveal_deadline_blocks=5,
     score_deadline_blocks=5,
-    round_deadline_blocks=10,
+    round_deadline_blocks=20,
     permission_fee=FEE,
     round_reward=REWARD,
     committee_share=0.2,
 )
+
+
+def sealed(blob: int) -> tuple[bytes, int, bytes]:
+    """The blob hash, sample count and salt of test update number ``blob``."""
+    blob_hash = blob.to_bytes(32, "big")
+    return blob_hash, 10 + blob % 7, keccak(blob_hash)
+
+
+def commit_and_reveal(ledger: Ledger, blobs: dict[str, int], close: Callable[[], None]) -> dict[str, int]:
+    """Each account commits to its blob; ``close`` runs if commitments are still open (fewer than K); then each reveals.
+
+    Returns the update id of each account.
+    """
+    r = ledger.current_round()
+    for account, blob in blobs.items():
+        ledger.as_account(account).commit_update(r, commitment(account, r, *sealed(blob)))
+    if ledger.phase() == Phase.COMMIT:
+        close()
+    return {account: ledger.as_account(account).reveal_update(r, *sealed(blob)) for account, blob in blobs.items()}
 
 
 @dataclass
@@ -70,22 +94,30 @@ class Scenario:
     def at(self, name: str) -> Ledger:
         return self.ledger.as_account(self.who[name])
 
-    def submit(self, round: int, name: str, blob: int) -> int:
-        uid = self.at(name).submit_update(round, blob.to_bytes(32, "big"), 10 + blob % 7)
-        self.update_ids[(round, name)] = uid
-        return uid
+    def submit(self, round: int, blobs: dict[str, int]) -> None:
+        """The named nodes commit to and reveal updates ``blobs`` (commitments close after the deadline if fewer than K)."""
+        ids = commit_and_reveal(self.ledger, {self.who[name]: blob for name, blob in blobs.items()}, self.close_after_deadline)
+        self.update_ids.update({(round, name): ids[self.who[name]] for name in blobs})
+
+    def close_after_deadline(self) -> None:
+        """Mine to the current phase's deadline, then the manager closes the phase."""
+        state = self.ledger.round_state()
+        self.chain.mine(max(0, state.phase_start_block + PARAMS.deadline_blocks(state.phase) - self.ledger.block_number()))
+        self.ledger.close_phase(state.round)
 
 
 def play_scenario(chain: DevChain) -> Scenario:
     """Play four rounds that show every verdict, a blacklisting, a leave and a failback.
 
-    - round 0 (committee c0, c1, c2; K = 5, top 40 %, min 0.2, relative 0.5):
-      t0 and t1 qualify, t3 is outside the top fraction, t5 below the relative
-      score, t2 below the minimum score, t4 is not final; c0 and c1 propose
-      MODEL_1, which is accepted; rewards are paid.
-    - round 1 (committee t0, t1): t2, t3, t5 submit and are scored; t5 is
-      blacklisted; scoring is closed after the deadline; t2 qualifies; MODEL_2
-      is accepted.
+    - round 0 (committee c0, c1, c2; K = 6, top 40 %, min 0.2, relative 0.5):
+      t0..t5 commit and reveal; t4 gets one vote, so scoring is closed after
+      the deadline: t0 and t1 qualify, t3 is outside the top fraction, t5
+      below the relative score, t2 below the minimum score, t4 is not final;
+      c0 and c1 propose MODEL_1, which is accepted; rewards are paid. Two
+      qualified providers elect a committee of one (the largest odd number).
+    - round 1 (committee t0): t2, t3, t5 commit (closed after the deadline)
+      and reveal; t5 is blacklisted; t0's votes make every update final and
+      trigger aggregation: t2 qualifies; MODEL_2 is accepted.
     - round 2 (committee t2): c0's update is final, c1's has no vote; a
       manager fails back to round 1 (the round is abandoned).
     - round 3 (committee t2, current): t3's update is final (awaiting
@@ -101,32 +133,25 @@ def play_scenario(chain: DevChain) -> Scenario:
         ledger.admit(who[t])
     ledger.fund(POOL)
 
-    for i, t in enumerate(trainers):
-        s.submit(0, t, 100 + i)
+    s.submit(0, {t: 100 + i for i, t in enumerate(trainers)})
     for m, member in enumerate(["c0", "c1", "c2"]):
         votes = [(s.update_ids[(0, t)], scores[m]) for t, scores in ROUND0_SCORES.items() if scores[m] is not None]
         s.at(member).submit_scores(0, [u for u, _ in votes], [to_fixed(v) for _, v in votes])
+    s.close_after_deadline()
     for member in ["c0", "c1"]:
         s.at(member).propose_model(0, MODEL_1, "file:///model-1")
 
-    for i, t in enumerate(["t2", "t3", "t5"]):
-        s.submit(1, t, 200 + i)
-    ids = [s.update_ids[(1, t)] for t in ["t2", "t3", "t5"]]
-    for member in ["t0", "t1"]:
-        s.at(member).submit_scores(1, ids, [to_fixed(v) for v in (0.8, 0.7, 0.95)])
+    s.submit(1, {"t2": 200, "t3": 201, "t5": 202})
     ledger.blacklist(who["t5"])
-    chain.mine(PARAMS.score_deadline_blocks)
-    s.at("c0").close_scoring(1)
-    for member in ["t0", "t1"]:
-        s.at(member).propose_model(1, MODEL_2, "file:///model-2")
+    ids = [s.update_ids[(1, t)] for t in ["t2", "t3", "t5"]]
+    s.at("t0").submit_scores(1, ids, [to_fixed(v) for v in (0.8, 0.7, 0.95)])
+    s.at("t0").propose_model(1, MODEL_2, "file:///model-2")
 
-    s.submit(2, "c0", 300)
-    s.submit(2, "c1", 301)
+    s.submit(2, {"c0": 300, "c1": 301})
     s.at("t2").submit_scores(2, [s.update_ids[(2, "c0")]], [to_fixed(0.5)])
     ledger.failback(1)
 
-    s.submit(3, "t3", 400)
-    s.submit(3, "t1", 401)
+    s.submit(3, {"t3": 400, "t1": 401})
     s.at("t2").submit_scores(3, [s.update_ids[(3, "t3")]], [to_fixed(0.65)])
     s.at("t4").leave()
     return s
@@ -200,12 +225,13 @@ class RestartableAnvil:
 
 
 def small_network(w3: Web3) -> Web3Ledger:
-    """Deploy on a node's unlocked accounts: manager 0, committee 1 and 2;
-    account 3 is admitted and submits an update. Returns the manager's ledger."""
+    """Deploy on a node's unlocked accounts: manager 0, committee 1, 2 and 3;
+    account 4 is admitted and commits to and reveals an update (K = 1).
+    Returns the manager's ledger."""
     accounts = w3.eth.accounts
-    params = replace(PARAMS, permission_fee=0).to_contract()
-    address = deploy_contract(w3, accounts[0], [accounts[0]], [accounts[1], accounts[2]], GENESIS, "file:///genesis", params)
+    params = replace(PARAMS, permission_fee=0, updates_per_round=1).to_contract()
+    address = deploy_contract(w3, accounts[0], [accounts[0]], accounts[1:4], GENESIS, "file:///genesis", params)
     ledger = Web3Ledger(w3, address, accounts[0])
-    ledger.admit(accounts[3])
-    ledger.as_account(accounts[3]).submit_update(0, b"\x05" * 32, 7)
+    ledger.admit(accounts[4])
+    commit_and_reveal(ledger, {accounts[4]: 5}, close=lambda: None)
     return ledger

@@ -41,16 +41,18 @@ def api(url: str, path: str) -> dict:
 def test_overview_is_the_chains_current_round(url: str, scenario: Scenario) -> None:
     o = api(url, "/api/overview")
     state, who = scenario.ledger.round_state(), scenario.who
-    assert (o["round"], o["phase"], o["round_start_block"]) == (3, "scoring", state.start_block)
+    assert (o["round"], o["phase"], o["round_start_block"], o["phase_start_block"]) == (3, "scoring", state.start_block, state.phase_start_block)
     assert o["block"] == scenario.ledger.block_number()
-    assert o["deadlines"]["score"]["block"] == state.start_block + PARAMS.score_deadline_blocks
+    phase_deadline = state.phase_start_block + PARAMS.score_deadline_blocks
+    assert o["deadlines"]["phase"] == {"block": phase_deadline, "blocks_left": phase_deadline - o["block"], "passed": False}
     assert o["deadlines"]["round"]["block"] == state.start_block + PARAMS.round_deadline_blocks
-    assert o["updates"] == {"submitted": 2, "final": 1, "needed": PARAMS.updates_per_round}
+    assert o["updates"] == {"commitments": 2, "revealed": 2, "final": 1, "needed": PARAMS.updates_per_round}
     assert o["committee"] == [{"address": who["t2"], "manager": False, "votes": 1, "proposal": None}]
     assert o["model"] == {"round": 3, "hash": H1, "uri": "file:///model-1", "origin": "failback", "block": state.model.block}
     assert o["managers"] == [who["m0"]]
     assert o["reward_pool_wei"] == str(scenario.ledger.reward_pool())
     assert o["params"]["qualify_top_fraction"] == 0.4 and o["params"]["permission_fee_wei"] == str(FEE)
+    assert (o["params"]["min_committee_size"], o["params"]["commit_deadline_blocks"], o["params"]["reveal_deadline_blocks"]) == (1, 5, 5)
 
 
 def _updates_by_provider(url: str, round: int, scenario: Scenario) -> dict[str, dict]:
@@ -137,7 +139,7 @@ def test_nodes_balances_rewards_statuses_and_terms(url: str, scenario: Scenario)
     assert nodes[who["m0"]]["manager"] and nodes[who["m0"]]["balance_wei"] == str(6 * FEE)
     assert (nodes[who["t5"]]["status"], nodes[who["t4"]]["status"]) == ("blacklisted", "left")
     rewards = {name: int(nodes[who[name]]["rewards_wei"]) for name in ["c0", "c1", "t0", "t1", "t2", "t3"]}
-    assert rewards == {"c0": 10**17, "c1": 10**17, "t0": 45 * 10**16 + 10**17, "t1": 35 * 10**16 + 10**17, "t2": 8 * 10**17, "t3": 0}
+    assert rewards == {"c0": 10**17, "c1": 10**17, "t0": 45 * 10**16 + 2 * 10**17, "t1": 35 * 10**16, "t2": 8 * 10**17, "t3": 0}
     assert rewards["t0"] == ledger.balance(who["t0"])
     assert nodes[who["t3"]]["submission_count"] == 3
 
@@ -148,12 +150,14 @@ def test_node_page_data(url: str, scenario: Scenario) -> None:
     assert t1["address"] == who["t1"]
     assert [(u["round"], u["verdict"]) for u in t1["submissions"]] == [(0, "qualified"), (3, "pending")]
     assert t1["submissions"][0]["scores"] == {who["c0"]: 0.7, who["c1"]: 0.75, who["c2"]: 0.1}
-    assert t1["terms"] == [{"round": 1, "votes": 3, "proposal": H2}]
-    assert t1["rewards"] == [
-        {"round": 0, "amount_wei": str(35 * 10**16), "for_committee": False},
-        {"round": 1, "amount_wei": str(10**17), "for_committee": True},
-    ]
+    assert t1["terms"] == [] and t1["rewards"] == [{"round": 0, "amount_wei": str(35 * 10**16), "for_committee": False}]
     assert [e["name"] for e in t1["events"]] == ["NodeApplied", "NodeAdmitted"]
+    t0 = api(url, f"/api/nodes/{who['t0']}")
+    assert t0["terms"] == [{"round": 1, "votes": 3, "proposal": H2}]
+    assert t0["rewards"] == [
+        {"round": 0, "amount_wei": str(45 * 10**16), "for_committee": False},
+        {"round": 1, "amount_wei": str(2 * 10**17), "for_committee": True},
+    ]
     t5 = api(url, f"/api/nodes/{who['t5']}")
     assert [e["name"] for e in t5["events"]] == ["NodeApplied", "NodeAdmitted", "NodeBlacklisted"]
 
@@ -167,7 +171,11 @@ def test_events_newest_first(url: str, scenario: Scenario) -> None:
     assert sum(e["name"] == "NodeAdmitted" for e in events) == 6
     assert [b["block"] for b in events] == sorted((b["block"] for b in events), reverse=True)
     everything = api(url, "/api/events?all=1&limit=1000")["events"]
-    assert {"RewardPaid", "CommitteeElected", "ModelAccepted", "UpdateSubmitted"} <= {e["name"] for e in everything}
+    assert {"RewardPaid", "CommitteeElected", "ModelAccepted", "UpdateCommitted", "UpdateSubmitted"} <= {e["name"] for e in everything}
+    committed = [e["args"] for e in reversed(everything) if e["name"] == "UpdateCommitted"]
+    assert committed[:2] == [{"round": 0, "provider": who["t0"]}, {"round": 0, "provider": who["t1"]}] and len(committed) == 13
+    phases = [(e["args"]["round"], e["args"]["phase"]) for e in reversed(everything) if e["name"] == "PhaseStarted"]
+    assert phases == [(r, phase) for r in range(4) for phase in ("reveal", "scoring")]  # aggregation logs AggregationTriggered
     assert len(api(url, "/api/events?limit=2")["events"]) == 2
 
 

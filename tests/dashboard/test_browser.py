@@ -5,8 +5,8 @@ shows the chain's committee, scores, medians and the accuracy chart.
 
 The screenshots are saved in the test's tmp dir; set
 ``BFLC_DASHBOARD_SCREENSHOT=PATH`` to copy the round-2 one to PATH.
-(docs/img/dashboard.png shows a ``bflc cluster up --nodes 5 --committee 2``
-network instead, with the nodes' real accuracies.)
+(docs/img/dashboard.png shows a ``bflc cluster up`` network instead, with
+the nodes' real accuracies.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bflc.chain import ProtocolParams, from_fixed, to_fixed
 from bflc.chain.anvil import AnvilChain
 from bflc.chain.ledger import Ledger
 from bflc.storage import bytes32_to_hash
-from tests.dashboard.dashboard_net import GENESIS, RestartableAnvil, dashboard_app, serve, small_network, write_node_log
+from tests.dashboard.dashboard_net import GENESIS, RestartableAnvil, commit_and_reveal, dashboard_app, serve, small_network, write_node_log
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,9 +37,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 30_000
-# Scores of each round's two updates by the two members, and each node's
+# Scores of each round's two updates by the three members, and each node's
 # accuracy of the model it starts from (the page must show their mean).
-SCORES = {0: ((0.61, 0.55), (0.58, 0.52)), 1: ((0.74, 0.70), (0.69, 0.71))}
+SCORES = {0: ((0.61, 0.55, 0.6), (0.58, 0.52, 0.5)), 1: ((0.74, 0.70, 0.72), (0.69, 0.71, 0.7))}
 ACCURACY = {0: (0.10, 0.12), 1: (0.52, 0.56), 2: (0.70, 0.74)}
 
 pytestmark = [
@@ -63,14 +63,24 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def play_round(ledger: Ledger, trainers: list[str], scores: tuple[tuple[float, float], ...], blob: int) -> None:
-    """Two trainers submit, the committee scores and both members propose the same model."""
+def no_close() -> None:
+    raise AssertionError("K commitments close the commit phase")
+
+
+def submit(ledger: Ledger, trainers: list[str], blob: int) -> list[int]:
+    """The two trainers commit to and reveal updates ``blob``, ``blob + 1`` (K = 2)."""
+    ids = commit_and_reveal(ledger, {t: blob + i for i, t in enumerate(trainers)}, no_close)
+    return [ids[t] for t in trainers]
+
+
+def play_round(ledger: Ledger, trainers: list[str], scores: tuple[tuple[float, ...], ...], blob: int) -> None:
+    """Two trainers submit, the committee scores and a majority proposes the same model."""
     r = ledger.current_round()
-    ids = [ledger.as_account(t).submit_update(r, (blob + i).to_bytes(32, "big"), 20 + i) for i, t in enumerate(trainers)]
+    ids = submit(ledger, trainers, blob)
     committee = ledger.committee(r)
     for m, member in enumerate(committee):
         ledger.as_account(member).submit_scores(r, ids, [to_fixed(s[m]) for s in scores])
-    for member in committee:
+    for member in committee[:2]:
         ledger.as_account(member).propose_model(r, (blob + 99).to_bytes(32, "big"), f"file:///models/{r + 1}")
 
 
@@ -82,9 +92,10 @@ def log_accuracies(nodes_dir: Path, ledger: Ledger, round: int) -> None:
 
 def test_page_follows_the_chain_to_round_2(browser: Any, anvil: AnvilChain, tmp_path: Path) -> None:
     acc = anvil.accounts
-    params = ProtocolParams(committee_size=2, updates_per_round=2, score_deadline_blocks=50, round_deadline_blocks=100)
-    ledger = anvil.deploy([acc[0]], [acc[1], acc[2]], GENESIS, "file:///models/0", params)
-    trainers = acc[3:9]
+    # Two qualified updates a round are too few to elect three members: the committee serves every round.
+    params = ProtocolParams(committee_size=3, updates_per_round=2, score_deadline_blocks=50, round_deadline_blocks=150)
+    ledger = anvil.deploy([acc[0]], acc[1:4], GENESIS, "file:///models/0", params)
+    trainers = acc[4:10]
     for t in trainers:
         ledger.admit(t)
     nodes_dir = tmp_path / "nodes"
@@ -105,7 +116,7 @@ def test_page_follows_the_chain_to_round_2(browser: Any, anvil: AnvilChain, tmp_
             play_round(ledger, [t for t in trainers if t not in committee][:2], SCORES[round], blob)
         log_accuracies(nodes_dir, ledger, 2)
         r2 = ledger.committee(2)
-        updates = [ledger.as_account(t).submit_update(2, (0x300 + i).to_bytes(32, "big"), 30) for i, t in enumerate([t for t in trainers if t not in r2][:2])]
+        updates = submit(ledger, [t for t in trainers if t not in r2][:2], 0x300)
         ledger.as_account(r2[0]).submit_scores(2, updates, [to_fixed(0.81), to_fixed(0.79)])
         ledger.as_account(r2[1]).submit_scores(2, updates[:1], [to_fixed(0.77)])
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
 from bflc.chain import ProtocolParams
 from bflc.chain.anvil import AnvilChain
@@ -17,6 +18,7 @@ from bflc.net.connect import connect
 from bflc.net.deploy import deploy_network
 from bflc.net.keys import load_key, new_key_file
 from bflc.net.network import LearningSettings, NetworkFile, write_network
+from bflc.protocol import commitment
 
 FUNDING = 10**20
 # A small model so that deployments and blobs stay cheap.
@@ -67,9 +69,16 @@ def keys(anvil: AnvilChain, tmp_path: Path) -> KeyFactory:
     return lambda name=None, funded=True: make_key(anvil, tmp_path, name or f"key{next(counter)}", funded)
 
 
+def submit(ledger: Web3Ledger, blob: bytes, samples: int) -> int:
+    """Commit to an update in the current round and reveal it (K = 1: the commitment ends the commit phase)."""
+    r, salt = ledger.current_round(), keccak(blob)
+    ledger.commit_update(r, commitment(ledger.account, r, blob, samples, salt))
+    return ledger.reveal_update(r, blob, samples, salt)
+
+
 @dataclass
 class Deployed:
-    """A network on the session's anvil: one manager, a committee of two, three trainers."""
+    """A network on the session's anvil: one manager, a committee of three, three trainers."""
 
     net: NetworkFile
     path: Path
@@ -83,9 +92,17 @@ class Deployed:
 
 def deploy_test_network(chain: AnvilChain, directory: Path, **params: int) -> Deployed:
     manager = make_key(chain, directory, "manager")
-    committee = [make_key(chain, directory, f"member{i}") for i in range(2)]
+    committee = [make_key(chain, directory, f"member{i}") for i in range(3)]
     trainers = [make_key(chain, directory, f"trainer{i}") for i in range(3)]
-    settings = {"committee_size": 2, "updates_per_round": 1, "score_deadline_blocks": 5, "round_deadline_blocks": 10}
+    settings = {
+        "committee_size": 3,
+        "min_committee_size": 1,
+        "updates_per_round": 1,
+        "commit_deadline_blocks": 5,
+        "reveal_deadline_blocks": 5,
+        "score_deadline_blocks": 5,
+        "round_deadline_blocks": 20,
+    }
     net = deploy_network(
         chain.url,
         manager.account,

@@ -11,17 +11,18 @@ from typing import Any
 
 import pytest
 
-from bflc.chain import ModelOrigin, to_fixed
+from bflc.chain import ModelOrigin, ProtocolParams, to_fixed
 from bflc.chain.anvil import AnvilChain, free_port
 from bflc.cli import main
 from bflc.errors import ContractRevert
 from bflc.ml.models import build_model, get_parameters
 from bflc.net.connect import connect
+from bflc.net.defaults import NO_FILTER_WARNING
 from bflc.net.keys import load_key
 from bflc.net.network import load_network
 from bflc.storage import decode_model, encode_model, open_store
 
-from .conftest import LEARNING, Deployed, KeyFactory
+from .conftest import LEARNING, Deployed, KeyFactory, submit
 from .test_signing import play_round
 
 
@@ -77,7 +78,7 @@ def deploy_args(anvil: AnvilChain, key: Path, tmp_path: Path, committee: list[st
 def test_deploy_writes_a_network_file_that_status_and_model_get_agree_with(
     anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployer, members = keys("deployer"), [keys(), keys()]
+    deployer, members = keys("deployer"), [keys(), keys(), keys()]
     args = deploy_args(anvil, deployer.path, tmp_path, [m.address for m in members], "--updates-per-round", 3, "--lr", 0.01, "--json")
     code, out, _ = bflc(capsys, *args)
     assert code == 0
@@ -89,7 +90,7 @@ def test_deploy_writes_a_network_file_that_status_and_model_get_agree_with(
     ledger = connect(net)
     assert ledger.managers() == [deployer.address] and ledger.committee(0) == [m.address for m in members]
     params = ledger.params()
-    assert params.committee_size == 2 and params.updates_per_round == 3
+    assert (params.committee_size, params.min_committee_size, params.updates_per_round) == (3, 3, 3)
     genesis = ledger.model(0)
     assert genesis.uri == open_store(net.store).uri(genesis.blob_hash.hex())
 
@@ -115,9 +116,54 @@ def test_deploy_takes_a_genesis_file_and_keeps_its_bytes(
     assert connect(net).model(0).blob_hash == hashlib.sha256(blob).digest()
 
 
+def deployed_params(anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: Any) -> tuple[ProtocolParams, str]:
+    """Deploy with three founders and ``extra`` flags; the parameters read back from the chain, and stderr."""
+    args = deploy_args(anvil, keys().path, tmp_path, [keys().address for _ in range(3)], *extra)
+    code, _, err = bflc(capsys, *args)
+    assert code == 0, err
+    return connect(load_network(tmp_path / "network.toml")).params(), err
+
+
+def test_deploy_filters_by_default_as_the_simulator_does(
+    anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params, err = deployed_params(anvil, keys, tmp_path, capsys)
+    assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.0, 0.5)
+    assert err == ""
+
+
+def test_deploy_sets_the_phase_deadlines_and_minimum_committee(
+    anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params, _ = deployed_params(
+        anvil, keys, tmp_path, capsys,
+        "--committee-size", 5, "--min-committee-size", 3, "--commit-deadline-blocks", 7, "--reveal-deadline-blocks", 8,
+        "--score-deadline-blocks", 9, "--round-deadline-blocks", 30, "--min-score", 0.1, "--relative-min-score", 0.6,
+    )
+    assert (params.committee_size, params.min_committee_size) == (5, 3)
+    assert (params.commit_deadline_blocks, params.reveal_deadline_blocks, params.score_deadline_blocks, params.round_deadline_blocks) == (7, 8, 9, 30)
+    assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.1, 0.6)
+
+
+def test_no_filter_warns_and_deploys_without_filtering(
+    anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params, err = deployed_params(anvil, keys, tmp_path, capsys, "--no-filter")
+    assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.0, 0.0)
+    assert err == NO_FILTER_WARNING + "\n"
+    assert "every scored update will be aggregated, noise included" in NO_FILTER_WARNING
+
+
 BAD_DEPLOYS = [
     (["--committee", "0x1234"], "committee member '0x1234' is not an Ethereum address"),
-    (["--committee-size", "1"], "2 first committee members but a committee size of 1"),
+    (["--committee-size", "1"], "3 first committee members but a committee size of 1"),
+    (["--committee-size", "4"], "--committee-size 4 is even: half of an even committee could veto any update (pass an odd size, e.g. 5)"),
+    (["--committee-size", "5", "--min-committee-size", "5"], "3 first committee members but a minimum committee size of 5"),
+    (["--min-committee-size", "2"], "min_committee_size must be odd"),
+    (["--round-deadline-blocks", "59"], "round_deadline_blocks must be at least the phase deadlines together (90)"),
+    (["--relative-min-score", "0"], "filter nothing: every scored update would be aggregated, noise included (pass --no-filter"),
+    (["--qualify-top-fraction", "1", "--min-score", "0", "--relative-min-score", "0"], "pass --no-filter if that is what you want"),
+    (["--no-filter", "--min-score", "0.2"], "--no-filter and --min-score both given"),
     (["--input-shape", "1,8,8", "--num-classes", "10"], "--dataset and --input-shape/--num-classes both given"),
     (["--min-score", "2"], "min_score must be in"),
     (["--election", "multi-factor", "--factor-weight", "1.5"], "election weights must be non-negative"),
@@ -133,11 +179,24 @@ def test_a_bad_deploy_input_is_one_line_and_sends_nothing(
     anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
     deployer = keys()
-    args = deploy_args(anvil, deployer.path, tmp_path, [keys().address, keys().address]) + extra
+    args = deploy_args(anvil, deployer.path, tmp_path, [keys(funded=False).address for _ in range(3)]) + extra
     code, _, err = bflc(capsys, *args)
     assert message in one_line_error(code, err)
     assert anvil.w3.eth.get_transaction_count(deployer.address) == 0
     assert not (tmp_path / "network.toml").exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--committee-size", "5"]], ids=["no size", "odd size"])
+def test_an_even_first_committee_is_one_line(
+    anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    deployer = keys()
+    code, _, err = bflc(capsys, *deploy_args(anvil, deployer.path, tmp_path, [keys(funded=False).address for _ in range(4)], *extra))
+    assert one_line_error(code, err) == (
+        "bflc: error: 4 first committee members: a committee must have an odd number of members "
+        "(name one founder more or one fewer in --committee; half of an even committee could veto any update)"
+    )
+    assert anvil.w3.eth.get_transaction_count(deployer.address) == 0
 
 
 def test_deploy_refuses_bad_files_and_an_unreachable_chain(
@@ -203,17 +262,19 @@ def expected_updates(deployed: Deployed, round: int) -> list[dict[str, Any]]:
 
 def test_status_json_equals_what_the_ledger_says(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
     trainer = deployed.trainers[0]
-    update_id = deployed.ledger(trainer).submit_update(0, b"\x31" * 32, 40)
+    update_id = submit(deployed.ledger(trainer), b"\x31" * 32, 40)
     deployed.ledger(deployed.committee[0]).submit_scores(0, [update_id], [to_fixed(0.7)])
     deployed.ledger(deployed.manager).fund(1000)
     status = status_json(capsys, deployed, "--account", trainer.address)
     ledger = deployed.ledger()
-    params = ledger.params()
-    start = status["round_start_block"]
+    params, state = ledger.params(), ledger.round_state()
     assert status["network"] == {"name": "test", "chain_id": 31337, "contract": deployed.net.contract, "rpc": deployed.net.rpc, "store": deployed.net.store}
-    assert (status["round"], status["phase"], status["final_updates"], status["updates_per_round"]) == (0, "scoring", 0, 1)
-    assert status["score_deadline_block"] == start + params.score_deadline_blocks
-    assert status["round_deadline_block"] == start + params.round_deadline_blocks
+    assert (status["round"], status["phase"], status["commitments"], status["final_updates"], status["updates_per_round"]) == (0, "scoring", 1, 0, 1)
+    assert (status["round_start_block"], status["phase_start_block"]) == (state.start_block, state.phase_start_block)
+    assert state.phase_start_block > state.start_block
+    assert status["phase_deadline_block"] == state.phase_start_block + params.score_deadline_blocks
+    assert status["round_deadline_block"] == state.start_block + params.round_deadline_blocks
+    assert "score_deadline_block" not in status
     assert status["block"] <= ledger.block_number()
     model = ledger.model(0)
     assert status["model"] == {"round": 0, "hash": model.blob_hash.hex(), "uri": model.uri, "block": model.block, "origin": "genesis"}
@@ -228,21 +289,33 @@ def test_status_json_equals_what_the_ledger_says(deployed: Deployed, capsys: pyt
         assert account["native_balance"] == ledger.w3.eth.get_balance(address)
         assert (account["balance"], account["escrow"]) == (ledger.balance(address), ledger.escrow(address))
     assert accounts[trainer.address]["roles"] == ["account"] and accounts[deployed.manager.address]["roles"] == ["manager"]
-    assert status["params"]["election"] == "score" and status["params"]["committee_size"] == 2
+    assert status["params"]["election"] == "score" and status["params"]["committee_size"] == 3
+    assert (status["params"]["commit_deadline_blocks"], status["params"]["min_committee_size"]) == (5, 1)
 
-    deployed.ledger(deployed.committee[1]).submit_scores(0, [update_id], [to_fixed(0.9)])
+    for member in deployed.committee[1:]:
+        deployed.ledger(member).submit_scores(0, [update_id], [to_fixed(0.9)])
     status = status_json(capsys, deployed)
     assert status["phase"] == "aggregating" and status["qualified"] == [update_id]
+    assert status["phase_start_block"] == deployed.ledger().round_state().phase_start_block and status["phase_deadline_block"] is None
     assert status["updates"] == expected_updates(deployed, 0)
-    assert status["updates"][0]["median"] == 0.7 and status["updates"][0]["final"]
+    assert status["updates"][0]["median"] == 0.9 and status["updates"][0]["final"]
 
 
 def test_status_prints_readable_tables(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
-    deployed.ledger(deployed.trainers[2]).submit_update(0, b"\x41" * 32, 12)
+    start = deployed.ledger().round_state().start_block
     code, out, _ = bflc(capsys, "status", "--network", deployed.path)
     assert code == 0
-    assert "network  test  chain 31337" in out and "round    0  scoring" in out
-    assert "update  provider" in out and deployed.trainers[2].address in out and " 0/2 " in out
+    assert f"round    0  started at block {start}, round deadline {start + 20}" in out
+    assert f"phase    commit since block {start}, may be closed at block {start + 5}" in out
+    assert "updates  0 of 1 committed, 0 revealed, 0 final; qualified: none yet" in out
+
+    submit(deployed.ledger(deployed.trainers[2]), b"\x41" * 32, 12)
+    phase_start = deployed.ledger().round_state().phase_start_block
+    code, out, _ = bflc(capsys, "status", "--network", deployed.path)
+    assert code == 0
+    assert "network  test  chain 31337" in out and f"phase    scoring since block {phase_start}, may be closed at block {phase_start + 5}" in out
+    assert "updates  1 of 1 committed, 1 revealed, 0 final" in out
+    assert "update  provider" in out and deployed.trainers[2].address in out and " 0/3 " in out
     assert "account" in out and "manager" in out and "admitted" in out
 
 
@@ -292,7 +365,7 @@ def test_admin_admit_then_blacklist_makes_the_nodes_submit_revert(
     node = keys("node")
     code, out, _ = admin(capsys, deployed, deployed.manager.path, "admit", node.address)
     assert code == 0 and out.startswith(f"admitted {node.address} in block ")
-    deployed.ledger(node).submit_update(0, b"\x51" * 32, 3)
+    submit(deployed.ledger(node), b"\x51" * 32, 3)
 
     code, out, _ = admin(capsys, deployed, deployed.manager.path, "blacklist", node.address.lower(), "--json")
     result = json.loads(out)
@@ -302,7 +375,7 @@ def test_admin_admit_then_blacklist_makes_the_nodes_submit_revert(
     status = status_json(capsys, deployed, "--account", node.address)
     assert [a["status"] for a in status["accounts"] if a["address"] == node.address] == ["blacklisted"]
     with pytest.raises(ContractRevert, match="node is not admitted"):
-        deployed.ledger(node).submit_update(0, b"\x52" * 32, 3)
+        deployed.ledger(node).commit_update(0, b"\x52" * 32)
 
 
 def test_admin_from_a_non_manager_prints_the_contract_reason(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:

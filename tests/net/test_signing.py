@@ -19,18 +19,17 @@ from bflc.chain.web3_ledger import DEFAULT_GAS, LocalSigner, Web3Ledger, _fees
 from bflc.errors import ChainError, ContractRevert
 from bflc.net.connect import connect
 
-from .conftest import Deployed, KeyFactory, deploy_test_network
+from .conftest import Deployed, KeyFactory, deploy_test_network, submit
 
 MODEL = bytes.fromhex("ab" * 32)
 
 
 def play_round(deployed: Deployed) -> None:
-    """Round 0 with every transaction signed locally: submit, score, propose."""
-    trainer = deployed.ledger(deployed.trainers[0])
-    update_id = trainer.submit_update(0, b"\x11" * 32, 25)
+    """Round 0 with every transaction signed locally: commit, reveal, score, propose (a majority accepts)."""
+    update_id = submit(deployed.ledger(deployed.trainers[0]), b"\x11" * 32, 25)
     for member in deployed.committee:
         deployed.ledger(member).submit_scores(0, [update_id], [to_fixed(0.8)])
-    for member in deployed.committee:
+    for member in deployed.committee[:2]:
         deployed.ledger(member).propose_model(0, MODEL, "file:///m")
 
 
@@ -178,7 +177,7 @@ def test_a_blacklisted_signer_gets_the_contract_reason(deployed: Deployed) -> No
     trainer = deployed.ledger(deployed.trainers[1])
     assert trainer.status() == NodeStatus.BLACKLISTED
     with pytest.raises(ContractRevert, match="node is not admitted"):
-        trainer.submit_update(0, b"\x22" * 32, 5)
+        submit(trainer, b"\x22" * 32, 5)
 
 
 def test_fees_fall_back_to_a_gas_price_without_a_base_fee() -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bflc.cli.commands import command
 from bflc.cli.fields import in_flags
 from bflc.errors import ConfigError
 
+if TYPE_CHECKING:
+    from bflc.cluster.launch import ClusterSettings
+
 
 def _add_cluster(commands: Any) -> None:
     from bflc.attacks import ATTACKS
     from bflc.cluster.launch import ClusterSettings
+    from bflc.net.defaults import DEADLINE_HELP, MIN_COMMITTEE_HELP, ROUNDS_HELP, add_filter_arguments
 
     d = ClusterSettings()
     sub = commands.add_parser(
@@ -36,13 +40,15 @@ def _add_cluster(commands: Any) -> None:
     start.add_argument("--nodes", type=int, default=d.nodes, metavar="N", help="node daemons with data (default: %(default)s)")
     start.add_argument("--malicious", type=int, default=d.malicious, metavar="M", help="of them attack and collude (the last M; default: %(default)s)")
     start.add_argument("--attack", choices=ATTACKS, default=d.attack, help="the malicious nodes' attack (default: %(default)s)")
-    start.add_argument("--committee", type=int, default=d.committee, metavar="M", help="committee size; K = nodes - committee (default: %(default)s)")
-    start.add_argument("--min-score", type=float, default=d.min_score, metavar="X", help="lowest median score that qualifies (default: %(default)s)")
-    start.add_argument("--relative-min-score", type=float, default=d.relative_min_score, metavar="X", help="an update needs this fraction of the round's best median (default: %(default)s)")
+    start.add_argument("--committee", type=int, default=d.committee, metavar="M", help="committee size, odd; K = nodes - committee (default: %(default)s)")
+    start.add_argument("--min-committee", type=int, metavar="M", help=MIN_COMMITTEE_HELP)
     start.add_argument("--writers-per-node", type=int, default=d.writers_per_node, metavar="W", help="FEMNIST writers per node (default: %(default)s)")
     start.add_argument("--model", default=d.model, help="model of the network (default: %(default)s)")
-    start.add_argument("--score-deadline", type=int, default=d.score_deadline_blocks, metavar="BLOCKS", help="scoring deadline (default: %(default)s)")
-    start.add_argument("--round-deadline", type=int, default=d.round_deadline_blocks, metavar="BLOCKS", help="round deadline (default: %(default)s)")
+    add_filter_arguments(start)
+    rounds = start.add_argument_group("round deadlines (commit, reveal, scoring)", ROUNDS_HELP)
+    for phase in ("commit", "reveal", "score", "round"):
+        default = getattr(d, f"{phase}_deadline_blocks")
+        rounds.add_argument(f"--{phase}-deadline", type=int, default=default, metavar="BLOCKS", help=f"{DEADLINE_HELP[phase]} (default: {default})")
     start.add_argument("--block-time", type=int, default=d.block_time, metavar="SECONDS", help="anvil block interval (default: %(default)s)")
     start.add_argument("--poll", type=float, default=d.poll_seconds, metavar="SECONDS", help="nodes' pause between passes (default: %(default)s)")
     start.add_argument("--store", metavar="URL", help="blob store URL, file:///... or s3://... (default: DIR/store)")
@@ -61,27 +67,27 @@ def _add_cluster(commands: Any) -> None:
     stop.add_argument("--dir", type=Path, default=Path(".bflc-cluster"), help="cluster directory (default: %(default)s)")
 
 
-def _run_cluster_up(args: argparse.Namespace) -> int:
-    from bflc.cluster.launch import ClusterSettings, up
+def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
+    """The settings the ``cluster up`` flags ask for (prints the ``--no-filter`` warning).
 
-    if args.rounds is not None and (args.rounds < 1 or args.no_watch):
-        raise ConfigError("--rounds must be at least 1 and needs the round table (drop --no-watch)")
-    if args.dashboard is not None and args.no_watch:
-        raise ConfigError("--dashboard is served by `cluster up` while it shows the table", "drop --no-watch, or run `bflc dashboard`")
-    listener = None
-    if args.dashboard is not None:  # bound first: a busy port fails before anything starts
-        from bflc.dashboard.serve import bind
+    Raises
+    ------
+    ConfigError
+        Naming the flag, for a value out of range.
+    """
+    from bflc.cluster.launch import ClusterSettings
+    from bflc.net.defaults import filter_from_args
 
-        listener = bind("127.0.0.1", args.dashboard)
     flags = {
         "nodes": "--nodes",
         "malicious": "--malicious",
         "committee": "--committee",
+        "min_committee": "--min-committee",
         "writers_per_node": "--writers-per-node",
-        "min_score": "--min-score",
-        "relative_min_score": "--relative-min-score",
         "model": "--model",
         "attack": "--attack",
+        "commit_deadline_blocks": "--commit-deadline",
+        "reveal_deadline_blocks": "--reveal-deadline",
         "score_deadline_blocks": "--score-deadline",
         "round_deadline_blocks": "--round-deadline",
         "block_time": "--block-time",
@@ -89,9 +95,25 @@ def _run_cluster_up(args: argparse.Namespace) -> int:
         "store": "--store",
     }
     try:
-        settings = ClusterSettings(**{field: getattr(args, flag[2:].replace("-", "_")) for field, flag in flags.items()})
+        values = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in flags.items()}
+        return ClusterSettings(**values, qualification=filter_from_args(args))
     except ConfigError as error:
         raise in_flags(error, flags) from None
+
+
+def _run_cluster_up(args: argparse.Namespace) -> int:
+    from bflc.cluster.launch import up
+
+    if args.rounds is not None and (args.rounds < 1 or args.no_watch):
+        raise ConfigError("--rounds must be at least 1 and needs the round table (drop --no-watch)")
+    if args.dashboard is not None and args.no_watch:
+        raise ConfigError("--dashboard is served by `cluster up` while it shows the table", "drop --no-watch, or run `bflc dashboard`")
+    settings = cluster_settings(args)
+    listener = None
+    if args.dashboard is not None:  # bound first: a busy port fails before anything starts
+        from bflc.dashboard.serve import bind
+
+        listener = bind("127.0.0.1", args.dashboard)
     cluster = up(args.dir, settings)
     print(f"anvil on {cluster['rpc']}; network file {cluster['network']}; blobs in {cluster['store']}")
     for name, node in cluster["nodes"].items():

@@ -100,6 +100,7 @@ def _run_keys_address(args: argparse.Namespace) -> int:
 
 def _add_chain(commands: Any) -> None:
     from bflc.chain.types import ProtocolParams
+    from bflc.net.defaults import DEADLINE_HELP, MIN_COMMITTEE_HELP, ROUNDS_HELP, add_filter_arguments
     from bflc.net.network import LearningSettings
     from bflc.settings import TrainingSettings
 
@@ -120,22 +121,23 @@ def _add_chain(commands: Any) -> None:
     add("--store", required=True, metavar="URL", help="blob store: file:///dir, s3://bucket/prefix, or a directory path")
     add("--out", type=Path, required=True, metavar="FILE", help="the network file to write (must not exist)")
     add("--name", help="the network's name (default: the --out file name without extension)")
-    add("--committee", required=True, metavar="ADDR,...", help="the first committee (trusted founders)")
+    add("--committee", required=True, metavar="ADDR,...", help="the first committee (trusted founders), an odd number of them")
     add("--managers", metavar="ADDR,...", help="the managers (default: the deployer)")
     add("--model", default=s.model, help="mlp, cnn, leaf-cnn or alexnet (default: %(default)s)")
     add("--dataset", choices=["femnist", "digits"], help="take the input shape and classes from this dataset (default: femnist)")
     add("--input-shape", metavar="C,H,W", help="input shape of one sample, e.g. 1,28,28 (with --num-classes)")
     add("--num-classes", type=int, metavar="N", help="number of classes (with --input-shape)")
     add("--genesis", type=Path, metavar="FILE", help="a .safetensors genesis model to use instead of fresh weights")
-    add("--committee-size", type=int, metavar="N", help="M, committee members per round (default: the first committee's size)")
-    add("--updates-per-round", type=int, default=p.updates_per_round, metavar="N", help="K, final updates that trigger aggregation (default: %(default)s)")
-    add("--qualify-top-fraction", type=float, default=p.qualify_top_fraction, metavar="X", help="top fraction of final updates that may qualify (default: %(default)s)")
-    add("--min-score", type=float, default=p.min_score, metavar="X", help="minimum median score to qualify (default: %(default)s)")
-    add("--relative-min-score", type=float, default=p.relative_min_score, metavar="X", help="fraction of the round's best median needed to qualify (default: %(default)s)")
+    add("--committee-size", type=int, metavar="N", help="M, committee members per round, odd (default: the first committee's size)")
+    add("--min-committee-size", type=int, metavar="N", help=MIN_COMMITTEE_HELP)
+    add("--updates-per-round", type=int, default=p.updates_per_round, metavar="N", help="K, commitments that end the commit phase (default: %(default)s)")
+    add_filter_arguments(sub)
     add("--election", default="score", choices=["score", "random", "multi-factor"], help="committee election (default: %(default)s)")
     add("--factor-weight", type=float, default=p.factor_weight, metavar="X", help="weight of the declared factor in multi-factor election (default: %(default)s)")
-    add("--score-deadline-blocks", type=int, default=p.score_deadline_blocks, metavar="N", help="blocks until scoring may be closed (default: %(default)s)")
-    add("--round-deadline-blocks", type=int, default=p.round_deadline_blocks, metavar="N", help="blocks until a stalled committee may be replaced (default: %(default)s)")
+    rounds = sub.add_argument_group("round deadlines (commit, reveal, scoring)", ROUNDS_HELP)
+    for phase in ("commit", "reveal", "score", "round"):
+        default = getattr(p, f"{phase}_deadline_blocks")
+        rounds.add_argument(f"--{phase}-deadline-blocks", type=int, default=default, metavar="N", help=f"{DEADLINE_HELP[phase]} (default: {default})")
     add("--permission-fee", type=int, default=p.permission_fee, metavar="WEI", help="fee to join (default: %(default)s)")
     add("--round-reward", type=int, default=p.round_reward, metavar="WEI", help="reward per accepted model (default: %(default)s)")
     add("--committee-share", type=float, default=p.committee_share, metavar="X", help="committee's share of the round reward (default: %(default)s)")
@@ -147,7 +149,8 @@ def _add_chain(commands: Any) -> None:
 
 def _run_deploy(args: argparse.Namespace) -> int:
     from bflc.chain.types import ElectionMode, ProtocolParams
-    from bflc.net.deploy import deploy_network, parse_addresses
+    from bflc.net.defaults import default_min_committee_size, filter_from_args
+    from bflc.net.deploy import check_founders, deploy_network, parse_addresses
     from bflc.net.network import LearningSettings, write_network
 
     out: Path = args.out
@@ -156,15 +159,24 @@ def _run_deploy(args: argparse.Namespace) -> int:
     committee = parse_addresses(args.committee, "committee member")
     managers = parse_addresses(args.managers, "manager") if args.managers else None
     shape, classes = _model_shape(args)
+    if args.committee_size is not None and args.committee_size > 0 and args.committee_size % 2 == 0:
+        raise ConfigError(
+            f"--committee-size {args.committee_size} is even: half of an even committee could veto any update",
+            f"pass an odd size, e.g. {args.committee_size + 1}",
+        )
+    check_founders(len(committee))
+    committee_size = len(committee) if args.committee_size is None else args.committee_size
+    min_size = default_min_committee_size(committee_size) if args.min_committee_size is None else args.min_committee_size
     params = ProtocolParams(
-        committee_size=args.committee_size or len(committee),
+        committee_size=committee_size,
+        min_committee_size=min_size,
         updates_per_round=args.updates_per_round,
-        qualify_top_fraction=args.qualify_top_fraction,
-        min_score=args.min_score,
-        relative_min_score=args.relative_min_score,
+        **filter_from_args(args).params(),
         election=ElectionMode.parse(args.election),
         score_weight=1.0 - args.factor_weight,
         factor_weight=args.factor_weight,
+        commit_deadline_blocks=args.commit_deadline_blocks,
+        reveal_deadline_blocks=args.reveal_deadline_blocks,
         score_deadline_blocks=args.score_deadline_blocks,
         round_deadline_blocks=args.round_deadline_blocks,
         permission_fee=args.permission_fee,

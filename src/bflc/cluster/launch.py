@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bflc.chain.types import ProtocolParams
 from bflc.cluster.procs import ProcessRecord, is_running, spawn, stop
 from bflc.errors import ChainError, ConfigError, require
+from bflc.net.defaults import SAFE_FILTER, Qualification, default_min_committee_size
 from bflc.settings import TrainingSettings
 
 CLUSTER_FILE = "cluster.json"
@@ -46,7 +48,9 @@ class ClusterSettings:
     malicious:
         How many of them (the last ones) attack as trainers and collude as members.
     committee:
-        Committee size M; K (updates per round) is ``nodes - committee``.
+        Committee size M, odd; K (updates per round) is ``nodes - committee``.
+    min_committee:
+        Elections never seat fewer members (odd; ``None``: 3, or M if smaller).
     writers_per_node:
         Bundled FEMNIST writers per node: node i gets writers i*W .. i*W+W-1.
     model:
@@ -55,15 +59,16 @@ class ClusterSettings:
         How the nodes train and score.
     attack:
         The malicious nodes' attack.
-    score_deadline_blocks, round_deadline_blocks:
-        Protocol deadlines; anvil mines a block every ``block_time`` seconds.
+    commit_deadline_blocks, reveal_deadline_blocks, score_deadline_blocks, round_deadline_blocks:
+        Protocol deadlines (see :class:`ProtocolParams`); anvil mines a block
+        every ``block_time`` seconds.
     block_time:
         Seconds per block.
     poll_seconds:
         Each daemon's pause between passes.
-    min_score, relative_min_score:
-        An update needs this median, and this fraction of the round's best
-        median, to qualify.
+    qualification:
+        Which scored updates qualify (default: the simulator's, an update
+        needs half of the round's best median).
     store:
         Blob store URL (default: ``DIR/store``).
     """
@@ -71,16 +76,18 @@ class ClusterSettings:
     nodes: int = 6
     malicious: int = 0
     committee: int = 3
+    min_committee: int | None = None
     writers_per_node: int = 3
     model: str = "mlp"
     training: TrainingSettings = field(default_factory=TrainingSettings)
     attack: str = "gaussian"
+    commit_deadline_blocks: int = 10
+    reveal_deadline_blocks: int = 10
     score_deadline_blocks: int = 20
-    round_deadline_blocks: int = 40
+    round_deadline_blocks: int = 60
     block_time: int = 1
     poll_seconds: float = 0.5
-    min_score: float = 0.0
-    relative_min_score: float = 0.5
+    qualification: Qualification = SAFE_FILTER
     store: str | None = None
 
     def __post_init__(self) -> None:
@@ -88,12 +95,31 @@ class ClusterSettings:
             [
                 (self.nodes >= 2, "nodes must be at least 2"),
                 (1 <= self.committee < self.nodes, "committee must be at least 1 and leave a trainer"),
+                (
+                    self.committee % 2 == 1,
+                    f"committee must be odd, e.g. {self.committee - 1} or {self.committee + 1}: "
+                    "half of an even committee could veto any update",
+                ),
                 (0 <= self.malicious <= self.nodes - self.committee, "malicious must leave the first committee honest"),
                 (self.writers_per_node >= 1, "writers_per_node must be at least 1"),
                 (self.block_time >= 1, "block_time must be at least 1 second"),
                 (self.poll_seconds > 0, "poll_seconds must be positive"),
             ],
             "cluster setting",
+        )
+        self.params()  # the protocol's own checks, before anything starts
+
+    def params(self) -> ProtocolParams:
+        """The protocol parameters the cluster deploys with."""
+        return ProtocolParams(
+            committee_size=self.committee,
+            min_committee_size=default_min_committee_size(self.committee) if self.min_committee is None else self.min_committee,
+            updates_per_round=self.nodes - self.committee,
+            **self.qualification.params(),
+            commit_deadline_blocks=self.commit_deadline_blocks,
+            reveal_deadline_blocks=self.reveal_deadline_blocks,
+            score_deadline_blocks=self.score_deadline_blocks,
+            round_deadline_blocks=self.round_deadline_blocks,
         )
 
 
@@ -232,7 +258,6 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
     from web3 import HTTPProvider, Web3
     from web3.types import Wei
 
-    from bflc.chain import ProtocolParams
     from bflc.ml.femnist import FEMNIST_CLASSES, FEMNIST_SHAPE
     from bflc.net.connect import connect
     from bflc.net.deploy import deploy_network
@@ -250,14 +275,6 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
         w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": funder, "to": address, "value": Wei(FUNDING_WEI)}))
 
     store = settings.store or str(directory / "store")
-    params = ProtocolParams(
-        committee_size=settings.committee,
-        updates_per_round=settings.nodes - settings.committee,
-        min_score=settings.min_score,
-        relative_min_score=settings.relative_min_score,
-        score_deadline_blocks=settings.score_deadline_blocks,
-        round_deadline_blocks=settings.round_deadline_blocks,
-    )
     network_path = directory / "network.toml"
     manager_key = load_key(keys["manager"])
     network = deploy_network(
@@ -266,7 +283,7 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
         name=f"bflc-cluster-{directory.name}",
         store=store,
         committee=[accounts[n] for n in names[: settings.committee]],
-        params=params,
+        params=settings.params(),
         learning=LearningSettings(
             model=settings.model,
             input_shape=FEMNIST_SHAPE,

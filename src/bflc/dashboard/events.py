@@ -10,12 +10,12 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from bflc.chain.types import ModelOrigin
+from bflc.chain.types import ModelOrigin, Phase
 from bflc.chain.web3_ledger import Web3Ledger
 
 # What the dashboard needs: its event list, who the nodes are and what they
-# submitted, rewards, and how each round ended. Scores and proposals are read
-# from contract state.
+# committed and revealed, the rounds' phases, rewards, and how each round
+# ended. Scores and proposals are read from contract state.
 NOTABLE = (
     "NodeApplied",
     "NodeAdmitted",
@@ -26,7 +26,18 @@ NOTABLE = (
     "Failback",
     "RoundSkipped",
 )
-WATCHED = (*NOTABLE, "UpdateSubmitted", "RewardPaid", "CommitteeElected", "AggregationTriggered", "ModelAccepted")
+WATCHED = (
+    *NOTABLE,
+    "PhaseStarted",
+    "UpdateCommitted",
+    "UpdateSubmitted",
+    "RewardPaid",
+    "CommitteeElected",
+    "AggregationTriggered",
+    "ModelAccepted",
+)
+# Enum-valued event arguments, sent by name.
+ENUM_ARGS: dict[str, type[enum.IntEnum]] = {"origin": ModelOrigin, "phase": Phase}
 # Event arguments in wei, sent as decimal strings (JavaScript numbers lose precision past 2**53).
 WEI_ARGS = frozenset({"fee", "refund", "amount"})
 LOG_CHUNK_BLOCKS = 2_000
@@ -43,7 +54,7 @@ class LoggedEvent:
     args: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        """The event with JSON-ready arguments: hashes as hex, wei as strings, origins by name."""
+        """The event with JSON-ready arguments: hashes as hex, wei as strings, origins and phases by name."""
         return {
             "name": self.name,
             "block": self.block,
@@ -65,8 +76,8 @@ def _json_arg(key: str, value: Any) -> Any:
         return [_json_arg(key, v) for v in value]
     if key in WEI_ARGS:
         return str(value)
-    if key == "origin":
-        return label(ModelOrigin(value))
+    if key in ENUM_ARGS:
+        return label(ENUM_ARGS[key](value))
     return value
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from bflc.chain.types import ProtocolParams, UpdateRecord, from_fixed
+from bflc.chain.types import ProtocolParams, UpdateRecord, from_fixed, to_fixed
 from bflc.protocol import BPS, Candidate, qualify
 
 
@@ -62,7 +62,7 @@ def judge_round(
     blacklisted:
         Providers blacklisted when scoring closed; their updates could not qualify.
     """
-    _, _, _top_bps, min_score, relative_bps, *_ = params.to_contract()
+    min_score, relative_bps = to_fixed(params.min_score), round(params.relative_min_score * BPS)  # as on chain
     eligible = [
         Candidate(u.update_id, u.provider, u.median) for u in updates if u.final and u.provider not in blacklisted
     ]

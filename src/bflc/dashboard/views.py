@@ -20,6 +20,7 @@ from bflc.dashboard.chain import ChainView, RoundData
 from bflc.dashboard.events import NOTABLE, LoggedEvent, label
 from bflc.dashboard.verdicts import judge_round
 from bflc.errors import BflcError
+from bflc.net.status import phase_deadline_block
 from bflc.storage import bytes32_to_hash
 
 NO_PROPOSAL = bytes(32)
@@ -49,6 +50,7 @@ def _model(record: ModelRecord) -> dict[str, Any]:
 def _params(p: ProtocolParams) -> dict[str, Any]:
     return {
         "committee_size": p.committee_size,
+        "min_committee_size": p.min_committee_size,
         "updates_per_round": p.updates_per_round,
         "qualify_top_fraction": p.qualify_top_fraction,
         "min_score": p.min_score,
@@ -56,6 +58,8 @@ def _params(p: ProtocolParams) -> dict[str, Any]:
         "election": label(p.election),
         "score_weight": p.score_weight,
         "factor_weight": p.factor_weight,
+        "commit_deadline_blocks": p.commit_deadline_blocks,
+        "reveal_deadline_blocks": p.reveal_deadline_blocks,
         "score_deadline_blocks": p.score_deadline_blocks,
         "round_deadline_blocks": p.round_deadline_blocks,
         "permission_fee_wei": str(p.permission_fee),
@@ -64,8 +68,9 @@ def _params(p: ProtocolParams) -> dict[str, Any]:
     }
 
 
-def _deadline(view: ChainView, start: int, blocks: int) -> dict[str, Any]:
-    block = start + blocks
+def _deadline(view: ChainView, block: int | None) -> dict[str, Any] | None:
+    if block is None:
+        return None
     return {"block": block, "blocks_left": max(0, block - view.head), "passed": view.head >= block}
 
 
@@ -107,11 +112,17 @@ def overview(view: ChainView) -> dict[str, Any]:
         "round": state.round,
         "phase": label(state.phase),
         "round_start_block": state.start_block,
+        "phase_start_block": state.phase_start_block,
         "deadlines": {
-            "score": _deadline(view, state.start_block, params.score_deadline_blocks),
-            "round": _deadline(view, state.start_block, params.round_deadline_blocks),
+            "phase": _deadline(view, phase_deadline_block(state, params)),
+            "round": _deadline(view, state.start_block + params.round_deadline_blocks),
         },
-        "updates": {"submitted": len(data.updates), "final": state.num_final, "needed": params.updates_per_round},
+        "updates": {
+            "commitments": state.num_commits,
+            "revealed": len(data.updates),
+            "final": state.num_final,
+            "needed": params.updates_per_round,
+        },
         "committee": _members(view, data),
         "model": _model(state.model),
         "managers": view.managers(),

@@ -13,6 +13,7 @@ from bflc.errors import ConfigError
 from bflc.ml.digits import DIGITS_CLASSES, DIGITS_SHAPE
 from bflc.ml.femnist import FEMNIST_CLASSES, FEMNIST_SHAPE
 from bflc.net.connect import RPC_TIMEOUT, open_web3
+from bflc.net.defaults import SAFE_FILTER
 from bflc.net.network import LearningSettings, NetworkFile, checksum_address
 
 if TYPE_CHECKING:
@@ -113,11 +114,13 @@ def deploy_network(
     store:
         Blob store URL, or a directory path (made an absolute ``file://`` URL).
     committee:
-        The first committee (trusted founders), at most ``params.committee_size``.
+        The first committee (trusted founders): an odd number between
+        ``params.min_committee_size`` and ``params.committee_size``.
     managers:
         The managers; by default the deployer alone.
     params:
-        Protocol parameters (defaults of :class:`ProtocolParams`).
+        Protocol parameters (default: those of :class:`ProtocolParams`,
+        qualifying as :data:`bflc.net.defaults.SAFE_FILTER`).
     learning:
         Model and training settings (defaults of :class:`LearningSettings`).
     genesis:
@@ -140,7 +143,7 @@ def deploy_network(
     """
     from bflc.storage import open_store
 
-    params = params or ProtocolParams()
+    params = params or ProtocolParams(**SAFE_FILTER.params())
     committee = [checksum_address(a, "committee member") for a in committee]
     managers = [checksum_address(a, "manager") for a in managers] if managers else [signer.address]
     _check_roles(committee, managers, params)
@@ -161,13 +164,34 @@ def deploy_network(
     )
 
 
-def _check_roles(committee: list[str], managers: list[str], params: ProtocolParams) -> None:
-    if not committee:
+def check_founders(count: int) -> None:
+    """Refuse a first committee of ``count`` members unless it is odd.
+
+    Raises
+    ------
+    ConfigError
+        If ``count`` is 0 or even.
+    """
+    if not count:
         raise ConfigError("the first committee is empty", "pass --committee with at least one address")
+    if count % 2 == 0:
+        raise ConfigError(
+            f"{count} first committee members: a committee must have an odd number of members",
+            "name one founder more or one fewer in --committee; half of an even committee could veto any update",
+        )
+
+
+def _check_roles(committee: list[str], managers: list[str], params: ProtocolParams) -> None:
+    check_founders(len(committee))
     if len(committee) > params.committee_size:
         raise ConfigError(
             f"{len(committee)} first committee members but a committee size of {params.committee_size}",
             "raise --committee-size or name fewer members",
+        )
+    if len(committee) < params.min_committee_size:
+        raise ConfigError(
+            f"{len(committee)} first committee members but a minimum committee size of {params.min_committee_size}",
+            "name more founders or lower --min-committee-size",
         )
     if len(managers) > MAX_MANAGERS:
         raise ConfigError(f"{len(managers)} managers; the contract allows {MAX_MANAGERS}", "name fewer managers")

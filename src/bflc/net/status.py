@@ -13,7 +13,7 @@ from typing import Any
 
 from web3 import Web3
 
-from bflc.chain.types import UpdateRecord, from_fixed
+from bflc.chain.types import ProtocolParams, RoundState, UpdateRecord, from_fixed
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.net.network import NetworkFile
 
@@ -33,11 +33,14 @@ def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str]
     Returns
     -------
     dict
-        Keys: ``network``, ``block``, ``round``, ``phase``, ``round_start_block``,
-        ``score_deadline_block``, ``round_deadline_block``, ``final_updates``,
-        ``updates_per_round``, ``model``, ``committee``, ``managers``,
-        ``updates``, ``qualified``, ``reward_pool``, ``contract_balance``,
-        ``accounts``, ``params``.
+        Keys: ``network``, ``block``, ``round``, ``phase`` (``commit``,
+        ``reveal``, ``scoring`` or ``aggregating``), ``round_start_block``,
+        ``phase_start_block``, ``phase_deadline_block`` (when the phase may be
+        closed; ``None`` while aggregating), ``round_deadline_block``,
+        ``commitments``, ``final_updates``, ``updates_per_round``, ``model``,
+        ``committee``, ``managers``, ``updates`` (the revealed ones),
+        ``qualified``, ``reward_pool``, ``contract_balance``, ``accounts``,
+        ``params``.
     """
     params = ledger.params()
     state = ledger.round_state()
@@ -49,8 +52,10 @@ def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str]
         "round": state.round,
         "phase": state.phase.name.lower(),
         "round_start_block": state.start_block,
-        "score_deadline_block": state.start_block + params.score_deadline_blocks,
+        "phase_start_block": state.phase_start_block,
+        "phase_deadline_block": phase_deadline_block(state, params),
         "round_deadline_block": state.start_block + params.round_deadline_blocks,
+        "commitments": state.num_commits,
         "final_updates": state.num_final,
         "updates_per_round": params.updates_per_round,
         "model": {
@@ -74,14 +79,16 @@ def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str]
 def format_status(status: dict[str, Any]) -> str:
     """``status`` (from :func:`network_status`) as readable text."""
     net, model = status["network"], status["model"]
+    deadline = status["phase_deadline_block"]
     lines = [
         f"network  {net['name']}  chain {net['chain_id']}  contract {net['contract']}  block {status['block']}",
-        f"round    {status['round']}  {status['phase']}  started at block {status['round_start_block']}, "
-        f"scoring deadline {status['score_deadline_block']}, round deadline {status['round_deadline_block']}",
+        f"round    {status['round']}  started at block {status['round_start_block']}, round deadline {status['round_deadline_block']}",
+        f"phase    {status['phase']} since block {status['phase_start_block']}, "
+        + ("no deadline" if deadline is None else f"may be closed at block {deadline}"),
         f"model    {model['hash']}  ({model['origin']}, block {model['block']})",
         f"         {model['uri']}",
-        f"updates  {status['final_updates']} of {status['updates_per_round']} final; "
-        f"qualified: {', '.join(map(str, status['qualified'])) or 'none yet'}",
+        f"updates  {status['commitments']} of {status['updates_per_round']} committed, {len(status['updates'])} revealed, "
+        f"{status['final_updates']} final; qualified: {', '.join(map(str, status['qualified'])) or 'none yet'}",
         f"rewards  pool {status['reward_pool']} wei; contract holds {status['contract_balance']} wei",
         "",
         f"committee ({len(status['committee'])}): " + (", ".join(status["committee"]) or "none"),
@@ -100,6 +107,12 @@ def format_status(status: dict[str, Any]) -> str:
     ]
     lines += _table(["account", "roles", "status", "native wei", "balance wei", "escrow wei"], account_rows)
     return "\n".join(lines)
+
+
+def phase_deadline_block(state: RoundState, params: ProtocolParams) -> int | None:
+    """The block from which the current phase may be closed; ``None`` while aggregating (it has no deadline)."""
+    blocks = params.deadline_blocks(state.phase)
+    return state.phase_start_block + blocks if blocks else None
 
 
 def _roles(managers: list[str], committee: list[str], extra: list[str]) -> dict[str, list[str]]:

@@ -146,16 +146,26 @@ function setLive(ok, title) {
 
 // ------------------------------------------------------------ network page
 
+// What closing each phase does once its deadline passed.
+const PHASE_CLOSE = {
+  commit: "then any node may close commitments with fewer than K",
+  reveal: "then any node may close reveals; unrevealed commitments drop",
+  scoring: "then voting ends and any node may close scoring with a quorum",
+};
+
 function renderOverview(o) {
   const d = o.deadlines;
+  const u = o.updates;
   const left = (x) => (x.passed ? "passed" : `in ${x.blocks_left} block${x.blocks_left === 1 ? "" : "s"}`);
   document.getElementById("network").textContent = `contract ${o.network.address} · chain ${o.network.chain_id}`;
   fill(
     "overview",
-    card("Round", h("span", { id: "round-number" }, o.round), h("span", {}, badge(o.phase, o.phase)), { "data-round": o.round }),
+    card("Round", h("span", { id: "round-number" }, o.round), h("span", {}, badge(o.phase, o.phase), ` since block ${o.phase_start_block}`), { "data-round": o.round }),
     card("Block", h("span", { id: "block-number" }, o.block), `round started at block ${o.round_start_block}`),
-    card("Final updates", `${o.updates.final} / ${o.updates.needed}`, `${o.updates.submitted} submitted · aggregation at ${o.updates.needed}`),
-    card("Scoring deadline", left(d.score), `block ${d.score.block}: then any node may close scoring with a quorum`),
+    card("Updates", `${u.commitments} / ${u.needed} committed`, `${u.revealed} revealed · ${u.final} final · K = ${u.needed} commitments end the commit phase`),
+    d.phase
+      ? card("Phase deadline", left(d.phase), `block ${d.phase.block}: ${PHASE_CLOSE[o.phase]}`)
+      : card("Phase deadline", "none", "aggregating: the committee proposes the aggregate of the qualified updates"),
     card("Round deadline", left(d.round), `block ${d.round.block}: then an unfinished committee may be replaced`),
     card("Current model", hash(o.model.hash), h("span", {}, badge(o.model.origin, o.model.origin), " ", o.model.uri || ""), { id: "current-model", "data-hash": o.model.hash }),
   );
@@ -177,7 +187,7 @@ function committeeTable(members, total, attrs) {
 
 function renderCommittee(o) {
   document.getElementById("committee-round").textContent = `round ${o.round}`;
-  fill("committee", committeeTable(o.committee, o.updates.submitted, { id: "committee-table" }));
+  fill("committee", committeeTable(o.committee, o.updates.revealed, { id: "committee-table" }));
 }
 
 function verdictCell(u) {
@@ -192,7 +202,7 @@ function renderScores(r) {
   document.getElementById("round-live").disabled = view.round === null;
   if (!r.updates.length) {
     const note = r.current
-      ? `No updates in round ${r.round} yet. Admitted nodes outside the committee submit one each; scoring closes at ${r.updates_needed} final updates.`
+      ? `No updates in round ${r.round} yet. Admitted nodes outside the committee commit to one each (${r.updates_needed} commitments end the commit phase), then reveal it for the committee to score.`
       : `Round ${r.round} ended (${r.status.replace(/_/g, " ")}) without updates.`;
     fill("scores", empty(note));
     return;
