@@ -155,7 +155,8 @@ def overhead_section(r: dict[str, Any]) -> list[str]:
         f"{w['trainers']} updates x their validation samples, against {w['trainers']} trainers' samples x 3 passes). "
         f"The chain time is py-evm interpreting {r['transactions_per_round']:.0f} transactions ({r['gas_per_round'] / 1e6:.0f} M gas) a round; "
         f"under cProfile one round spent {profile['submit_scores']:.1f} s in submit_scores (median and qualification in the EVM), "
-        f"{profile['submit_update']:.1f} s in submit_update, {profile['propose_model']:.1f} s in propose_model, against "
+        f"{profile['commit_update']:.1f} s in commit_update, {profile['reveal_update']:.1f} s in reveal_update, "
+        f"{profile['propose_model']:.1f} s in propose_model, against "
         f"{profile['score_candidates']:.1f} s scoring and {profile['train_local']:.1f} s training; the heaviest own-time functions: "
         + ", ".join(f"`{row['function'].split('/')[-1]}` {row['tottime']:.2f} s" for row in r["profile"]["by_own_time"][:8])
         + ".",
@@ -164,6 +165,7 @@ def overhead_section(r: dict[str, Any]) -> list[str]:
 
 def chain_section(r: dict[str, Any]) -> list[str]:
     small, full, bound = r["small_rounds"], r["full_rounds"], r["block_gas_bound"]
+    small_shape, full_shape = (f"K={s['K']}, M={s['M']}" for s in (r["shapes"]["small"], r["shapes"]["full"]))
     names = {"fast": "FastChain (py-evm)", "eth_tester": "InProcessChain (eth-tester + web3.py)", "anvil": "anvil 1.7.1 (JSON-RPC)"}
     execution = r["execution_bound_rounds_per_minute"]
     rows = [
@@ -177,12 +179,14 @@ def chain_section(r: dict[str, Any]) -> list[str]:
     per_block = bound["rounds_per_minute_by_block_time_s"]
     gas = bound["gas_per_phase"]
     return [
-        "| backend | tx/s (K=10, M=4) | M gas/round (K=10, M=4) | tx/s (K=90, M=36) | s/round (K=90, M=36) | rounds/min, execution bound |",
+        f"| backend | tx/s ({small_shape}) | M gas/round ({small_shape}) | tx/s ({full_shape}) | s/round ({full_shape}) "
+        "| rounds/min, execution bound |",
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"K = 90, M = 36: {r['transactions_per_round_k90_m36']:.0f} transactions and {r['gas_per_round_k90_m36'] / 1e6:.0f} M gas a round "
-        f"(submit {gas['submit'] / 1e6:.0f} M, scores {gas['score'] / 1e6:.0f} M, proposals {gas['propose'] / 1e6:.1f} M). "
+        f"{full_shape}: {r['transactions_per_full_round']:.0f} transactions and {r['gas_per_full_round'] / 1e6:.0f} M gas a round "
+        f"(commitments {gas['commit'] / 1e6:.1f} M, reveals {gas['reveal'] / 1e6:.0f} M, scores {gas['score'] / 1e6:.0f} M, "
+        f"proposals {gas['propose'] / 1e6:.1f} M). "
         f"Block-gas bound ({r['block_gas_limit'] / 1e6:.0f} M per block, phases in order): at least {bound['min_blocks_per_round']} blocks a round, "
         + ", ".join(f"{rate:.2f} rounds/min at {float(t):g} s blocks" for t, rate in per_block.items())
         + f". On an automining dev node the execution bound binds ({execution['anvil']:.1f} rounds/min on anvil, "
@@ -258,10 +262,18 @@ def summary(runs: dict[str, dict[str, Any]], quick: bool) -> str:
         load_at = results[name]["machine"]["load_average"][0] if results[name] else float("nan")
         lines.append(f"| {name} | {load_at:.1f} | {run['seconds']:.0f}" + ("" if run["returncode"] == 0 else f" (failed, exit {run['returncode']})") + " |")
     for name, (title, section) in SECTIONS.items():
-        lines += ["", f"## {title}", ""]
-        result = results[name]
-        lines += section(result) if result else ["No result (the benchmark did not run or failed)."]
+        lines += ["", f"## {title}", "", *section_or_note(name, section, results[name])]
     return "\n".join(lines) + "\n"
+
+
+def section_or_note(name: str, section: Callable[[dict[str, Any]], list[str]], result: dict[str, Any] | None) -> list[str]:
+    """The section's lines, or why there are none: no result, or one an older version of the benchmark wrote."""
+    if result is None:
+        return ["No result (the benchmark did not run or failed)."]
+    try:
+        return section(result)
+    except KeyError as missing:
+        return [f"The result was written by an older version of the benchmark (no {missing}): run `benchmarks/bench.py --only {name}`."]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """In-process EVM backends on the BFLC contract, timed in one run on one machine.
 
-1. Protocol rounds (K submissions, M score batches, majority proposals) and
-   view calls through the ``Ledger`` on ``InProcessChain`` (eth-tester through
+1. Protocol rounds (K commitments, K reveals, M members' score batches,
+   majority proposals) and view calls through the ``Ledger`` on ``InProcessChain`` (eth-tester through
    web3.py) and ``FastChain`` (the same py-evm without web3.py, eth-tester or
    block building); titanoboa's own contract calls for reference. Titanoboa
    sends bare EVM messages: no intrinsic gas, refund cap or fees, so its gas
@@ -32,13 +32,25 @@ from unittest import mock
 
 from bflc.machine import cpu_model
 
-K, M, ROUNDS, CALLS = 10, 4, 3, 200
+K, M, ROUNDS, CALLS = 10, 5, 3, 200
+SAMPLES = 10
 RESULTS = Path(__file__).parent / "results"
 PACKAGES = ("py-evm", "eth-tester", "web3", "titanoboa", "vyper", "torch")
 
 
 def blob(i: int) -> bytes:
     return i.to_bytes(32, "big")
+
+
+def sealed_updates(r: int, trainers: list[str]) -> list[tuple[str, bytes, bytes, bytes]]:
+    """Per trainer of round ``r``: (trainer, blob hash, salt, commitment), every blob hash new."""
+    from bflc.protocol import commitment
+
+    out = []
+    for i, t in enumerate(trainers):
+        blob_hash, salt = blob(1000 * r + i + 2), blob(i + 1)
+        out.append((t, blob_hash, salt, commitment(t, r, blob_hash, SAMPLES, salt)))
+    return out
 
 
 def bench_ledger(chain_factory: Callable[[int], Any], k: int = K, m: int = M, rounds: int = ROUNDS) -> dict[str, Any]:
@@ -55,8 +67,10 @@ def bench_ledger(chain_factory: Callable[[int], Any], k: int = K, m: int = M, ro
     start = time.perf_counter()
     tx0, gas0, by_function0 = chain.stats.transactions, chain.stats.gas_used, Counter(chain.stats.gas_by_function)
     for r in range(rounds):
-        trainers = [n for n in nodes if not ledger.is_committee_member(r, n)][:k]
-        ids = [ledger.as_account(t).submit_update(r, blob(1000 * r + i + 2), 10) for i, t in enumerate(trainers)]
+        sealed = sealed_updates(r, [n for n in nodes if not ledger.is_committee_member(r, n)][:k])
+        for t, _, _, c in sealed:
+            ledger.as_account(t).commit_update(r, c)
+        ids = [ledger.as_account(t).reveal_update(r, h, SAMPLES, salt) for t, h, salt, _ in sealed]
         committee = ledger.committee(r)
         for j, member in enumerate(committee):
             ledger.as_account(member).submit_scores(r, ids, [500_000 + 1000 * i + j for i in range(k)])
@@ -97,11 +111,14 @@ def bench_titanoboa() -> dict[str, Any]:
     start = time.perf_counter()
     txs = 0
     for r in range(ROUNDS):
-        trainers = [n for n in nodes if not c.is_committee_member(r, n)][:K]
-        ids = []
-        for i, t in enumerate(trainers):
+        sealed = sealed_updates(r, [n for n in nodes if not c.is_committee_member(r, n)][:K])
+        for t, _, _, commitment in sealed:
             with boa.env.prank(t):
-                ids.append(c.submit_update(r, blob(1000 * r + i + 2), 10))
+                c.commit_update(r, commitment)
+        ids = []
+        for t, h, salt, _ in sealed:
+            with boa.env.prank(t):
+                ids.append(c.reveal_update(r, h, SAMPLES, salt))
         committee = c.get_committee(r)
         for j, m in enumerate(committee):
             with boa.env.prank(m):
@@ -112,7 +129,7 @@ def bench_titanoboa() -> dict[str, Any]:
             with boa.env.prank(m):
                 c.propose_model(r, blob(99_000 + r), "")
             txs += 1
-        txs += len(ids) + len(committee)
+        txs += 2 * len(ids) + len(committee)
     seconds = time.perf_counter() - start
     t = time.perf_counter()
     for _ in range(CALLS):

@@ -1,21 +1,23 @@
 """Chain throughput: transactions per second and gas per round on every backend,
-and the most rounds per minute the contract allows at K = 90, M = 36.
+and the most rounds per minute the contract allows at K = 90, M = 37.
 
 Backends: ``FastChain`` (py-evm without web3.py), ``InProcessChain``
 (eth-tester through web3.py) and anvil (``AnvilChain``, JSON-RPC). Each plays
-protocol rounds through the Ledger (K trainers submit, every member scores in
-batches of 32, a majority proposes) with :func:`chain_backends.bench_ledger`:
-small rounds (K = 10, M = 4) on all three, and full rounds (K = 90, M = 36)
-where a round takes seconds (FastChain, anvil; eth-tester's is estimated from
-its gas rate).
+protocol rounds through the Ledger (K trainers commit, then reveal; every
+member scores in the client's batches, sized by
+``bflc.chain.ledger.score_batch_size``; a majority proposes) with
+:func:`chain_backends.bench_ledger`: small rounds (K = 10, M = 5) on all
+three, and full rounds (K = 90, M = 37; committees are odd since decision
+0006) where a round takes seconds (FastChain, anvil; eth-tester's is
+estimated from its gas rate).
 
-Rounds per minute at K = 90, M = 36 have two bounds:
+Rounds per minute at K = 90, M = 37 have two bounds:
 
 * execution: 60 / (measured seconds per round) on one node executing every
   transaction in turn;
-* block gas: the three phases (submit, score, propose) depend on each other,
-  so a round needs at least ceil(gas of each phase / block gas limit) blocks
-  per phase; at a block time of T seconds, rounds/min <= 60 / (blocks * T).
+* block gas: the four phases (commit, reveal, score, propose) depend on each
+  other, so a round needs at least ceil(gas of each phase / block gas limit)
+  blocks per phase; at a block time of T seconds, rounds/min <= 60 / (blocks * T).
 
 Run: .venv/bin/python benchmarks/chain_throughput.py [--quick]
 Writes benchmarks/results/chain_throughput.json.
@@ -35,8 +37,13 @@ from bflc.chain.inprocess import InProcessChain
 from chain_backends import bench_ledger
 from common import write_result
 
-PHASES = {"submit": ("submit_update",), "score": ("submit_scores",), "propose": ("propose_model",)}
+SMALL, FULL = (10, 5), (90, 37)  # (K, M)
+PHASES = {"commit": ("commit_update",), "reveal": ("reveal_update",), "score": ("submit_scores",), "propose": ("propose_model",)}
 BLOCK_TIMES_S = (12.0, 2.0, 1.0)
+
+
+def shape(k: int, m: int) -> str:
+    return f"K={k}, M={m}"
 
 
 @contextmanager
@@ -58,7 +65,7 @@ def anvil_factory() -> Iterator[Callable[[int], Any]]:
 
 
 def rounds_per_minute_bounds(full: dict[str, Any]) -> dict[str, Any]:
-    """Block-gas bound of a K=90, M=36 round from its gas per phase, at several block times."""
+    """Block-gas bound of a full round from its gas per phase, at several block times."""
     rounds = full["rounds"]
     gas = {phase: sum(full["gas_by_function"].get(f, 0) for f in functions) / rounds for phase, functions in PHASES.items()}
     blocks = sum(max(1, math.ceil(g / BLOCK_GAS_LIMIT)) for g in gas.values())
@@ -79,21 +86,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with anvil_factory() as anvil:
         backends = {"fast": FastChain, "eth_tester": InProcessChain, "anvil": anvil}
         for name, factory in backends.items():
-            small[name] = bench_ledger(factory, 10, 4, small_rounds) | {"rounds": small_rounds}
-            print("K=10 M=4", name, f"{small[name]['tx_per_second']:.1f} tx/s", flush=True)
+            small[name] = bench_ledger(factory, *SMALL, small_rounds) | {"rounds": small_rounds}
+            print(shape(*SMALL), name, f"{small[name]['tx_per_second']:.1f} tx/s", flush=True)
         for name in ("fast", "anvil"):
-            full[name] = bench_ledger(backends[name], 90, 36, full_rounds) | {"rounds": full_rounds}
-            print("K=90 M=36", name, f"{full[name]['round_seconds']:.2f} s/round", flush=True)
+            full[name] = bench_ledger(backends[name], *FULL, full_rounds) | {"rounds": full_rounds}
+            print(shape(*FULL), name, f"{full[name]['round_seconds']:.2f} s/round", flush=True)
     gas_rate = small["eth_tester"]["gas_used"] / (small["eth_tester"]["round_seconds"] * small_rounds)
     full["eth_tester_estimated"] = {"round_seconds": full["fast"]["gas_used"] / full_rounds / gas_rate, "estimated_from_gas_per_second": gas_rate}
     bounds = rounds_per_minute_bounds(full["fast"])
     execution = {name: 60 / r["round_seconds"] for name, r in full.items()}
     result = {
         "block_gas_limit": BLOCK_GAS_LIMIT,
+        "shapes": {"small": dict(zip("KM", SMALL, strict=True)), "full": dict(zip("KM", FULL, strict=True))},
         "small_rounds": small,
         "full_rounds": full,
-        "gas_per_round_k90_m36": full["fast"]["gas_used"] / full_rounds,
-        "transactions_per_round_k90_m36": full["fast"]["transactions_per_round"],
+        "gas_per_full_round": full["fast"]["gas_used"] / full_rounds,
+        "transactions_per_full_round": full["fast"]["transactions_per_round"],
         "execution_bound_rounds_per_minute": execution,
         "block_gas_bound": bounds,
     }

@@ -1,11 +1,13 @@
 """Gas of the BFLC contract per function and per round, on the in-process chain.
 
-Plays full rounds (K trainers submit, every committee member scores all K
-updates, a majority of the committee proposes the same model hash) for
-(K=10, M=4) and (K=90, M=36), in each election mode, and records the gas of
-every transaction. Then plays the failure paths once per size (close_scoring,
-reelect_committee, replace_committee, failback) together with the admission
-and payment functions, and reads the deployment gas.
+Plays full rounds (K trainers commit, then reveal, their updates; every
+committee member scores all K updates; a majority of the committee proposes
+the same model hash) for (K=10, M=5) and (K=90, M=37), in each election mode,
+and records the gas of every transaction. Committees are odd since decision
+0006 (the table before it used M=4 and M=36). Then plays the failure paths
+once per size (close_phase after each phase's deadline, reelect_committee,
+replace_committee, failback) together with the admission and payment
+functions, and reads the deployment gas.
 
 A score batch that would not fit the client's per-transaction gas limit
 (``web3_ledger.GAS_LIMITS["submit_scores"]``, under the 30M block limit) is
@@ -16,7 +18,8 @@ are checked.
 
 Run: .venv/bin/python benchmarks/gas_table.py [--rounds N]
 Writes benchmarks/results/gas.json and benchmarks/results/gas.md and prints
-the markdown.
+the markdown. The record names the checked-out commit and the contract
+artifact's sha256 (what the gas depends on).
 """
 
 from __future__ import annotations
@@ -42,9 +45,13 @@ from bflc.chain.inprocess import BLOCK_GAS_LIMIT, InProcessChain
 from bflc.chain.types import SCORE_ONE, TxResult
 from bflc.chain.web3_ledger import REVERT_ERRORS
 from bflc.machine import cpu_model
+from bflc.protocol import commitment
+from common import source_revision
 
 RESULTS = Path(__file__).parent / "results"
-SMALL, LARGE = (10, 4), (90, 36)
+SMALL, LARGE = (10, 5), (90, 37)
+MIN_COMMITTEE = 3
+PHASE_DEADLINE_BLOCKS = 10
 GENESIS = b"\x01" * 32
 FEE = 10**15
 ROUND_REWARD = 10**18
@@ -70,12 +77,15 @@ class Config:
     def params(self) -> ProtocolParams:
         return ProtocolParams(
             committee_size=self.m,
+            min_committee_size=MIN_COMMITTEE,
             updates_per_round=self.k,
             election=self.election,
             score_weight=0.5 if self.election == ElectionMode.MULTI_FACTOR else 1.0,
             factor_weight=0.5 if self.election == ElectionMode.MULTI_FACTOR else 0.0,
-            score_deadline_blocks=10,
-            round_deadline_blocks=20,
+            commit_deadline_blocks=PHASE_DEADLINE_BLOCKS,
+            reveal_deadline_blocks=PHASE_DEADLINE_BLOCKS,
+            score_deadline_blocks=PHASE_DEADLINE_BLOCKS,
+            round_deadline_blocks=3 * PHASE_DEADLINE_BLOCKS,
             permission_fee=FEE,
             round_reward=ROUND_REWARD,
             committee_share=0.1,
@@ -85,8 +95,18 @@ class Config:
         return 1 if self.chunk is None else -(-self.k // self.chunk)
 
     def expected_txs(self) -> int:
-        """K submissions + M score batches (or chunks) + a majority of proposals."""
-        return self.k + self.m * self.score_txs_per_member() + self.m // 2 + 1
+        """K commitments + K reveals + M score batches (or chunks) + a majority of proposals."""
+        return 2 * self.k + self.m * self.score_txs_per_member() + self.m // 2 + 1
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A committed update: what its trainer reveals after the commitments close."""
+
+    trainer: str
+    blob_hash: bytes
+    n_samples: int
+    salt: bytes
 
 
 @dataclass
@@ -115,15 +135,15 @@ class Network:
     def ledger_of(self, account: str):
         return self.ledger.as_account(account)
 
-    def send(self, account: str, function: str, *args: Any, round: int | None = None, **kw: Any) -> Any:
-        """Send ``Ledger.<function>(*args)`` from ``account`` and log its gas."""
+    def send(self, account: str, function: str, *args: Any, round: int | None = None, label: str | None = None, **kw: Any) -> Any:
+        """Send ``Ledger.<function>(*args)`` from ``account`` and log its gas (as ``label``, default the function)."""
         stats = self.chain.stats
         gas0, n0 = stats.gas_used, stats.transactions
         result = getattr(self.ledger_of(account), function)(*args, **kw)
         assert stats.transactions == n0 + 1, f"{function} sent {stats.transactions - n0} transactions"
         results = result if isinstance(result, list) else [result]
         notes = [MILESTONES[e.name] for r in results if isinstance(r, TxResult) for e in r.events if e.name in MILESTONES]
-        self.txs.append(Tx(function, stats.gas_used - gas0, round, ", ".join(notes)))
+        self.txs.append(Tx(label or function, stats.gas_used - gas0, round, ", ".join(notes)))
         return result
 
     def fits(self, gas: int, account: str, function: str, *args: Any) -> bool:
@@ -146,9 +166,8 @@ class Network:
         self.oversize.append({"round": round, "function": function, "batch": batch, "cap": cap, "over_block": over_block})
         return False
 
-    def mine_past(self, deadline_blocks: int) -> None:
-        start = self.ledger.round_state().start_block
-        self.chain.mine(max(0, start + deadline_blocks - self.ledger.block_number()))
+    def mine_until(self, block: int) -> None:
+        self.chain.mine(max(0, block - self.ledger.block_number()))
 
 
 @contextlib.contextmanager
@@ -205,10 +224,33 @@ def send_scores(net: Network, member: str, r: int, ids: list[int], scores: dict[
     net.send(member, "submit_scores", r, ids, values, round=r, batch_size=len(ids))
 
 
-def submit_round_updates(net: Network, r: int) -> list[int]:
+def trainers_of(net: Network, r: int) -> list[str]:
+    """The first K nodes of the pool outside round ``r``'s committee."""
     committee = set(net.ledger.committee(r))
-    trainers = [n for n in net.pool if n not in committee][: net.config.k]
-    return [net.send(t, "submit_update", r, random_hash(net), 100 + i, round=r) for i, t in enumerate(trainers)]
+    return [n for n in net.pool if n not in committee][: net.config.k]
+
+
+def commit_updates(net: Network, r: int, trainers: list[str]) -> list[Sealed]:
+    """Each trainer commits to a fresh blob hash with its own salt."""
+    sealed = [Sealed(t, random_hash(net), 100 + i, random_hash(net)) for i, t in enumerate(trainers)]
+    for s in sealed:
+        net.send(s.trainer, "commit_update", r, commitment(s.trainer, r, s.blob_hash, s.n_samples, s.salt), round=r)
+    return sealed
+
+
+def reveal_updates(net: Network, r: int, sealed: list[Sealed]) -> list[int]:
+    return [net.send(s.trainer, "reveal_update", r, s.blob_hash, s.n_samples, s.salt, round=r) for s in sealed]
+
+
+def close_phase(net: Network, r: int, updates: int) -> None:
+    """Mine to the current phase's deadline, then close the phase in one
+    transaction (a scoring close examines all ``updates``) unless that is
+    over the client's gas limit; logged as ``close_phase (<phase>)``."""
+    state = net.ledger.round_state()
+    net.mine_until(state.phase_start_block + net.config.params().deadline_blocks(state.phase))
+    mgr = net.managers[0]
+    if net.check_fit(web3_ledger.GAS_LIMITS["close_phase"], mgr, "close_phase", r, updates, round=r):
+        net.send(mgr, "close_phase", r, updates, round=r, label=f"close_phase ({state.phase.name.lower()})")
 
 
 def score_round(net: Network, r: int, ids: list[int], voters: list[str], completing: bool) -> None:
@@ -224,7 +266,7 @@ def play_round(net: Network) -> int:
     """One full round; returns its number."""
     r = net.ledger.current_round()
     committee = net.ledger.committee(r)
-    ids = submit_round_updates(net, r)
+    ids = reveal_updates(net, r, commit_updates(net, r, trainers_of(net, r)))
     score_round(net, r, ids, committee, completing=True)
     model = random_hash(net)
     for member in committee[: len(committee) // 2 + 1]:
@@ -234,9 +276,11 @@ def play_round(net: Network) -> int:
 
 
 def play_failure_paths(net: Network) -> None:
-    """Admission and payments once each, then a committee that closes scoring
-    at the deadline but never agrees (reelected), one that does nothing
-    (replaced by a manager), and a failback."""
+    """Admission and payments once each, then a round whose every phase is
+    closed at its deadline (K-1 commitments, one of them never revealed, votes
+    from a bare majority of the committee) and whose committee never agrees
+    (reelected), one whose committee does nothing (replaced by a manager), and
+    a failback."""
     mgr, spare = net.managers[0], net.spares
     net.send(spare[0], "apply", FEE)
     net.send(spare[0], "withdraw_application")
@@ -253,20 +297,25 @@ def play_failure_paths(net: Network) -> None:
     play_round(net)
     r = net.ledger.current_round()
     committee = net.ledger.committee(r)
-    ids = submit_round_updates(net, r)
+    sealed = commit_updates(net, r, trainers_of(net, r)[:-1])
+    close_phase(net, r, len(sealed))
+    ids = reveal_updates(net, r, sealed[:-1])
+    close_phase(net, r, len(ids))
     score_round(net, r, ids, committee[: len(committee) // 2 + 1], completing=False)
-    net.mine_past(net.config.params().score_deadline_blocks)
-    if net.check_fit(web3_ledger.GAS_LIMITS["close_scoring"], mgr, "close_scoring", r, len(ids), round=r):
-        net.send(mgr, "close_scoring", r, len(ids), round=r)
-    net.mine_past(net.config.params().round_deadline_blocks)
+    close_phase(net, r, len(ids))
+    mine_past_round_deadline(net)
     net.send(mgr, "reelect_committee", r, round=r)
 
     r = net.ledger.current_round()
-    net.mine_past(net.config.params().round_deadline_blocks)
+    mine_past_round_deadline(net)
     failed = set(net.ledger.committee(r))
     fresh = [n for n in net.pool if n not in failed][: net.config.m]
     net.send(mgr, "replace_committee", r, fresh, round=r)
     net.send(mgr, "failback", 1, round=net.ledger.current_round())
+
+
+def mine_past_round_deadline(net: Network) -> None:
+    net.mine_until(net.ledger.round_state().start_block + net.config.params().round_deadline_blocks)
 
 
 # ---------------------------------------------------------------- summaries
@@ -325,7 +374,7 @@ def run_rounds(config: Config, rounds: int) -> dict[str, Any]:
 def run_failure_paths(config: Config) -> dict[str, Any]:
     net = build(config)
     play_failure_paths(net)
-    once = [tx for tx in net.txs if tx.function not in ("submit_update", "submit_scores", "propose_model")]
+    once = [tx for tx in net.txs if tx.function not in ("commit_update", "reveal_update", "submit_scores", "propose_model")]
     tail = {tx.function: asdict(tx) for tx in once}  # the last call of each (setup ones are repeated)
     return {
         "config": {"k": config.k, "m": config.m, "name": config.name},
@@ -344,6 +393,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         **versions,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **source_revision(),
     }
 
 
@@ -402,9 +452,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"Vyper {m['vyper']} for EVM `paris`; Python {m['python']} on {m['cpu']} ({m['cores']} cores), {m['date']}.",
         "Gas is deterministic: it depends on the contract and the inputs, not on the machine. "
         f"Block gas limit {fmt(BLOCK_GAS_LIMIT)}; the client sends submit_scores with a {fmt(SCORE_CAP)} gas limit.",
-        "Rounds: K trainers submit, every member scores the K updates, floor(M/2)+1 members propose the same hash; "
-        f"round reward {ROUND_REWARD} wei (10% to the agreeing members), permission fee {FEE} wei. "
-        "Round 0's committee is the deployed one; later committees come from the election.",
+        f"Contract artifact sha256 `{m['contract_artifact_sha256']}`, checked out at commit `{m['commit']}` "
+        "(uncommitted changes in the working tree are not detected; the artifact's hash says which bytecode was measured).",
+        "Rounds (decision 0006): K trainers commit (commit_update; the K-th commitment starts the reveals), then reveal "
+        "(reveal_update; the last reveal starts scoring), every member scores the K updates, floor(M/2)+1 members propose "
+        f"the same hash; round reward {ROUND_REWARD} wei (10% to the agreeing members), permission fee {FEE} wei. "
+        "Round 0's committee is the deployed one; later committees come from the election. "
+        f"Committees are odd since 0006: M={SMALL[1]} and M={LARGE[1]} here (the table before it used M=4 and M=36); "
+        f"minimum committee size {MIN_COMMITTEE}; commit, reveal and score deadlines {PHASE_DEADLINE_BLOCKS} blocks each, "
+        f"round deadline {3 * PHASE_DEADLINE_BLOCKS}.",
         "",
         "## Summary",
         "",
@@ -437,9 +493,11 @@ def markdown(report: dict[str, Any]) -> str:
     out += table(["network", "score", "random", "multi-factor", "random - score", "multi-factor - score"], election_rows(report["rounds"]))
     out += ["", "## Failure paths, admission and payments (one call each)", ""]
     out += [
-        "One network per size: admission and payments, then round 0 played normally, round 1 closed by "
-        "close_scoring after the deadline with a quorum of floor(M/2)+1 voters and then reelected, "
-        "round 2 replaced by a manager, then a failback to round 1.",
+        "One network per size: admission and payments, then round 0 played normally; in round 1, K-1 trainers "
+        "commit (close_phase (commit) after the commit deadline), all but one of them reveal (close_phase (reveal) "
+        "after the reveal deadline), floor(M/2)+1 members vote (close_phase (scoring) after the score deadline, "
+        "one transaction examining every update and triggering aggregation), nobody proposes and the committee is "
+        "reelected after the round deadline; round 2 replaced by a manager, then a failback to round 1.",
         "",
     ]
     names = sorted({n for f in report["failure_paths"] for n in f["functions"]})
@@ -481,7 +539,7 @@ def conclusions(summaries: list[dict[str, Any]], client_deploy_gas: int) -> str:
         c = s["config"]
         expected = s["expected_transactions_per_round"]
         measured = [r["transactions"] for r in s["rounds"]]
-        formula = "K + M + floor(M/2)+1" if c["chunk"] is None else f"K + M*ceil(K/{c['chunk']}) + floor(M/2)+1"
+        formula = "2K + M + floor(M/2)+1" if c["chunk"] is None else f"2K + M*ceil(K/{c['chunk']}) + floor(M/2)+1"
         if set(measured) == {expected}:
             verdict = "matches"
         elif s["oversize_batches"]:

@@ -33,7 +33,7 @@ from bflc.sim.population import Population
 from common import bflc_config_with_trainers, interleaved, write_result
 
 OVERHEAD_PHASES = ("chain", "storage", "score")
-PROFILED = ("submit_scores", "submit_update", "propose_model", "score_candidates", "train_local", "put_model", "get_model")
+PROFILED = ("submit_scores", "commit_update", "reveal_update", "propose_model", "score_candidates", "train_local", "put_model", "get_model")
 
 
 def mean_phase_seconds(result: dict[str, Any]) -> dict[str, float]:

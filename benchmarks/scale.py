@@ -4,7 +4,7 @@ BFLC rounds with 900 simulated nodes at 10% active, with peak memory.
 FEMNIST's bundled subset has 167 writers, so the 900 nodes hold repeated
 shards: node i holds writer (i mod 167)'s data (the arrays are shared, not
 copied). Registration deploys the contract with the founding committee
-(M = 36) and admits every other node, one ``admit`` transaction each.
+(M = 37, odd as decision 0006 requires) and admits every other node, one ``admit`` transaction each.
 
 Run: .venv/bin/python benchmarks/scale.py [--quick]
 Writes benchmarks/results/scale.json.
@@ -24,7 +24,7 @@ from bflc.sim.config import SimConfig
 from bflc.sim.engine import simulate
 from common import peak_rss_bytes, write_result
 
-REGISTERED, SIMULATED, COMMITTEE = 3550, 900, 36
+REGISTERED, SIMULATED, COMMITTEE = 3550, 900, 37
 
 
 def repeated_writers(dataset: FederatedDataset, count: int) -> FederatedDataset:
