@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -14,38 +13,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bflc.chain.artifact import artifact_path
-from bflc.machine import cpu_model
+from bflc.chain.artifact import artifact_sha256
+from bflc.machine import cpu_model, head_commit
 
 RESULTS = Path(__file__).parent / "results"
 PACKAGES = ("torch", "numpy", "py-evm", "eth-tester", "web3", "vyper", "flwr", "ray")
-CHECKOUT = Path(__file__).resolve().parent.parent
-
-
-def head_commit(checkout: Path = CHECKOUT) -> str | None:
-    """The commit checked out in ``checkout``, read from ``.git`` (no git process).
-
-    ``None`` when there is no ``.git`` directory or its HEAD cannot be resolved.
-    Uncommitted changes are not detected: :func:`source_revision` adds the
-    hash of the contract artifact that was measured.
-    """
-    git = checkout / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head.removeprefix("ref: ")
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        packed = (git / "packed-refs").read_text().splitlines()
-    except OSError:
-        return None
-    return next((line.split()[0] for line in packed if line.endswith(f" {ref}")), None)
 
 
 def source_revision() -> dict[str, str | None]:
     """The checked-out commit and the sha256 of the contract artifact (ABI and bytecode) in use."""
-    return {"commit": head_commit(), "contract_artifact_sha256": hashlib.sha256(artifact_path().read_bytes()).hexdigest()}
+    return {"commit": head_commit(), "contract_artifact_sha256": artifact_sha256()}
 
 
 def machine() -> dict[str, Any]:

@@ -15,3 +15,27 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# The checkout bflc runs from (an editable install); other installs have no .git there.
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def head_commit(checkout: Path = CHECKOUT) -> str | None:
+    """The commit checked out in ``checkout``, read from ``.git`` (no git process).
+
+    ``None`` when there is no ``.git`` directory or its HEAD cannot be
+    resolved. Uncommitted changes are not detected.
+    """
+    git = checkout / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head.removeprefix("ref: ")
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        packed = (git / "packed-refs").read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.split()[0] for line in packed if line.endswith(f" {ref}")), None)

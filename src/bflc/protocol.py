@@ -17,6 +17,12 @@ from eth_utils.crypto import keccak
 # Basis points: fractions on chain are integers out of this.
 BPS = 10_000
 
+# Version of the rules a BFLC result depends on; bumped when a rule changes
+# what a round decides (not when only gas changes). Version 2: commit/reveal
+# rounds, scoring of every update, odd committees (decision 0006). Experiment
+# runs of BFLC are keyed by it, so results of older rules are never reused.
+PROTOCOL_VERSION = 2
+
 
 def lower_median(scores: Sequence[int]) -> int:
     """Median of committee scores; for an even count, the lower middle value.

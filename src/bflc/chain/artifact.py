@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from importlib import resources
@@ -67,3 +68,8 @@ def load_artifact() -> dict[str, Any]:
         raise ChainError(f"contract artifact {path} is missing", "run `bflc contract compile`") from None
     except json.JSONDecodeError as exc:
         raise ChainError(f"contract artifact {path} is not valid JSON: {exc}", "run `bflc contract compile`") from None
+
+
+def artifact_sha256() -> str:
+    """sha256 of the committed artifact (ABI and bytecode): which contract a result was measured on."""
+    return hashlib.sha256(artifact_path().read_bytes()).hexdigest()

@@ -24,10 +24,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bflc.chain.artifact import artifact_sha256
 from bflc.errors import BflcError, ConfigError
 from bflc.experiments.standalone import train_stand_alone
-from bflc.machine import cpu_model
+from bflc.machine import cpu_model, head_commit
 from bflc.ml.dataset import FederatedDataset
+from bflc.protocol import PROTOCOL_VERSION
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import load_nodes_dataset, simulate
 
@@ -57,9 +59,16 @@ class Run:
 
     @property
     def id(self) -> str:
-        """12 hex digits of sha256 over the kind and the sorted config."""
-        spec = json.dumps({"kind": self.kind, "config": self.config.to_dict()}, sort_keys=True)
-        return hashlib.sha256(spec.encode()).hexdigest()[:12]
+        """12 hex digits of sha256 over the kind and the sorted config.
+
+        A BFLC run's also covers :data:`bflc.protocol.PROTOCOL_VERSION` from
+        version 2 on, so that a run of older rules is never taken for one of
+        the current rules (the baselines do not depend on them).
+        """
+        fields: dict[str, Any] = {"kind": self.kind, "config": self.config.to_dict()}
+        if self.kind == "simulate" and self.config.aggregator == "bflc":
+            fields["protocol"] = PROTOCOL_VERSION
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def label(self) -> str:
@@ -190,6 +199,9 @@ class Registry:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "wall_seconds": round(time.time() - started, 1),
             "machine": machine(),
+            "commit": head_commit(),
+            "protocol": PROTOCOL_VERSION,
+            "contract_artifact_sha256": artifact_sha256(),
         }
         path = self.path(run)
         path.parent.mkdir(parents=True, exist_ok=True)
