@@ -58,7 +58,7 @@ def model(seed=0):
 
 def safetensors_blob(header, data):
     """A hand-built safetensors file, for inputs encode_model refuses to write."""
-    text = json.dumps(header).encode()
+    text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
     return struct.pack("<Q", len(text)) + text + data
 
@@ -169,6 +169,54 @@ def test_encode_refuses_models_peers_would_reject(tensors, message):
 def test_decode_rejects_bad_blobs(blob, message):
     with pytest.raises(BlobError, match=message):
         decode_model(blob)
+
+
+def f32(*values: float) -> bytes:
+    return np.array(values, dtype=np.float32).tobytes()
+
+
+def entry(offsets: list[int]) -> dict:
+    return {"dtype": "F32", "shape": [1], "data_offsets": offsets}
+
+
+def test_the_hand_built_blob_of_a_model_is_its_canonical_form():
+    canonical = safetensors_blob({"a": entry([0, 4]), "b": entry([4, 8])}, f32(1.0) + f32(2.0))
+    assert canonical == encode_model({"b": np.array([2.0], np.float32), "a": np.array([1.0], np.float32)})
+    assert list(decode_model(canonical)) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        safetensors.numpy.save({"w": np.array([1.0, 2.0], np.float32)}, metadata={"format": "np"}),
+        safetensors_blob({"b": entry([0, 4]), "a": entry([4, 8])}, f32(2.0) + f32(1.0)),
+        safetensors_blob({"a": entry([4, 8]), "b": entry([0, 4])}, f32(2.0) + f32(1.0)),
+        safetensors.numpy.save({"w": np.array([-0.0, 2.0], np.float32)}),
+        safetensors.numpy.save({"w": np.array(-0.0)}),
+        struct.pack("<Q", 56 + 8) + W_BLOB[8:64] + b" " * 8 + W_BLOB[64:],  # W_BLOB's 56-byte header padded further
+    ],
+    ids=["metadata", "tensors-in-other-order", "data-in-other-order", "negative-zero", "negative-zero-scalar", "extra-padding"],
+)
+def test_decode_rejects_a_valid_model_not_in_canonical_form(blob):
+    assert safetensors.numpy.load(blob)  # valid safetensors of finite float tensors
+    with pytest.raises(BlobError, match="not in canonical form"):
+        decode_model(blob)
+
+
+def test_encode_writes_negative_zero_as_zero():
+    negative = {"w": np.array([-0.0, 1.0], np.float32), "s": np.array(-0.0), "d": np.array([[-0.0]])}
+    positive = {"w": np.array([0.0, 1.0], np.float32), "s": np.array(0.0), "d": np.array([[0.0]])}
+    blob = encode_model(negative)
+    assert blob == encode_model(positive)
+    assert not any(np.signbit(array).any() for array in decode_model(blob).values())
+    assert np.signbit(negative["w"][0])  # the caller's arrays are left alone
+
+
+def test_equal_weights_give_equal_bytes_whatever_their_layout():
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    layouts = [np.asfortranarray(w), w.astype(">f4"), np.repeat(w, 2, axis=1)[:, ::2], w.T.copy().T]
+    assert all(np.array_equal(v, w) for v in layouts)
+    assert {encode_model({"w": v, "b": np.ones(2)}) for v in layouts} == {encode_model({"b": np.ones(2), "w": w})}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ inconsistent:
   round's model blob is there, hashes to the on-chain hash and decodes to
   the network's model;
 - every node's state.json parses and agrees with the chain (its update of
-  each round, its votes, its proposals); no node submitted twice;
+  each round and the salt that opens its commitment, its votes, its
+  proposals); no node committed or revealed twice in a round;
 - every killed node came back and acted again; no node logged an error, a
   revert or a rejected update (every blob is honest), and every node stops
   cleanly on SIGTERM at the end.
@@ -44,6 +45,7 @@ from bflc.cluster.launch import cluster_file, load_cluster, processes
 from bflc.cluster.procs import is_running, stop
 from bflc.errors import BflcError
 from bflc.ml.models import build_model, get_parameters
+from bflc.protocol import commitment
 from bflc.storage import BlobStore, S3BlobStore, bytes32_to_hash, decode_model, hash_to_bytes32, model_spec
 from tests.chain.invariants import assert_contract_invariants
 from tests.chaos.faults import ChainNode, ChaosRun, FaultRecord, TcpProxy, fault_table
@@ -51,14 +53,14 @@ from tests.node.node_cluster import LiveCluster, bflc
 from tests.s3_server import moto_s3_server, set_fake_aws_env
 
 NODES, COMMITTEE, WRITERS = 6, 3, 2
-SCORE_DEADLINE, ROUND_DEADLINE = 20, 40
+DEADLINES = {"commit": 10, "reveal": 10, "score": 20, "round": 40}  # blocks of a second
 ROUNDS = 10  # faults go on until the chain reaches this round
 SETTLE_ROUNDS = 2  # then rounds without faults (and until every killed node acted again)
 FAULT_PHASE_SECONDS = 600
 SETTLE_SECONDS = 240
 DEFAULT_SEED = 2026
 BUCKET = "bflc-chaos"
-ACTIONS = ("update_submitted", "scores_submitted", "model_proposed")
+ACTIONS = ("update_committed", "update_submitted", "scores_submitted", "model_proposed")
 
 pytestmark = pytest.mark.slow  # the chaos mark (on the test) keeps it out of the default run
 
@@ -85,7 +87,7 @@ def chaos_cluster(
                 "cluster", "up", "--no-watch", "--dir", str(directory),
                 "--nodes", str(NODES), "--committee", str(COMMITTEE), "--writers-per-node", str(WRITERS),
                 "--min-score", "0.01", "--relative-min-score", "0",
-                "--score-deadline", str(SCORE_DEADLINE), "--round-deadline", str(ROUND_DEADLINE),
+                *(arg for phase, blocks in DEADLINES.items() for arg in (f"--{phase}-deadline", str(blocks))),
                 "--store", f"s3://{BUCKET}/blobs?endpoint=http://127.0.0.1:{proxy.port}&region=us-east-1",
             )
             assert started.returncode == 0, started.stderr
@@ -201,8 +203,10 @@ def _state_round_problems(live: LiveCluster, address: str, r: int, record: dict)
         problems.append("has_submitted disagrees with the round's updates")
     if mine:
         expected = {"blob": bytes32_to_hash(mine[0].blob_hash), "n_samples": mine[0].n_samples, "id": mine[0].update_id}
-        if update != expected:
+        if update is None or {k: update[k] for k in expected} != expected:
             problems.append(f"state has update {update}, the chain {expected}")
+        elif commitment(address, r, mine[0].blob_hash, mine[0].n_samples, bytes.fromhex(update["salt"])) != ledger.commitment(r, address):
+            problems.append(f"the salt in state does not open the commitment of update {mine[0].update_id}")
     elif update is not None and update["id"] is not None:
         problems.append(f"state has update {update['id']}, the chain none")
     for uid, blob in record.get("scored", {}).items():
@@ -217,15 +221,16 @@ def _state_round_problems(live: LiveCluster, address: str, r: int, record: dict)
 
 def check_journals(live: LiveCluster) -> list[str]:
     """No error, no revert, no rejected update (every blob is honest and
-    stored), no traceback, at most one submission per round, and a clean
-    stop at the end."""
+    stored), no lost update (no state directory is lost), no traceback, at
+    most one commitment and one reveal per round, and a clean stop at the end."""
     problems = []
     for name, node in live.info["nodes"].items():
         journal = live.journal(name)
-        bad = ("revert", "update_rejected")
+        bad = ("revert", "update_rejected", "update_lost")
         problems += [f"{name}: {e['level']} {e['event']}: {e['message']}" for e in journal if e["level"] == "error" or e["event"] in bad]
-        submitted = Counter(e["round"] for e in journal if e["event"] == "update_submitted")
-        problems += [f"{name}: submitted {n} updates in round {r}" for r, n in submitted.items() if n > 1]
+        for event in ("update_committed", "update_submitted"):
+            sent = Counter(e["round"] for e in journal if e["event"] == event)
+            problems += [f"{name}: {event} {n} times in round {r}" for r, n in sent.items() if n > 1]
         if journal and journal[-1]["event"] != "stopped":
             problems.append(f"{name}: its log ends with {journal[-1]['event']}, not stopped")
         if "Traceback" in Path(node["process"]["log"]).read_text(errors="replace"):
@@ -249,7 +254,7 @@ def kills(run: ChaosRun) -> list[FaultRecord]:
 
 def resumption(live: LiveCluster, run: ChaosRun, record: FaultRecord) -> tuple[bool, str]:
     """Whether the node killed by ``record`` started again and acted (a
-    submission, a vote or a proposal; the manager's watcher: started) before
+    commitment, a reveal, a vote or a proposal; the manager's watcher: started) before
     it was killed again, or until now; and what it did."""
     name = record.fault.target
     assert record.back is not None
@@ -289,7 +294,7 @@ def run_summary(live: LiveCluster, run: ChaosRun, faulted: float, settled: float
     ledger = live.manager
     origins = Counter(m.origin.name.lower() for m in ledger.model_history()[1:])
     events = Counter(e["event"] for name in live.info["nodes"] for e in live.journal(name))
-    shown = ("retry", "race", "update_reused", "update_found", "scoring_closed", "committee_replaced", "committee_reelected", "update_rejected")
+    shown = ("retry", "race", "update_reused", "update_found", "phase_closed", "committee_replaced", "committee_reelected", "update_rejected")
     kinds = Counter(r.fault.kind for r in run.records)
     return (
         f"faults: {len(run.records)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); "

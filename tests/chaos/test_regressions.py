@@ -44,9 +44,10 @@ class AnswersOnSecondTry(LocalBlobStore):
 
 def test_a_member_whose_store_does_not_answer_tries_again_instead_of_voting_zero(tmp_path):
     net = build_net(tmp_path)
-    for trainer in net.nodes[2:]:
-        net.daemon(trainer).step()
-    member = net.daemon(net.nodes[0])
+    for trainer in net.trainers:
+        net.daemon(trainer)
+    net.step_all(passes=2)  # commit, then reveal
+    member = net.daemon(net.members[0])
     member.blobs.store = AnswersOnSecondTry(net.store.root)
     failures = 0
     while not net.ledger.round_updates(0)[0].voters:
@@ -57,7 +58,7 @@ def test_a_member_whose_store_does_not_answer_tries_again_instead_of_voting_zero
         assert failures <= 5, "the member never voted"
     assert failures == 5  # the genesis model, then each of the four updates once
     assert all(u.scores[0] > 0 for u in net.ledger.round_updates(0))
-    assert not [e for e in read_journal(tmp_path / net.nodes[0] / "node.log") if e["event"] == "update_rejected"]
+    assert not [e for e in read_journal(tmp_path / net.members[0] / "node.log") if e["event"] == "update_rejected"]
 
 
 @pytest.fixture

@@ -146,12 +146,15 @@ def test_jobs_below_one_is_refused(tmp_path, capsys):
 
 def test_run_ids_of_banked_full_size_runs_are_stable():
     """results/runs holds full-size runs by id; a new config field at its
-    default must not change the ids (SimConfig.to_dict leaves it out)."""
+    default must not change the ids (SimConfig.to_dict leaves it out). A BFLC
+    run's id also covers the protocol version (2: commit-reveal rounds), so
+    runs of the earlier rules (b5b49175358c, 2abfcb425d98) are not reused;
+    the baselines' ids do not depend on it."""
     from bflc.experiments import table1
 
     federated, _ = table1.runs(quick=False)
-    assert [federated[0].id, federated[1].id] == ["b5b49175358c", "2b9aa9685a74"]
-    assert fig4.runs(quick=False)[("gaussian", fig4.BFLC, 0.3)].id == "2abfcb425d98"
+    assert [federated[0].id, federated[1].id] == ["7b1789300ba7", "2b9aa9685a74"]
+    assert fig4.runs(quick=False)[("gaussian", fig4.BFLC, 0.3)].id == "91cf8e98c977"
     assert "sample_cap" not in federated[0].config.to_dict()
     assert federated[0].config.replace(sample_cap=4.0).to_dict()["sample_cap"] == 4.0
 

@@ -57,7 +57,18 @@ class Net:
     manager: str
     nodes: list[str]
     params: ProtocolParams
+    committee_size: int
     daemons: dict[str, NodeDaemon] = field(default_factory=dict)
+
+    @property
+    def members(self) -> list[str]:
+        """The first committee."""
+        return self.nodes[: self.committee_size]
+
+    @property
+    def trainers(self) -> list[str]:
+        """The nodes that train in round 0."""
+        return self.nodes[self.committee_size :]
 
     def daemon(self, account: str, learner: TinyLearner | None = None, *, watcher: bool = False, **options) -> NodeDaemon:
         """A (new) daemon for ``account`` over its state directory."""
@@ -86,15 +97,19 @@ class Net:
         raise AssertionError(f"round {start} did not finish in {max_passes} passes")
 
 
-def build_net(root: Path, num_nodes: int = 6, committee: int = 2, **params) -> Net:
+def build_net(root: Path, num_nodes: int = 7, committee: int = 3, **params) -> Net:
     """A manager, ``num_nodes`` admitted nodes (the first ``committee`` are the
-    first committee), genesis = the learner's initial parameters."""
+    first committee, the others train: K = all of them), genesis = the
+    learner's initial parameters. Every transaction is a block: the phases of
+    a round take fewer blocks than their deadlines unless a test mines."""
     chain = InProcessChain(num_nodes + 4)
     manager, nodes = chain.accounts[0], chain.accounts[1 : num_nodes + 1]
     defaults = {
         "committee_size": committee,
         "updates_per_round": num_nodes - committee,
         "relative_min_score": 0.5,
+        "commit_deadline_blocks": 15,
+        "reveal_deadline_blocks": 15,
         "score_deadline_blocks": 40,
         "round_deadline_blocks": 80,
     }
@@ -104,4 +119,4 @@ def build_net(root: Path, num_nodes: int = 6, committee: int = 2, **params) -> N
     ledger = chain.deploy([manager], nodes[:committee], hash_to_bytes32(genesis), store.uri(genesis), p)
     for node in nodes[committee:]:
         ledger.admit(node)
-    return Net(chain, ledger, store, root, manager, list(nodes), p)
+    return Net(chain, ledger, store, root, manager, list(nodes), p, committee)

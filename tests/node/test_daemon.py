@@ -1,14 +1,16 @@
 """NodeDaemon.step() on the in-process chain: each role, the deadline paths,
-restarts, bad blobs and reverts (fast and deterministic)."""
+restarts between commit and reveal, bad blobs and reverts (fast and deterministic)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 from bflc.attacks import Misbehaviour, load_attack
 from bflc.chain import ModelOrigin, NodeStatus, Phase, from_fixed
@@ -16,12 +18,12 @@ from bflc.errors import ConfigError, ContractRevert
 from bflc.node.daemon import NodeDaemon, Role, StopRequested
 from bflc.node.journal import read_journal
 from bflc.node.state import StateDir
+from bflc.protocol import commitment
 from bflc.roles import aggregate_qualified
 from bflc.storage import bytes32_to_hash, encode_model, get_model, hash_to_bytes32
 from tests.node.daemon_net import Net, TinyLearner, build_net
 
 pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def net(tmp_path) -> Net:
@@ -35,10 +37,31 @@ def events(net: Net, account: str, name: str) -> list[dict]:
     return [r for r in read_journal(net.root / account / "node.log") if r["event"] == name]
 
 
-def test_a_round_trains_scores_aggregates_and_elects(net):
-    committee, trainers = net.nodes[:2], net.nodes[2:]
-    assert net.daemons[trainers[0]].step() is Role.TRAINER
+def recorded_update(net: Net, account: str, round: int = 0) -> dict:
+    return json.loads((net.root / account / "state.json").read_text())["rounds"][str(round)]["update"]
+
+
+def sent(net: Net, function: str) -> int:
+    return net.chain.stats.by_function[function]
+
+
+def update_events(net: Net, account: str, round: int = 0) -> list[str]:
+    """The trainer's update events of ``round``, in order."""
+    return [e["event"] for e in read_journal(net.root / account / "node.log") if e["event"].startswith("update_") and e.get("round") == round]
+
+
+def test_a_round_commits_reveals_scores_aggregates_and_elects(net):
+    committee, trainers = net.members, net.trainers
     assert net.daemons[committee[0]].step() is Role.COMMITTEE
+    for trainer in trainers:
+        assert net.daemons[trainer].step() is Role.TRAINER
+    # K commitments closed the commit phase; no update is in the shared store before its reveal
+    assert net.ledger.phase() is Phase.REVEAL and not net.ledger.round_updates(0)
+    for trainer in trainers:
+        update = recorded_update(net, trainer)
+        assert update["id"] is None and len(bytes.fromhex(update["salt"])) == 32
+        assert not net.store.has(update["blob"]) and net.daemons[trainer].blobs.has_local(update["blob"])
+        assert net.ledger.commitment(0, trainer) == commitment(trainer, 0, hash_to_bytes32(update["blob"]), update["n_samples"], bytes.fromhex(update["salt"]))
     assert net.play_round() == 1
 
     record = net.ledger.model(1)
@@ -48,14 +71,16 @@ def test_a_round_trains_scores_aggregates_and_elects(net):
     params = {uid: get_model(net.store, bytes32_to_hash(updates[uid].blob_hash)) for uid in qualified}
     expected = aggregate_qualified(qualified, updates, params)
     assert bytes32_to_hash(record.blob_hash) == net.store.put(encode_model(expected))
-    for member in committee:  # every member proposed the same bytes
-        assert net.ledger.proposal(0, member) == record.blob_hash
+    for member in committee:  # every member scored every update; a majority (the first two) proposed the same bytes
         state = json.loads((net.root / member / "state.json").read_text())["rounds"]["0"]
         assert sorted(int(k) for k in state["scored"]) == sorted(updates)
-        assert state["proposed"] == bytes32_to_hash(record.blob_hash)
+        proposed = record.blob_hash if member in committee[:2] else bytes(32)
+        assert net.ledger.proposal(0, member) == proposed and state.get("proposed") == (bytes32_to_hash(proposed) if any(proposed) else None)
     for trainer in trainers:
-        state = json.loads((net.root / trainer / "state.json").read_text())["rounds"]["0"]
-        assert state["update"]["id"] in updates and net.ledger.has_submitted(0, trainer)
+        update = recorded_update(net, trainer)
+        assert update["id"] in updates and updates[update["id"]].provider == trainer
+        assert bytes32_to_hash(updates[update["id"]].blob_hash) == update["blob"] and net.store.has(update["blob"])
+        assert update_events(net, trainer) == ["update_committed", "update_submitted"]
     # next committee comes from this round's qualified trainers
     assert set(net.ledger.committee(1)) <= set(trainers)
     net.step_all()
@@ -84,13 +109,87 @@ def test_not_admitted_node_is_idle_and_applies_when_asked(net):
     applicant.step()  # waits, applies only once
     net.ledger.admit(outsider)
     assert applicant.step() is Role.TRAINER
-    assert net.ledger.has_submitted(0, outsider)
+    assert net.ledger.commitment(0, outsider) != bytes(32)
 
 
-def test_trainer_restart_after_submit_with_state_lost_never_resubmits(net):
-    trainer = net.nodes[2]
+# --- restarts between training, commit and reveal ------------------------------------------------
+
+
+def test_trainer_stopped_after_journalling_its_salt_commits_the_same_update_once(net):
+    trainer = net.trainers[0]
+    daemon = net.daemons[trainer]
+    daemon.request_stop()
+    with pytest.raises(StopRequested):
+        daemon.step()
+    prepared = recorded_update(net, trainer)
+    assert prepared["id"] is None and prepared["salt"] and net.ledger.commitment(0, trainer) == bytes(32)
+    learner = TinyLearner()
+    net.daemon(trainer, learner)
+    assert net.play_round() == 1
+    assert learner.fits == 0 and update_events(net, trainer) == ["update_reused", "update_committed", "update_submitted"]
+    on_chain = next(u for u in net.ledger.round_updates(0) if u.provider == trainer)
+    assert bytes32_to_hash(on_chain.blob_hash) == prepared["blob"]
+    assert recorded_update(net, trainer) == {**prepared, "id": on_chain.update_id}
+
+
+def test_trainer_restarted_after_committing_reveals_once(net):
+    trainer = net.trainers[0]
     net.daemons[trainer].step()
-    update_id = json.loads((net.root / trainer / "state.json").read_text())["rounds"]["0"]["update"]["id"]
+    committed = recorded_update(net, trainer)
+    learner = TinyLearner()
+    restarted = net.daemon(trainer, learner)
+    restarted.step()  # still committing: nothing to do
+    assert sent(net, "commit_update") == 1 and net.ledger.phase() is Phase.COMMIT
+    assert net.play_round() == 1
+    assert learner.fits == 0 and update_events(net, trainer) == ["update_committed", "update_submitted"]
+    assert recorded_update(net, trainer)["blob"] == committed["blob"] and net.ledger.has_submitted(0, trainer)
+
+
+class Killed(Exception):
+    """The process died here."""
+
+
+def test_trainer_killed_between_upload_and_reveal_reveals_once_after_restart(net, monkeypatch):
+    trainer = net.trainers[0]
+    net.step_all(net.trainers)  # every trainer commits
+    daemon = net.daemons[trainer]
+
+    def killed(*args, **kwargs):
+        raise Killed()
+
+    monkeypatch.setattr(daemon.ledger, "reveal_update", killed)
+    with pytest.raises(Killed):
+        daemon.step()
+    blob = recorded_update(net, trainer)["blob"]
+    assert net.store.has(blob) and not net.ledger.has_submitted(0, trainer)
+    net.daemon(trainer)
+    assert net.play_round() == 1
+    assert update_events(net, trainer) == ["update_committed", "update_submitted"]
+    on_chain = next(u for u in net.ledger.round_updates(0) if u.provider == trainer)
+    assert bytes32_to_hash(on_chain.blob_hash) == blob and recorded_update(net, trainer)["id"] == on_chain.update_id
+
+
+def test_trainer_that_lost_its_state_dir_after_committing_sits_the_round_out(net):
+    lost = net.trainers[0]
+    net.daemons[lost].step()
+    shutil.rmtree(net.root / lost)
+    learner = TinyLearner()
+    restarted = net.daemon(lost, learner)
+    net.step_all(passes=3)  # the others commit and reveal; the lost commitment cannot be opened
+    assert learner.fits == 0 and sent(net, "commit_update") == len(net.trainers)
+    assert net.ledger.phase() is Phase.REVEAL and not net.ledger.has_submitted(0, lost)
+    assert [e["level"] for e in events(net, lost, "update_lost")] == ["warning"]  # said once
+    assert restarted.state.round(0) == {}
+    net.chain.mine(net.params.reveal_deadline_blocks)
+    assert net.play_round() == 1
+    assert sum(len(events(net, n, "phase_closed")) for n in net.nodes) == 1
+    assert lost not in [u.provider for u in net.ledger.round_updates(0)] and len(net.ledger.round_updates(0)) == len(net.trainers) - 1
+
+
+def test_trainer_restart_after_its_reveal_with_state_lost_never_resubmits(net):
+    trainer = net.trainers[0]
+    net.step_all(net.trainers, passes=2)
+    update_id = recorded_update(net, trainer)["id"]
     (net.root / trainer / "state.json").unlink()
     learner = TinyLearner()
     restarted = net.daemon(trainer, learner)
@@ -102,7 +201,7 @@ def test_trainer_restart_after_submit_with_state_lost_never_resubmits(net):
 
 
 def test_restart_adopts_an_update_sent_just_before_a_crash_in_a_finished_round(net):
-    trainer = net.nodes[2]
+    trainer = net.trainers[0]
     assert net.play_round() == 1
     state_file = net.root / trainer / "state.json"
     document = json.loads(state_file.read_text())
@@ -115,111 +214,144 @@ def test_restart_adopts_an_update_sent_just_before_a_crash_in_a_finished_round(n
     assert events(net, trainer, "update_found")[0]["round"] == 0
 
 
-def test_trainer_stopped_before_the_transaction_reuses_its_blob(net):
-    trainer = net.nodes[2]
-    daemon = net.daemons[trainer]
-    daemon.request_stop()
-    with pytest.raises(StopRequested):
-        daemon.step()
-    prepared = daemon.state.round(0)["update"]
-    assert prepared["id"] is None and not net.ledger.has_submitted(0, trainer)
-    learner = TinyLearner()
-    net.daemon(trainer, learner).step()
-    assert learner.fits == 0 and net.ledger.has_submitted(0, trainer)
-    on_chain = next(u for u in net.ledger.round_updates(0) if u.provider == trainer)
-    assert bytes32_to_hash(on_chain.blob_hash) == prepared["blob"]
-
-
 def test_member_restart_does_not_vote_twice(net):
-    net.step_all(net.nodes[2:])
-    member = net.nodes[0]
+    net.step_all(net.trainers, passes=2)
+    member = net.members[0]
     net.daemons[member].step()
     (net.root / member / "state.json").unlink()
     restarted = net.daemon(member)
     tx_before = net.chain.stats.transactions
     assert restarted.step() is Role.COMMITTEE
     assert net.chain.stats.transactions == tx_before
-    assert len(restarted.state.round(0)["scored"]) == 4
+    assert len(restarted.state.round(0)["scored"]) == len(net.trainers)
 
 
-def test_member_waits_for_k_updates_until_half_the_scoring_window(net):
-    net.daemons[net.nodes[2]].step()
-    member = net.daemons[net.nodes[0]]
+def test_members_score_every_update_once_all_are_revealed(net):
+    net.step_all(net.trainers)
+    late = net.trainers[-1]
+    net.step_all(net.trainers[:-1])
+    member = net.daemons[net.members[0]]
     member.step()
-    assert not net.ledger.round_updates(0)[0].voters
-    net.chain.mine(net.params.score_deadline_blocks // 2)
+    assert net.ledger.phase() is Phase.REVEAL and not any(u.voters for u in net.ledger.round_updates(0))
+    net.daemons[late].step()
     member.step()
-    assert net.ledger.round_updates(0)[0].voters == (net.nodes[0],)
+    assert [u.voters for u in net.ledger.round_updates(0)] == [(net.members[0],)] * len(net.trainers)
+    assert sent(net, "submit_scores") == 1
 
 
-def test_hash_mismatch_is_scored_zero_and_never_qualifies(net):
-    rogue = net.nodes[2]
-    claimed = encode_model({"b": np.ones(3, np.float32), "w": np.ones((2, 2), np.float32)})
-    claimed_hash = net.store.put(claimed)
-    other = encode_model({"b": np.full(3, 9, np.float32), "w": np.full((2, 2), 9, np.float32)})
-    net.store._path(claimed_hash).write_bytes(other)  # other bytes under the claimed hash
-    rogue_id = net.ledger.as_account(rogue).submit_update(0, hash_to_bytes32(claimed_hash), 10)
+# --- bad blobs -------------------------------------------------------------------------------------
+
+
+def rogue_update(net: Net, rogue: str, blob: str) -> int:
+    """``rogue`` commits to ``blob`` first and reveals it once the honest nodes closed the commitments; the honest nodes finish the round."""
+    ledger = net.ledger.as_account(rogue)
+    salt = b"\x07" * 32
+    ledger.commit_update(0, commitment(rogue, 0, hash_to_bytes32(blob), 10, salt))
     honest = [n for n in net.nodes if n != rogue]
+    net.step_all(honest)
+    assert net.ledger.phase() is Phase.REVEAL
+    update_id = ledger.reveal_update(0, hash_to_bytes32(blob), 10, salt)
     net.play_round(honest)
+    return update_id
+
+
+def tampered(net: Net) -> str:
+    """Other bytes under the hash of a model."""
+    claimed = net.store.put(encode_model({"b": np.ones(3, np.float32), "w": np.ones((2, 2), np.float32)}))
+    net.store._path(claimed).write_bytes(encode_model({"b": np.full(3, 9, np.float32), "w": np.full((2, 2), 9, np.float32)}))
+    return claimed
+
+
+def with_metadata(net: Net) -> str:
+    """A valid model of the right shapes, but not in canonical form."""
+    tensors = {"b": np.ones(3, np.float32), "w": np.ones((2, 2), np.float32)}
+    return net.store.put(safetensors.numpy.save(tensors, metadata={"note": "another encoder"}))
+
+
+@pytest.mark.parametrize(
+    ("make_blob", "reason"),
+    [
+        (tampered, "hash mismatch"),
+        (lambda net: (b"\x42" * 32).hex(), "blob missing"),
+        (with_metadata, "malformed blob (model blob is not in canonical form (metadata, tensor order, padding or a negative zero differ))"),
+    ],
+    ids=["hash-mismatch", "missing", "not-canonical"],
+)
+def test_an_unusable_blob_is_scored_zero_by_every_member_and_never_qualifies(net, make_blob, reason):
+    rogue = net.trainers[0]
+    rogue_id = rogue_update(net, rogue, make_blob(net))
     update = net.ledger.update(rogue_id)
-    assert update.scores == (0, 0) and not update.qualified
-    for member in net.nodes[:2]:
-        assert [e["message"] for e in events(net, member, "update_rejected")] == [f"rejected update {rogue_id}: hash mismatch"]
+    assert update.scores == (0,) * len(net.members) and not update.qualified
+    assert net.ledger.model(1).origin is ModelOrigin.AGGREGATED
+    for member in net.members:
+        assert [(e["update_id"], e["reason"]) for e in events(net, member, "update_rejected")] == [(rogue_id, reason)]
 
 
-def test_missing_blob_is_scored_zero(net):
-    rogue = net.nodes[2]
-    rogue_id = net.ledger.as_account(rogue).submit_update(0, b"\x42" * 32, 10)
-    net.play_round([n for n in net.nodes if n != rogue])
-    assert net.ledger.update(rogue_id).scores == (0, 0)
-    assert events(net, net.nodes[0], "update_rejected")[0]["reason"] == "blob missing"
+# --- deadlines -------------------------------------------------------------------------------------
 
 
-def test_dead_trainer_round_closes_after_the_scoring_deadline(net):
-    dead = net.nodes[5]
+def test_dead_trainer_commitments_close_after_the_commit_deadline(net):
+    dead = net.trainers[-1]
     alive = [n for n in net.nodes if n != dead]
     net.step_all(alive, passes=3)
-    assert net.ledger.current_round() == 0 and net.ledger.phase() is Phase.SCORING
+    assert net.ledger.phase() is Phase.COMMIT and net.ledger.round_state().num_commits == len(net.trainers) - 1
+    net.chain.mine(net.params.commit_deadline_blocks)
+    assert net.play_round(alive) == 1
+    closed = [e for n in alive for e in events(net, n, "phase_closed")]
+    assert [e["message"] for e in closed] == ["round 0: closed the commit phase after its deadline"]
+    assert len(net.ledger.round_updates(0)) == len(net.trainers) - 1 and net.ledger.model(1).origin is ModelOrigin.AGGREGATED
+
+
+def test_dead_member_scoring_closes_after_the_deadline_with_a_quorum(net):
+    dead = net.members[0]
+    alive = [n for n in net.nodes if n != dead]
+    net.step_all(alive, passes=3)
+    assert net.ledger.phase() is Phase.SCORING
     net.chain.mine(net.params.score_deadline_blocks)
     assert net.play_round(alive) == 1
-    assert any(events(net, n, "scoring_closed") for n in alive)
-    assert len(net.ledger.qualified(0)) <= 3 and net.ledger.model(1).origin is ModelOrigin.AGGREGATED
+    closed = [e for n in alive for e in events(net, n, "phase_closed")]
+    assert [e["message"] for e in closed] == ["round 0: closed the scoring phase after its deadline"]
+    assert all(u.final and u.num_votes == 2 for u in net.ledger.round_updates(0))
+    assert net.ledger.model(1).origin is ModelOrigin.AGGREGATED and net.ledger.proposal(0, dead) == bytes(32)
 
 
-def test_dead_member_in_round_zero_is_replaced_by_a_manager(net):
+def test_dead_majority_of_the_round_zero_committee_is_replaced_by_a_manager(net):
     manager = net.daemon(net.manager, watcher=True)
-    dead = net.nodes[0]
-    alive = [n for n in net.nodes if n != dead]
+    dead = net.members[:2]
+    alive = [n for n in net.nodes if n not in dead]
     net.step_all(alive, passes=3)
     assert manager.step() is Role.WATCHER and net.ledger.current_round() == 0
     net.chain.mine(net.params.round_deadline_blocks)
-    net.step_all(alive)  # round 0 has no earlier round to re-elect from: nodes wait for a manager
+    net.step_all(alive)  # no quorum to close scoring, no earlier round to re-elect from: nodes wait for a manager
     assert net.ledger.current_round() == 0 and events(net, alive[0], "round_stuck")
     manager.step()
     assert net.ledger.current_round() == 1 and net.ledger.model(1).origin is ModelOrigin.CARRIED_OVER
     new = net.ledger.committee(1)
-    assert dead not in new and net.nodes[1] not in new and set(new) <= set(net.nodes[2:])
-    net.step_all(alive, passes=2)  # three trainers left for K = 4: the scoring deadline closes the round
-    net.chain.mine(net.params.score_deadline_blocks)
+    assert new == net.trainers[:3]  # the round's trainers, alive, in the order of their updates
+    net.step_all(alive, passes=2)  # two trainers left for K = 4: commitments close at the deadline
+    net.chain.mine(net.params.commit_deadline_blocks)
     assert net.play_round([*alive, net.manager]) == 2
 
 
-def test_dead_member_later_is_reelected_by_any_node(net):
+def test_dead_majority_of_a_later_committee_is_reelected_by_any_node(tmp_path):
+    net = build_net(tmp_path, num_nodes=9)  # six qualified trainers: three left to elect after round 1's committee
+    for node in net.nodes:
+        net.daemon(node)
     assert net.play_round() == 1
-    committee = net.ledger.committee(1)
-    dead = committee[0]
-    alive = [n for n in net.nodes if n != dead]
+    dead = net.ledger.committee(1)[:2]
+    alive = [n for n in net.nodes if n not in dead]
     net.step_all(alive, passes=3)
     net.chain.mine(net.params.round_deadline_blocks)
     net.step_all(alive)
     assert net.ledger.current_round() == 2
     assert sum(len(events(net, n, "committee_reelected")) for n in alive) == 1
-    assert dead not in net.ledger.committee(2)
+    qualified = {net.ledger.update(u).provider for u in net.ledger.qualified(0)}
+    assert len(net.ledger.committee(2)) == 3 and set(net.ledger.committee(2)) == qualified - set(net.ledger.committee(1))
 
 
 def test_attacker_update_is_not_qualified_and_colluder_scores_it_high(tmp_path):
-    net = build_net(tmp_path, committee=3, num_nodes=7)
-    attacker, colluder = net.nodes[3], net.nodes[0]
+    net = build_net(tmp_path)
+    attacker, colluder = net.trainers[0], net.members[0]
     for node in net.nodes:
         options = {}
         if node == attacker:
@@ -236,7 +368,7 @@ def test_attacker_update_is_not_qualified_and_colluder_scores_it_high(tmp_path):
 
 
 def test_blacklisted_mid_step_logs_the_revert_once_and_goes_idle(net):
-    trainer = net.nodes[2]
+    trainer = net.trainers[0]
     learner = TinyLearner(on_fit=lambda: net.ledger.blacklist(trainer))
     daemon = net.daemon(trainer, learner, poll_seconds=0.01)
     result = {}
@@ -265,13 +397,14 @@ def test_a_second_daemon_on_the_same_state_dir_is_refused(tmp_path):
 
 
 def test_state_dir_of_another_account_is_refused(net):
-    net.daemons[net.nodes[2]].step()
+    net.daemons[net.trainers[0]].step()
     with pytest.raises(ConfigError, match="belongs to account"):
-        NodeDaemon(net.ledger.as_account(net.nodes[3]), net.store, TinyLearner(), net.root / net.nodes[2], echo=None)
+        NodeDaemon(net.ledger.as_account(net.trainers[1]), net.store, TinyLearner(), net.root / net.trainers[0], echo=None)
 
 
 def test_the_loop_logs_a_race_and_keeps_going(net, monkeypatch):
-    daemon = net.daemons[net.nodes[2]]
+    trainer = net.trainers[0]
+    daemon = net.daemons[trainer]
     daemon.poll_seconds = 0.01
     calls = []
     real_step = daemon.step
@@ -279,15 +412,15 @@ def test_the_loop_logs_a_race_and_keeps_going(net, monkeypatch):
     def step():
         calls.append(1)
         if len(calls) == 1:
-            raise ContractRevert("stale round", "submit_update")
+            raise ContractRevert("stale round", "commit_update")
         if len(calls) == 3:
             daemon.request_stop()
         return real_step()
 
     monkeypatch.setattr(daemon, "step", step)
     assert daemon.run() == 0
-    assert len(calls) == 3 and net.ledger.has_submitted(0, net.nodes[2])
-    race = events(net, net.nodes[2], "race")
+    assert len(calls) == 3 and net.ledger.commitment(0, trainer) != bytes(32)
+    race = events(net, trainer, "race")
     assert race[0]["level"] == "info" and "stale round" in race[0]["message"]
 
 
@@ -315,17 +448,26 @@ class DivergingLearner(TinyLearner):
         return {k: np.full_like(v, np.nan) for k, v in params.items()}, samples
 
 
-def test_a_trainer_whose_training_diverges_sits_the_round_out(net):
-    diverged = net.nodes[5]
-    learner = DivergingLearner()
-    daemon = net.daemon(diverged, learner)
+class FreeRider(TinyLearner):
+    """Trains nothing: sends the global model back unchanged (its blob is used already)."""
+
+    def fit(self, global_params, seed):
+        super().fit(global_params, seed)
+        return {k: v.copy() for k, v in global_params.items()}, self.samples
+
+
+@pytest.mark.parametrize(("learner_class", "event"), [(DivergingLearner, "training_diverged"), (FreeRider, "update_unusable")])
+def test_a_trainer_without_a_usable_update_sits_the_round_out(net, learner_class, event):
+    idle = net.trainers[-1]
+    learner = learner_class()
+    daemon = net.daemon(idle, learner)
     for _ in range(3):
         assert daemon.step() is Role.TRAINER
     assert learner.fits == 1  # not retrained on every pass
-    assert not net.ledger.has_submitted(0, diverged)
-    assert len(events(net, diverged, "training_diverged")) == 1
-    others = [n for n in net.nodes if n != diverged]
+    assert net.ledger.commitment(0, idle) == bytes(32) and "update" not in daemon.state.round(0)
+    assert [e["level"] for e in events(net, idle, event)] == ["warning"]
+    others = [n for n in net.nodes if n != idle]
     net.step_all(others, passes=3)
-    net.chain.mine(net.params.score_deadline_blocks)  # three updates for K = 4: the deadline closes scoring
+    net.chain.mine(net.params.commit_deadline_blocks)  # three commitments for K = 4: the deadline closes them
     assert net.play_round(others) == 1
-    assert diverged not in [u.provider for u in net.ledger.round_updates(0)]
+    assert idle not in [u.provider for u in net.ledger.round_updates(0)]

@@ -14,16 +14,18 @@ import numpy as np
 import pytest
 import torch
 
-from bflc.chain import ModelOrigin, NodeStatus
+from bflc.chain import ModelOrigin, NodeStatus, Phase
 from bflc.errors import ContractRevert
 from bflc.ml.data import load_dataset
 from bflc.ml.learner import TorchLearner
 from bflc.net.connect import connect
-from bflc.storage import bytes32_to_hash, encode_model, get_model, hash_to_bytes32, model_spec
+from bflc.protocol import commitment
+from bflc.storage import blob_hash, bytes32_to_hash, encode_model, get_model, hash_to_bytes32, model_spec
 from tests.node.node_cluster import LiveCluster, bflc
 
 NODES, COMMITTEE, WRITERS = 6, 3, 2
-SCORE_DEADLINE, ROUND_DEADLINE = 20, 40
+DEADLINES = {"commit": 10, "reveal": 10, "score": 20, "round": 40}  # blocks of a second
+ROUND_DEADLINE = DEADLINES["round"]
 
 pytestmark = pytest.mark.slow  # a real cluster: anvil and seven node processes
 
@@ -36,7 +38,7 @@ def live(tmp_path_factory) -> LiveCluster:
         "--nodes", str(NODES), "--committee", str(COMMITTEE), "--writers-per-node", str(WRITERS),
         # every honest update qualifies (the committee stays at 3), a zero score never does
         "--min-score", "0.01", "--relative-min-score", "0",
-        "--score-deadline", str(SCORE_DEADLINE), "--round-deadline", str(ROUND_DEADLINE),
+        *(arg for phase, blocks in DEADLINES.items() for arg in (f"--{phase}-deadline", str(blocks))),
     )
     assert started.returncode == 0, started.stderr
     yield LiveCluster(directory)
@@ -71,15 +73,26 @@ def test_a_blob_that_does_not_match_its_hash_is_rejected_by_every_honest_member(
     ledger = connect(live.network, rogue)
     genesis = get_model(live.store, bytes32_to_hash(live.manager.model(0).blob_hash))
     other = encode_model({k: v - np.float32(0.01) for k, v in genesis.items()})
-    for _attempt in range(3):  # the committee may aggregate before a late update arrives
+    salt = b"\x07" * 32
+    for _attempt in range(3):  # the honest trainers may close the commitments first
         r = live.next_round()
-        claimed = live.store.put(encode_model({k: v + np.float32(0.01 * r) for k, v in genesis.items()}))
-        (live.store.root / claimed[:2] / claimed).write_bytes(other)  # other bytes under the claimed hash
-        update_id = ledger.submit_update(r, hash_to_bytes32(claimed), 100)
+        claimed = encode_model({k: v + np.float32(0.01 * r) for k, v in genesis.items()})
+        claimed_hash = hash_to_bytes32(blob_hash(claimed))
+        try:
+            ledger.commit_update(r, commitment(rogue.address, r, claimed_hash, 100, salt))
+        except ContractRevert as error:
+            if error.reason != "not this phase of the round":
+                raise
+            continue
+        live.wait(lambda r=r: live.manager.current_round() > r or live.manager.phase() is not Phase.COMMIT, ROUND_DEADLINE, "the commitments to close")
+        stored = live.store.put(claimed)
+        (live.store.root / stored[:2] / stored).write_bytes(other)  # other bytes under the claimed hash
+        update_id = ledger.reveal_update(r, claimed_hash, 100, salt)
         live.wait_round(r + 1, timeout=ROUND_DEADLINE * 2)
         update = live.manager.update(update_id)
-        if update.num_votes:
-            break
+        break
+    else:
+        pytest.fail("the rogue never committed before the honest trainers closed the commitments")
     assert update.num_votes == len(live.manager.committee(r)) and set(update.scores) == {0}
     assert not update.qualified
     for member in live.manager.committee(r):
@@ -99,8 +112,8 @@ def test_killed_trainer_and_member_the_round_completes_at_the_deadline_and_they_
 
     live.wait_round(r + 1, timeout=ROUND_DEADLINE * 2)
     assert live.manager.model(r + 1).origin is ModelOrigin.AGGREGATED
-    closers = [n for n in live.info["nodes"] if any(e["round"] == r for e in live.journal(n, "scoring_closed"))]
-    assert closers, "nobody closed scoring after the deadline"
+    closers = [n for n in live.info["nodes"] if any(e["round"] == r for e in live.journal(n, "phase_closed"))]
+    assert closers, "nobody closed a phase after its deadline"
     assert live.address(member) not in set(_proposers(live, r))
     assert live.manager.has_submitted(r, live.address(trainer)) == submitted_before
 
@@ -111,15 +124,15 @@ def test_killed_trainer_and_member_the_round_completes_at_the_deadline_and_they_
         assert live.running(name)
         assert len(live.journal(name, "started")) == 2
         assert not live.journal(name, "revert"), live.journal(name, "revert")
-        acted = [e for e in live.journal(name) if e["event"] in ("update_submitted", "scores_submitted") and e["round"] > r]
+        acted = [e for e in live.journal(name) if e["event"] in ("update_committed", "scores_submitted") and e["round"] > r]
         assert acted, f"{name} did nothing after its restart"
     after = json.loads((live.dir / "nodes" / trainer / "state.json").read_text())
     assert all(after["rounds"][k] == v for k, v in trainer_state["rounds"].items())  # history intact
     for k, record in after["rounds"].items():  # each recorded update is its one update on chain
         if "update" not in record:
             continue
-        if record["update"]["id"] is None:  # trained, killed before sending: never on chain
-            assert int(k) == r and not live.manager.has_submitted(r, live.address(trainer))
+        if record["update"]["id"] is None:  # killed before revealing, or committed too late: never on chain
+            assert not live.manager.has_submitted(int(k), live.address(trainer))
         else:
             assert live.manager.update(record["update"]["id"]).provider == live.address(trainer)
 
@@ -132,7 +145,7 @@ def test_a_trainer_killed_right_after_submitting_does_not_submit_again(live):
     r = live.next_round()
     committee = live.manager.committee(r)
     trainer = next(n for n in live.info["nodes"] if live.info["nodes"][n]["data"] and live.address(n) not in committee)
-    live.wait(lambda: live.manager.has_submitted(r, live.address(trainer)), 30, f"{trainer} to submit")
+    live.wait(lambda: live.manager.has_submitted(r, live.address(trainer)), ROUND_DEADLINE, f"{trainer} to reveal")
     starts = len(live.journal(trainer, "started"))
     live.kill9(trainer)
     live.restart(trainer)
@@ -184,7 +197,7 @@ def test_a_blacklisted_node_cannot_transact_and_its_daemon_idles(live):
     live.wait(lambda: live.journal(victim, "idle"), 30, f"{victim} to notice")
     ledger = connect(live.network, live.key(victim))
     with pytest.raises(ContractRevert, match="node is not admitted"):
-        ledger.submit_update(live.manager.current_round(), b"\x07" * 32, 1)
+        ledger.commit_update(live.manager.current_round(), b"\x07" * 32)
     live.wait_round(live.manager.current_round() + 2, timeout=180)  # the others go on
     assert live.running(victim)
     assert [e["status"] for e in live.journal(victim, "idle")] == ["blacklisted"]

@@ -1,10 +1,13 @@
 """The simulator and real `bflc node` processes run the same role steps.
 
-Five nodes, each with one bundled FEMNIST writer, the same founding committee,
-training settings and seeds: the simulator's round 0 and a round 0 of real
-node daemons on anvil accept the same model, byte for byte. The trainers are
-started one at a time in the simulator's order, so that update ids (which
-break ties between equal medians) follow the simulator's too.
+Five nodes, each with one bundled FEMNIST writer, the same founding committee
+(three), training settings and seeds: the simulator's round 0 and a round 0
+of real node daemons on anvil accept the same model, byte for byte. Update
+ids (which break ties between equal medians) follow the order of the reveals,
+so the test makes the trainers reveal in the simulator's order: every trainer
+but the first commits and is stopped, the first commits last (closing the
+commitments) and reveals, then the others are restarted one at a time and
+reveal the update they committed to before their restart.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from bflc.chain.anvil import AnvilChain
 from bflc.net.connect import connect
 from bflc.net.deploy import deploy_network
 from bflc.net.network import LearningSettings, write_network
+from bflc.node.journal import read_journal
 from bflc.settings import TrainingSettings
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import load_nodes_dataset
@@ -36,7 +40,7 @@ pytestmark = pytest.mark.slow
 
 SEED = 7
 TRAINING = TrainingSettings(local_epochs=1, batch_size=10, lr=0.05, momentum=0.9, max_validation_samples=100, sample_cap=4.0)
-CONFIG = SimConfig(dataset="femnist", model="mlp", nodes=5, active_fraction=1.0, committee_fraction=0.4, rounds=1, training=TRAINING, seed=SEED)
+CONFIG = SimConfig(dataset="femnist", model="mlp", nodes=5, active_fraction=1.0, committee_fraction=0.6, rounds=1, training=TRAINING, seed=SEED)
 
 
 def simulated_round_0() -> tuple[ProtocolRunner, list[int], list[int]]:
@@ -102,13 +106,21 @@ def test_simulator_and_node_processes_accept_the_same_round_0_model(tmp_path: Pa
             admin.admit(keys[i].address)
         assert admin.model(0).blob_hash == runner.ledger.model(0).blob_hash  # the same genesis model
 
-        def start(i: int) -> None:
+        def start(i: int) -> subprocess.Popen[bytes]:
             command = [sys.executable, "-m", "bflc.cli", "node", "--network", str(path), "--key-file", str(keys[i].path),
                        "--state-dir", str(tmp_path / f"state{i}"), "--data", f"femnist:{i}", "--seed", f"{SEED},{i}", "--poll", "0.2"]
-            log = (tmp_path / f"node{i}.log").open("wb")
+            log = (tmp_path / f"node{i}.log").open("ab")
             processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+            return processes[-1]
 
-        for count, i in enumerate(trainers, start=1):  # one at a time: update ids in the simulator's order
+        first, *others = trainers
+        for i in others:  # commit, then stop before the commitments close
+            node = start(i)
+            wait_for(lambda i=i: admin.commitment(0, keys[i].address) != bytes(32), 120, f"trainer node{i}'s commitment")
+            stop([node])
+        start(first)  # its commitment is the K-th: it reveals first
+        wait_for(lambda: len(admin.round_update_ids(0)) == 1, 120, f"trainer node{first}'s update")
+        for count, i in enumerate(others, start=2):  # restarted, each reveals the update it committed to
             start(i)
             wait_for(lambda count=count: len(admin.round_update_ids(0)) >= count, 120, f"trainer node{i}'s update")
         for i in founders:
@@ -124,3 +136,8 @@ def test_simulator_and_node_processes_accept_the_same_round_0_model(tmp_path: Pa
         assert {uid: h for uid, (_, h) in real.items()} == {uid: h for uid, (_, h) in simulated.items()}  # the same updates
         assert admin.qualified(0) == runner.ledger.qualified(0)
         assert admin.model(1).blob_hash == runner.ledger.model(1).blob_hash  # the same accepted model
+        for i in others:  # a restart between commit and reveal: trained and committed once, revealed once
+            journal = [e["event"] for e in read_journal(tmp_path / f"state{i}" / "node.log")]
+            assert [e for e in journal if e in ("started", "trained", "update_committed", "update_submitted")] == [
+                "started", "trained", "update_committed", "started", "update_submitted"
+            ]

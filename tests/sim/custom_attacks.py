@@ -16,3 +16,8 @@ def too_short(global_vector: np.ndarray, local_vector: np.ndarray, rng: np.rando
 
 
 NOT_CALLABLE = 3
+
+
+def free_ride(global_vector: np.ndarray, local_vector: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A free rider: sends the global model back unchanged."""
+    return global_vector

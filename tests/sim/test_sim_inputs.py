@@ -20,9 +20,11 @@ def test_each_attack_runs_and_is_counted(attack):
 
 @pytest.mark.parametrize("election", ["score", "random", "multi-factor"])
 def test_each_election_mode_elects_from_the_round_trainers(election):
-    result = simulate(SimConfig.create(**{**BASE, "rounds": 2}, election=election), progress=False)
-    first, second = result["rounds"]
-    assert set(second["committee"]) <= set(first["trainers"])
+    # every update qualifies: at least three candidates, so an election seats a committee of three
+    config = SimConfig.create(**{**BASE, "rounds": 2}, election=election, relative_min_score=0.0)
+    first, second = simulate(config, progress=False)["rounds"]
+    assert first["accepted"] == first["updates"] == len(first["trainers"]) == 7
+    assert len(second["committee"]) == 3 and set(second["committee"]) <= set(first["trainers"])
 
 
 def test_leaf_json_directory_feeds_the_simulator(tmp_path):

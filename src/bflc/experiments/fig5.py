@@ -19,7 +19,7 @@ NAME = "fig5"
 MALICIOUS_FRACTION = 0.1
 BROADCAST = "Decentralized broadcast (FedAvg)"
 METHODS = (BFLC, FEDAVG, CWMED)
-QUICK = {"size": {"nodes": 100, "rounds": 10}}
+QUICK = {"size": {"nodes": 150, "rounds": 10}}
 COUNTING_RULES = {
     "unit": "one transfer of a full model (a global model or an update) from one party to another; "
     "hashes on the chain are not counted",

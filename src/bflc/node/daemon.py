@@ -169,7 +169,7 @@ class NodeDaemon:
         self._last_revert: tuple[str | None, str] | None = None
         self._seen: tuple[int, Phase] | None = None
         self._reconciled = False
-        self._diverged: set[int] = set()
+        self._sat_out: set[int] = set()  # rounds without a usable update: training diverged, or a used blob
 
     # ------------------------------------------------------------ running
 
@@ -295,11 +295,19 @@ class NodeDaemon:
         return role
 
     def _reconcile(self) -> None:
-        """Once per start: adopt updates sent just before a crash in rounds that are over now."""
-        for key, record in sorted(self.state.rounds.items(), key=lambda item: int(item[0])):
-            update = record.get("update")
-            if update is not None and update["id"] is None and self.ledger.has_submitted(int(key)):
-                self._adopt_update(int(key))
+        """Once per start: adopt updates revealed just before a crash, or whose record was lost.
+
+        The rounds with a sealed update not recorded as revealed, and the
+        current round if the state file has no update for it (the file may be
+        gone while the round is already past its reveals).
+        """
+        unconfirmed = {int(key) for key, record in self.state.rounds.items() if record.get("update") is not None and record["update"]["id"] is None}
+        current = self.ledger.current_round()
+        if "update" not in self.state.rounds.get(str(current), {}):
+            unconfirmed.add(current)
+        for round in sorted(unconfirmed):
+            if self.ledger.has_submitted(round):
+                self._adopt_update(round)
         self._reconciled = True
 
     def _role(self, state: RoundState, status: NodeStatus) -> Role:
@@ -348,7 +356,7 @@ class NodeDaemon:
         """Train (or take the update sealed before a restart), journal it with its salt, commit."""
         r = state.round
         assert self.trainer is not None
-        if self.ledger.commitment(r) != _EMPTY_HASH or r in self._diverged:
+        if self.ledger.commitment(r) != _EMPTY_HASH or r in self._sat_out:
             return False
         sealed = self._sealed(r)
         if sealed is not None:
@@ -358,10 +366,14 @@ class NodeDaemon:
             update = self.trainer.train(r, bytes32_to_hash(state.model.blob_hash))
             if update is None:
                 # no blob can carry NaN or infinity: sit this round out instead of retrying
-                self._diverged.add(r)
+                self._sat_out.add(r)
                 self._log("training_diverged", f"round {r}: training gave NaN or infinite parameters; no update this round", level="warning", round=r)
                 return False
             sealed = self.trainer.seal(update, secrets.token_bytes(32))
+            if not self.trainer.is_fresh(sealed):
+                self._sat_out.add(r)
+                self._say_used(r, sealed)
+                return False
             self.state.record_update(r, sealed.blob_hash, sealed.n_samples, sealed.salt.hex())
             self._log("trained", f"round {r}: trained on {sealed.n_samples} samples in {time.monotonic() - started:.1f} s", round=r, blob=sealed.blob_hash, n_samples=sealed.n_samples, seed=update.seed)
         self._before_tx()
@@ -384,11 +396,20 @@ class NodeDaemon:
         if sealed is None:
             self._say_once(f"lost:{r}", "update_lost", f"round {r}: committed, but the update or its salt is gone from the state directory; it cannot be revealed", level="warning", round=r)
             return False
+        if not self.trainer.is_fresh(sealed):  # another trainer revealed the same blob first
+            self._say_used(r, sealed)
+            return False
         self._before_tx()
         update_id = self.trainer.reveal(r, sealed)
-        self.state.record_update(r, sealed.blob_hash, sealed.n_samples, sealed.salt.hex(), update_id)
+        # The journal first, then the state file: after a crash in between, the
+        # restarted node finds the transaction on chain again (here update_found),
+        # and the journal has not missed it.
         self._log("update_submitted", f"round {r}: revealed update {update_id} (blob {sealed.blob_hash[:12]})", round=r, update_id=update_id, blob=sealed.blob_hash)
+        self.state.record_update(r, sealed.blob_hash, sealed.n_samples, sealed.salt.hex(), update_id)
         return True
+
+    def _say_used(self, round: int, sealed: SealedUpdate) -> None:
+        self._say_once(f"used:{round}", "update_unusable", f"round {round}: update {sealed.blob_hash[:12]} is a blob already used on chain (the unchanged global model?); the chain would refuse it", level="warning", round=round, blob=sealed.blob_hash)
 
     def _sealed(self, round: int) -> SealedUpdate | None:
         """The update this node sealed in ``round`` (journalled with its salt and kept locally), if any."""
@@ -426,9 +447,9 @@ class NodeDaemon:
         ids = [u.update_id for u in pending]
         self._before_tx()
         self.member.vote(r, ids, judgement.scores)
-        self.state.record_scores(r, {u.update_id: bytes32_to_hash(u.blob_hash) for u in pending})
         shown = ", ".join(f"{uid}: {score:.3f}" for uid, score in zip(ids, judgement.scores, strict=True))
         self._log("scores_submitted", f"round {r}: scored {len(ids)} updates ({shown})", round=r, update_ids=ids, scores=judgement.scores)
+        self.state.record_scores(r, {u.update_id: bytes32_to_hash(u.blob_hash) for u in pending})
         return True
 
     def _propose(self, state: RoundState) -> bool:
@@ -441,8 +462,8 @@ class NodeDaemon:
         proposal = self.aggregator.build(r)
         self._before_tx()
         self.aggregator.propose(r, proposal.blob)
-        self.state.record_proposal(r, proposal.blob)
         self._log("model_proposed", f"round {r}: proposed the FedAvg of updates {proposal.qualified} ({proposal.blob[:12]})", round=r, blob=proposal.blob, qualified=proposal.qualified)
+        self.state.record_proposal(r, proposal.blob)
         return True
 
     # ------------------------------------------------------------ liveness

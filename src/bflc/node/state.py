@@ -2,16 +2,17 @@
 
 Layout of ``--state-dir``::
 
-    state.json    per round: update prepared/submitted, scores sent, model proposed
+    state.json    per round: update sealed (with its salt) or revealed, scores sent, model proposed
     status.json   last round seen, role, last action, accuracy of the global model
     node.log      one JSON line per action (see :mod:`bflc.node.journal`)
     node.lock     held (flock) by the running daemon; holds its PID
     blobs/        LocalBlobStore cache of the models it fetched or produced
 
 The chain stays the source of truth: the daemon checks it before every step,
-so a lost or stale state file never causes a double submission. The state
-file lets a restarted node reuse the blob it trained before a crash and
-tells an operator what the node did.
+so a lost or stale state file never causes a double commitment or reveal.
+The state file lets a restarted node commit or reveal the update it sealed
+before a crash (the salt that opens its commitment is only here) and tells
+an operator what the node did.
 """
 
 from __future__ import annotations

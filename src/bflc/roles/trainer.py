@@ -119,6 +119,16 @@ class Trainer(LearningRole):
             raise ValueError(f"a salt is 32 bytes, got {len(salt)}")
         return SealedUpdate(self.blobs.keep(update.params), update.n_samples, bytes(salt))
 
+    def is_fresh(self, sealed: SealedUpdate) -> bool:
+        """Whether the chain would take the sealed blob: no update or global model used it before.
+
+        A blob is used once ever, so a reveal of the unchanged global model (a
+        free rider's) or of an earlier update is refused: such an update is
+        not worth committing to.
+        """
+        with self.timer.phase("chain"):
+            return not self.ledger.blob_used(hash_to_bytes32(sealed.blob_hash))
+
     def commit(self, round: int, sealed: SealedUpdate) -> None:
         """Commit to the sealed update on chain (commit phase)."""
         with self.timer.phase("chain"):

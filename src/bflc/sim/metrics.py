@@ -21,7 +21,12 @@ class CommitteeMetrics:
         Whether a new global model was accepted (``False``: the round kept the model).
     deadline:
         ``None`` when the round ended on its own; otherwise the deadline path
-        that ended it (``"scoring closed"`` or ``"committee replaced"``).
+        it took: ``"commitments closed"`` (fewer than K trainers had a usable
+        update: the commit phase was closed at its deadline), ``"committee
+        replaced"`` (none had: the manager replaced the committee after the
+        round deadline) or ``"round restarted"`` (none had, and too few
+        trainers were alive for a committee of the minimum size: the manager
+        restarted the round with the same committee and model).
     """
 
     committee: list[int]
@@ -41,7 +46,7 @@ class RoundMetrics:
     trainers:
         The nodes that trained (node indices).
     updates:
-        Updates submitted (trainers whose training diverged submit none).
+        Updates revealed (trainers without a usable update reveal none).
     accepted, rejected:
         Updates that went into the aggregate, and the others.
     malicious_submitted, malicious_accepted:
@@ -116,7 +121,7 @@ class RoundMetrics:
 
     @property
     def unusable_updates(self) -> int:
-        """Trainers without a usable update (their training diverged)."""
+        """Trainers without a usable update (their training diverged, or their blob was used before)."""
         return len(self.trainers) - self.updates
 
     def to_dict(self) -> dict[str, Any]:

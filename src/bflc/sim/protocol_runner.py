@@ -121,20 +121,17 @@ class ProtocolRunner:
         trainers = pop.active_others(round, cfg.seed, set(committee), pop.updates_per_round)
         global_model = bytes32_to_hash(state.model.blob_hash)
 
-        update_ids = self._submit(round, trainers, global_model)
-        deadline = None
+        update_ids, closed_early = self._submit(round, trainers, global_model)
         if update_ids:
+            # every member scores every update: the last vote triggers aggregation
             updates = sorted(self.ledger.round_updates(round, with_votes=False), key=lambda u: u.update_id)
             for member in committee:
                 judge = self._member(member)
                 judge.vote(round, [u.update_id for u in updates], judge.judge(round, updates).scores)
-            if self.ledger.current_round() == round and self.ledger.phase() == Phase.SCORING:
-                deadline = "scoring closed"
-                self._close_phase(round)
             accepted = self._aggregate(round, committee)
+            deadline = "commitments closed" if closed_early else None
         else:
-            deadline, accepted = "committee replaced", False
-            self._replace_committee(round, state.start_block, trainers)
+            deadline, accepted = self._replace_committee(round, state.start_block, trainers), False
 
         return RoundMetrics.tally(
             round,
@@ -163,24 +160,36 @@ class ProtocolRunner:
         """Transactions and gas of deployment and admission."""
         return {"transactions": self._admission_stats[0], "gas": self._admission_stats[1]}
 
-    def _submit(self, round: int, trainers: list[int], global_model: str) -> dict[int, int]:
-        """Each trainer trains and commits; then each uploads and reveals. Returns update id -> node.
+    def _submit(self, round: int, trainers: list[int], global_model: str) -> tuple[dict[int, int], bool]:
+        """Each trainer trains and commits; then each uploads and reveals.
 
-        A trainer whose training diverged has no blob and sits the round out;
-        commitments then close at the commit deadline instead of at K.
+        A trainer without a usable update sits the round out: its training
+        diverged (no blob can carry NaN or infinity), or its blob was used
+        before (the unchanged global model, or another trainer's blob this
+        round), so its reveal would be refused. Commitments then close at the
+        commit deadline instead of at K.
+
+        Returns
+        -------
+        tuple[dict[int, int], bool]
+            Update id -> node, and whether the commitments were closed at the deadline.
         """
         sealed: dict[int, SealedUpdate] = {}
         for node in trainers:
             trainer = self._trainer(node)
             update = trainer.train(round, global_model)
-            if update is not None:
-                sealed[node] = trainer.seal(update, self.nodes.seeds(node).salt(round))
-                trainer.commit(round, sealed[node])
+            if update is None:
+                continue
+            candidate = trainer.seal(update, self.nodes.seeds(node).salt(round))
+            if trainer.is_fresh(candidate) and all(s.blob_hash != candidate.blob_hash for s in sealed.values()):
+                trainer.commit(round, candidate)
+                sealed[node] = candidate
         if not sealed:
-            return {}
-        if self.ledger.phase() == Phase.COMMIT:
-            self._close_phase(round)
-        return {self._trainer(node).reveal(round, update): node for node, update in sealed.items()}
+            return {}, False
+        closed_early = self.ledger.phase() == Phase.COMMIT
+        if closed_early:
+            self._close_commitments(round)
+        return {self._trainer(node).reveal(round, update): node for node, update in sealed.items()}, closed_early
 
     def _aggregate(self, round: int, committee: list[int]) -> bool:
         """The committee proposes the FedAvg of the qualified updates.
@@ -210,20 +219,28 @@ class ProtocolRunner:
         with self.timer.phase("chain"):
             self.chain.mine(max(0, start_block + deadline_blocks - self.chain.block_number()))
 
-    def _close_phase(self, round: int) -> None:
-        """A phase cannot end by itself (fewer than K commitments, or a member's vote missing): after its deadline a node closes it."""
+    def _close_commitments(self, round: int) -> None:
+        """Fewer than K trainers committed: after the commit deadline a node closes the commitments."""
         state = self.ledger.round_state()
         self._wait_for(state.phase_start_block, self.protocol_params.deadline_blocks(state.phase))
         Watcher(self._ledger(0), self.protocol_params, timer=self.timer).close_phase(round)
 
-    def _replace_committee(self, round: int, start_block: int, trainers: list[int]) -> None:
-        """No model could be proposed (no trainer had an update): the manager replaces the committee.
+    def _replace_committee(self, round: int, start_block: int, trainers: list[int]) -> str:
+        """No model could be proposed (no trainer had an update): the manager steps in; returns what it did.
 
         After the round deadline the manager replaces the committee with the
-        round's trainers, who are alive, and the next round keeps the current model.
+        round's trainers, who are alive, and the next round keeps the current
+        model (``"committee replaced"``). With too few of them for a committee
+        of the minimum size it restarts the round from the same model with the
+        same committee instead (a failback to the round itself: ``"round restarted"``).
         """
         self._wait_for(start_block, self.protocol_params.round_deadline_blocks)
         watcher = Watcher(self.ledger, self.protocol_params, is_manager=True, timer=self.timer)
         state = self.ledger.round_state()
         members = watcher.committee_of(watcher.eligible([self.addresses[t] for t in trainers], state))
-        watcher.replace_committee(round, members)
+        if members:
+            watcher.replace_committee(round, members)
+            return "committee replaced"
+        with self.timer.phase("chain"):
+            self.ledger.failback(round)
+        return "round restarted"

@@ -174,8 +174,9 @@ def encode_model(tensors: Mapping[str, np.ndarray]) -> bytes:
     """
     arrays = {name: np.asarray(array, order="C") for name, array in tensors.items()}
     _check_tensors(arrays)
-    # Adding zero turns -0.0 into 0.0, so equal values always give equal bytes.
-    return safetensors.numpy.save({name: arrays[name] + arrays[name].dtype.type(0) for name in sorted(arrays)})
+    # Adding zero turns -0.0 into 0.0, so equal values always give equal bytes
+    # (asarray: for a 0-d tensor the sum is a NumPy scalar, not an array).
+    return safetensors.numpy.save({name: np.asarray(arrays[name] + arrays[name].dtype.type(0)) for name in sorted(arrays)})
 
 
 def decode_model(
