@@ -1,18 +1,20 @@
 """Attack probability (paper, Fig. 3): exact value, Monte-Carlo over the
 contract's random election, the CLI, and the contract itself at small A."""
 
+import functools
 import json
 import math
 from fractions import Fraction
 
 import pytest
+from eth_utils.crypto import keccak
 from scipy.stats import hypergeom
 
 from bflc.chain import SCORE_ONE, ElectionMode, ProtocolParams
 from bflc.chain.inprocess import InProcessChain
 from bflc.cli import main
 from bflc.errors import ConfigError
-from bflc.protocol import Candidate, elect_random, election_seed
+from bflc.protocol import Candidate, commitment, elect_random, election_seed, mix_entropy
 from bflc.security import attack_probability, attack_sizes, malicious_seats, monte_carlo_attack_probability
 
 GRID = [
@@ -94,12 +96,13 @@ def test_monte_carlo_validates_trials():
         monte_carlo_attack_probability(1000, 0.1, 0.3, 0, seed=0)
 
 
-def contract_random_committee(nodes: int, seats: int, model_hash: bytes) -> list[int]:
-    """Positions (in update order) of the trainers the deployed contract elects.
+def contract_random_committee(nodes: int, seats: int, salts: list[bytes]) -> tuple[list[int], int]:
+    """Positions (in update order) of the trainers the deployed contract elects, and the round's entropy.
 
-    ``nodes`` trainers submit one update each, a founding committee of
-    ``seats`` scores them all equally and accepts ``model_hash``; the contract
-    then elects the next committee at random.
+    ``nodes`` trainers commit to one update each (trainer i with salt
+    ``salts[i]``) and reveal it, a founding committee of ``seats`` scores them
+    all equally and accepts a model; the contract then elects the next
+    committee at random from the round's entropy.
     """
     chain = InProcessChain(1 + seats + nodes)
     manager, founders, trainers = chain.accounts[0], chain.accounts[1 : 1 + seats], chain.accounts[1 + seats :]
@@ -107,19 +110,25 @@ def contract_random_committee(nodes: int, seats: int, model_hash: bytes) -> list
     ledger = chain.deploy([manager], founders, b"\x01" * 32, "file:///genesis", params)
     for t in trainers:
         ledger.admit(t)
-    ids = [ledger.as_account(t).submit_update(0, (i + 1).to_bytes(32, "big"), 10) for i, t in enumerate(trainers)]
+    sealed = [(t, (i + 1).to_bytes(32, "big"), 10, salt) for i, (t, salt) in enumerate(zip(trainers, salts, strict=True))]
+    for t, blob, samples, salt in sealed:  # the K-th commitment opens the reveals
+        ledger.as_account(t).commit_update(0, commitment(t, 0, blob, samples, salt))
+    ids = [ledger.as_account(t).reveal_update(0, blob, samples, salt) for t, blob, samples, salt in sealed]
     for member in founders:
         ledger.as_account(member).submit_scores(0, ids, [SCORE_ONE // 2] * nodes)
     for member in founders[: seats // 2 + 1]:
-        ledger.as_account(member).propose_model(0, model_hash, "file:///m")
-    return [trainers.index(m) for m in ledger.committee(1)]
+        ledger.as_account(member).propose_model(0, b"\xab" * 32, "file:///m")
+    return [trainers.index(m) for m in ledger.committee(1)], ledger.entropy(0)
 
 
-@pytest.mark.parametrize("model_hash", [b"\xab" * 32, b"\x01" + b"\x00" * 31, bytes(range(32))])
-def test_contract_random_election_seats_equal_the_mirror(model_hash):
-    nodes, seats, malicious = 20, 8, 10
-    elected = contract_random_committee(nodes, seats, model_hash)
-    mirror = elect_random([Candidate(i, str(i), 0) for i in range(nodes)], seats, election_seed(model_hash, 0))
+@pytest.mark.parametrize("label", [b"a", b"b", b"c"])
+def test_contract_random_election_seats_equal_the_mirror(label):
+    nodes, seats, malicious = 20, 7, 10
+    salts = [keccak(label + bytes([i])) for i in range(nodes)]
+    elected, entropy = contract_random_committee(nodes, seats, salts)
+    assert entropy == functools.reduce(mix_entropy, salts, 0)
+    seed = election_seed(entropy, 0)
+    mirror = elect_random([Candidate(i, str(i), 0) for i in range(nodes)], seats, seed)
     assert elected == [int(node) for node in mirror]
     contract_seats = sum(1 for i in elected if i < malicious)
-    assert contract_seats == malicious_seats(nodes, seats, malicious, election_seed(model_hash, 0))
+    assert contract_seats == malicious_seats(nodes, seats, malicious, seed)

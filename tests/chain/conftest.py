@@ -5,11 +5,11 @@ session on a free 127.0.0.1 port, stopped by PID at the end)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pytest
-
 from eth_utils.crypto import keccak
 
 from bflc.chain import Ledger, Phase, ProtocolParams, to_fixed
@@ -19,6 +19,19 @@ from bflc.chain.inprocess import InProcessChain
 from bflc.protocol import commitment
 
 GENESIS = b"\x01" * 32
+
+
+class Sealed(NamedTuple):
+    """A trainer's update before its reveal: what it commits to and later opens."""
+
+    trainer: str
+    blob: bytes
+    samples: int
+    salt: bytes
+
+    def commitment(self, round: int) -> bytes:
+        """The commitment of this update in ``round``."""
+        return commitment(self.trainer, round, self.blob, self.samples, self.salt)
 
 
 @dataclass
@@ -40,17 +53,21 @@ class Network:
         self._next_blob += 1
         return self._next_blob.to_bytes(32, "big")
 
-    def commit(self, trainers: list[str], round: int | None = None, samples: int = 10) -> list[tuple[str, bytes, int, bytes]]:
+    def seal(self, trainer: str, samples: int = 10) -> Sealed:
+        """A fresh blob and salt for ``trainer`` (nothing is sent)."""
+        return Sealed(trainer, self.blob(), samples, self.salt())
+
+    def commit(self, trainers: list[str], round: int | None = None, samples: int = 10) -> list[Sealed]:
         """Each trainer commits to a fresh blob; returns (trainer, blob, samples, salt) to reveal with."""
         r = self.ledger.current_round() if round is None else round
         sealed = []
         for t in trainers:
-            blob, salt = self.blob(), self.salt()
-            self.at(t).commit_update(r, commitment(t, r, blob, samples, salt))
-            sealed.append((t, blob, samples, salt))
+            s = self.seal(t, samples)
+            self.at(t).commit_update(r, s.commitment(r))
+            sealed.append(s)
         return sealed
 
-    def reveal(self, sealed: list[tuple[str, bytes, int, bytes]], round: int | None = None) -> list[int]:
+    def reveal(self, sealed: Sequence[tuple[str, bytes, int, bytes]], round: int | None = None) -> list[int]:
         r = self.ledger.current_round() if round is None else round
         return [self.at(t).reveal_update(r, blob, samples, salt) for t, blob, samples, salt in sealed]
 
@@ -90,6 +107,15 @@ class Network:
 
 
 ANVIL_ACCOUNTS = 150
+
+
+def name_view_sender(chain: DevChain) -> None:
+    """Send view calls from the chain's first account (no view reads the sender).
+
+    Without a sender eth-tester guesses one, checksumming every account three
+    times per call: most of the time of a view on a chain with many accounts.
+    """
+    chain.w3.eth.default_account = chain.accounts[0]
 ChainFactory = Callable[[int], DevChain]
 
 
@@ -108,6 +134,7 @@ def build_network(
     defaults.update(params)
     p = ProtocolParams(**defaults)
     chain = chain_factory(num_managers + num_committee + num_trainers + 10)
+    name_view_sender(chain)
     acc = chain.accounts
     managers = acc[:num_managers]
     committee = acc[num_managers : num_managers + num_committee]

@@ -74,11 +74,16 @@ def test_blacklisting_an_applicant_refunds_its_fee(make_network):
     assert net.ledger.balance(node) == 10 and net.ledger.escrow(node) == 0
 
 
-def test_blacklisted_trainer_cannot_submit(net):
-    bad = net.trainers[0]
+def test_blacklisted_trainer_cannot_commit_or_reveal(net):
+    bad, late = net.trainers[:2]
     net.ledger.blacklist(bad)
     with pytest.raises(ContractRevert, match="node is not admitted"):
         net.submit([bad])
+    sealed = net.commit([late])
+    net.ledger.blacklist(late)  # between its commitment and its reveal
+    net.close_after_deadline()
+    with pytest.raises(ContractRevert, match="node is not admitted"):
+        net.reveal(sealed)
 
 
 def test_managers_cannot_be_blacklisted_or_leave(net):
@@ -108,8 +113,8 @@ def test_leaving_committee_member_cannot_vote_but_round_survives(net):
     with pytest.raises(ContractRevert, match="node is not admitted"):
         net.at(member).submit_scores(0, ids, [1, 1, 1])
     net.score_all(ids, [0.5, 0.6, 0.7], members=net.committee[1:])
-    net.chain.mine(5)
-    net.at(net.trainers[5]).close_scoring(0)
+    assert not any(u.final for u in net.ledger.round_updates(0))  # 4 of 5 members voted
+    net.close_after_deadline(net.trainers[5])
     assert all(u.final for u in net.ledger.round_updates(0))
 
 

@@ -50,17 +50,28 @@ def checked(net: Network):
 
 def test_every_wrong_role_in_a_row_leaves_the_state_consistent(checked):
     net = checked
-    ids = net.submit(net.trainers[:1])
+    sealed = net.commit(net.trainers[:1])
     outsider, trainer, manager = net.outsiders[0], net.trainers[1], net.managers[0]
+    t0, blob, samples, salt = sealed[0]
+    early = [
+        (net.committee[0], lambda ledger: ledger.commit_update(0, b"\x06" * 32)),
+        (t0, lambda ledger: ledger.reveal_update(0, blob, samples, salt)),
+    ]
+    for caller, action in early:
+        with pytest.raises(ContractRevert):
+            action(net.at(caller))
+    net.close_after_deadline()
+    ids = net.reveal(sealed)
     attempts = [
-        (outsider, lambda ledger: ledger.submit_update(0, b"\x05" * 32, 1)),
+        (outsider, lambda ledger: ledger.commit_update(0, b"\x05" * 32)),
+        (trainer, lambda ledger: ledger.reveal_update(0, blob, samples, salt)),
         (trainer, lambda ledger: ledger.submit_scores(0, ids, [to_fixed(1.0)])),
         (trainer, lambda ledger: ledger.propose_model(0, MODEL_A, "")),
         (manager, lambda ledger: ledger.submit_scores(0, ids, [to_fixed(1.0)])),
         (trainer, lambda ledger: ledger.failback(0)),
         (trainer, lambda ledger: ledger.admit(outsider)),
         (trainer, lambda ledger: ledger.blacklist(net.trainers[2])),
-        (net.committee[0], lambda ledger: ledger.submit_update(0, b"\x06" * 32, 1)),
+        (net.committee[0], lambda ledger: ledger.commit_update(0, b"\x06" * 32)),
         (outsider, lambda ledger: ledger.withdraw()),
     ]
     for caller, action in attempts:
@@ -70,9 +81,14 @@ def test_every_wrong_role_in_a_row_leaves_the_state_consistent(checked):
 
 def test_duplicated_submissions_and_votes_are_refused(checked):
     net = checked
-    [uid] = net.submit(net.trainers[:1])
-    with pytest.raises(ContractRevert, match="node already submitted an update this round"):
-        net.at(net.trainers[0]).submit_update(0, b"\x42" * 32, 10)
+    sealed = net.commit(net.trainers[:2])
+    with pytest.raises(ContractRevert, match="node already committed an update this round"):
+        net.commit(net.trainers[:1])
+    net.close_after_deadline()
+    [uid] = net.reveal(sealed[:1])
+    with pytest.raises(ContractRevert, match="node already revealed its update this round"):
+        net.reveal(sealed[:1])
+    net.reveal(sealed[1:])
     member = net.at(net.committee[0])
     member.submit_scores(0, [uid], [to_fixed(0.5)])
     with pytest.raises(ContractRevert, match="member already voted on this update"):
@@ -86,7 +102,9 @@ def test_votes_on_unknown_finished_and_past_updates(checked):
     net = checked
     past = play_round(net, [0.9, 0.8, 0.7], MODEL_A)
     assert net.ledger.current_round() == 1
-    member = net.at(net.ledger.committee(1)[0])
+    members = net.ledger.committee(1)
+    net.submit([t for t in net.trainers if t not in members][:3])
+    member = net.at(members[0])
     with pytest.raises(ContractRevert, match="unknown update for this round"):
         member.submit_scores(1, past[:1], [to_fixed(1.0)])
     with pytest.raises(ContractRevert, match="unknown update for this round"):
@@ -110,13 +128,13 @@ def test_proposals_by_non_members_and_after_acceptance(checked):
 
 
 def test_a_member_cannot_serve_two_terms_in_a_row(make_network):
-    # Score election over few candidates: the members of round 0 are not
-    # eligible for round 1 even if they are the only ones left with scores.
-    net = make_network(num_committee=2, num_trainers=4, updates_per_round=2)
-    play_round(net, [0.9, 0.8], MODEL_A)
-    assert not set(net.ledger.committee(1)) & set(net.ledger.committee(0))
-    play_round(net, [0.9, 0.8], MODEL_B)
-    assert not set(net.ledger.committee(2)) & set(net.ledger.committee(1))
+    # Score election over just enough candidates: each round's providers
+    # form the next committee, never the members who scored them.
+    net = make_network(num_committee=3, num_trainers=6)
+    play_round(net, [0.9, 0.8, 0.7], MODEL_A)
+    assert net.ledger.committee(1) == net.trainers[:3]
+    play_round(net, [0.7, 0.9, 0.8], MODEL_B)
+    assert net.ledger.committee(2) == [net.trainers[4], net.trainers[5], net.trainers[3]]
     assert_invariants(net)
 
 
@@ -146,17 +164,20 @@ def test_large_fee_and_reward_split_among_many_recipients(make_network):
 
 
 def test_a_flooded_round_stays_within_the_block_gas_limit(make_network):
-    """128 submissions (the contract's cap), all needed to aggregate: the last
+    """128 updates (the contract's cap), all needed to aggregate: the last
     member's last batch finalises medians and ranks all 128 updates. Scores go
-    in the ledger's batches of 32 (a single batch of 128 would not fit)."""
+    in the ledger's batches sized by its gas model (3 of 45 for a committee
+    of 5; a single batch of 128 would not fit)."""
     net = make_network(num_trainers=129, updates_per_round=128)
-    ids = net.submit(net.trainers[:128])
-    with pytest.raises(ContractRevert, match="round is full"):
-        net.at(net.trainers[128]).submit_update(0, b"\x99" * 32, 1)
+    sealed = net.commit(net.trainers[:128])
+    with pytest.raises(ContractRevert, match="not this phase of the round"):  # commitments closed at K
+        net.commit(net.trainers[128:])
+    ids = net.reveal(sealed)
     scores = [to_fixed(0.5 + i / 1000) for i in range(len(ids))]
     receipts = []
     for member in net.committee:
         receipts += net.at(member).submit_scores(0, ids, scores)
+    assert len(receipts) == 5 * 3
     assert net.ledger.phase() == Phase.AGGREGATING
     assert net.ledger.qualified(0) == ids[::-1]  # best median first
     for member in net.committee:
@@ -175,7 +196,7 @@ def test_blacklisted_nodes_and_leavers_cannot_act(checked):
     net.at(leaver).leave()
     for node in (bad, leaver):
         with pytest.raises(ContractRevert, match="node is not admitted"):
-            net.at(node).submit_update(0, b"\x07" * 32, 1)
+            net.commit([node])
     assert net.ledger.status(bad) == NodeStatus.BLACKLISTED
     with pytest.raises(ContractRevert):
         net.ledger.admit(bad)
@@ -190,7 +211,7 @@ def test_a_replayed_signed_transaction_is_executed_once(anvil):
     key = anvil_private_key(anvil, trainer)
     ledger: Web3Ledger = net.ledger  # type: ignore[assignment]
     w3 = anvil.w3
-    tx = ledger.contract.functions.submit_update(0, b"\x31" * 32, 5).build_transaction(
+    tx = ledger.contract.functions.commit_update(0, b"\x31" * 32).build_transaction(
         {"from": trainer, "nonce": w3.eth.get_transaction_count(trainer, "pending"), "gas": 500_000, "chainId": w3.eth.chain_id}
     )
     raw = Account.sign_transaction(tx, key).raw_transaction
@@ -198,7 +219,7 @@ def test_a_replayed_signed_transaction_is_executed_once(anvil):
     assert receipt["status"] == 1
     with pytest.raises(Exception, match=r"(?i)nonce|already"):
         w3.eth.send_raw_transaction(raw)
-    assert net.ledger.round_update_ids(0) == [0]
+    assert net.ledger.round_state().num_commits == 1 and net.ledger.commitment(0, trainer) == b"\x31" * 32
     assert_invariants(net)
 
 

@@ -19,6 +19,8 @@ from bflc.chain.artifact import load_artifact, source_path
 from bflc.chain.fast import FastChain
 from bflc.chain.inprocess import InProcessChain
 from bflc.errors import ContractRevert
+from bflc.protocol import commitment
+from tests.chain.conftest import name_view_sender
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +40,8 @@ class Script:
 
     def __init__(self, chain: Any, election: ElectionMode) -> None:
         self.chain = chain
+        if isinstance(chain, InProcessChain):
+            name_view_sender(chain)
         acc = chain.accounts
         self.managers, self.committee, self.trainers = acc[:2], acc[2:5], acc[5:19]
         self.outsiders = acc[19:]
@@ -45,10 +49,12 @@ class Script:
         factor_weight = 0.5 if election == ElectionMode.MULTI_FACTOR else 0.0
         params = ProtocolParams(
             committee_size=3,
-            updates_per_round=5,
+            updates_per_round=6,
             election=election,
             score_weight=1.0 - factor_weight,
             factor_weight=factor_weight,
+            commit_deadline_blocks=5,
+            reveal_deadline_blocks=5,
             score_deadline_blocks=20,
             round_deadline_blocks=30,
             permission_fee=FEE,
@@ -75,6 +81,7 @@ class Script:
         views += [ledger.model_history]
         for past in range(r + 1):
             views += [
+                lambda p=past: ledger.entropy(p),
                 lambda p=past: ledger.committee(p),
                 lambda p=past: ledger.round_updates(p),
                 lambda p=past: ledger.qualified(p),
@@ -84,15 +91,31 @@ class Script:
         for node in self.chain.accounts[:20]:
             views += [
                 lambda n=node: (ledger.status(n), ledger.balance(n), ledger.escrow(n)),
-                lambda n=node: (ledger.is_committee_member(r, n), ledger.has_submitted(r, n)),
+                lambda n=node: (ledger.is_committee_member(r, n), ledger.has_submitted(r, n), ledger.commitment(r, n)),
             ]
+        views += [lambda: [ledger.blob_used(h) for h in (GENESIS, MODEL_A, MODEL_B, _blob(0, 0))]]
         self.log.append(("views", [_outcome(view) for view in views]))
         accounts = [*self.chain.accounts, ledger.address]
         self.log.append(("native", [self.chain.native_balance(a) for a in accounts]))
 
-    def submit(self, trainers: list[str]) -> list[int]:
+    def commit(self, trainers: list[str]) -> list[tuple[str, bytes, int, bytes]]:
+        """Each trainer commits to its update of this round; returns what it reveals with."""
         r = self.ledger.current_round()
-        return [self.do(t, "submit_update", r, bytes([r + 1, i + 1]) * 16, 10 + i) for i, t in enumerate(trainers)]
+        sealed = [(t, _blob(r, i), 10 + i, _blob(r, i)[::-1]) for i, t in enumerate(trainers)]
+        for t, blob, samples, salt in sealed:
+            self.do(t, "commit_update", r, commitment(t, r, blob, samples, salt))
+        return sealed
+
+    def reveal(self, sealed: list[tuple[str, bytes, int, bytes]]) -> list[int]:
+        r = self.ledger.current_round()
+        return [self.do(t, "reveal_update", r, blob, samples, salt) for t, blob, samples, salt in sealed]
+
+    def submit(self, trainers: list[str]) -> list[int]:
+        """K trainers commit (which closes commitments), then reveal."""
+        return self.reveal(self.commit(trainers))
+
+    def close(self, account: str, **kwargs: Any) -> None:
+        self.do(account, "close_phase", self.ledger.current_round(), **kwargs)
 
     def score(self, ids: list[int], scores: list[float], members: list[str] | None = None, **kwargs: Any) -> None:
         r = self.ledger.current_round()
@@ -107,6 +130,11 @@ class Script:
 
     def outside(self, committee: list[str], count: int) -> list[str]:
         return [t for t in self.trainers if t not in committee][:count]
+
+
+def _blob(round: int, index: int) -> bytes:
+    """The blob hash of the index-th update of a round (never a model's hash)."""
+    return (1000 * (round + 1) + index).to_bytes(32, "big")
 
 
 def _outcome(view: Callable[[], Any]) -> Any:
@@ -142,22 +170,29 @@ def play(chain: Any, election: ElectionMode) -> list[Any]:
     s.do(t[0], "declare_factor", 2 * 10**6)
     s.check()
 
-    # round 0: every member votes, one dissenting proposal, rewards paid
-    ids = s.submit(t[:5])
-    s.do(s.committee[0], "submit_update", 0, MODEL_A, 1)
-    s.score(ids, [0.9, 0.6, 0.3, 0.8, 0.5])
-    s.do(s.committee[0], "submit_scores", 0, ids, [1] * 5)
+    # round 0: K commitments close the phase, every member votes, one dissenting proposal, rewards paid
+    s.do(s.committee[0], "commit_update", 0, MODEL_A)
+    s.do(t[0], "close_phase", 0)
+    sealed = s.commit(t[:6])
+    s.do(t[6], "commit_update", 0, MODEL_B)
+    s.do(t[1], "reveal_update", 0, *sealed[0][1:])
+    ids = s.reveal(sealed)
+    s.do(t[0], "reveal_update", 0, *sealed[0][1:])
+    s.score(ids, [0.9, 0.6, 0.3, 0.8, 0.5, 0.4])
+    s.do(s.committee[0], "submit_scores", 0, ids, [1] * 6)
     s.propose([MODEL_B, MODEL_A, MODEL_A])
     s.check()
 
-    # round 1: partial votes, closed after the scoring deadline, scores in batches
+    # round 1: partial votes, closed after the scoring deadline in batches, scores in batches
     r, c = ledger.current_round(), ledger.committee(ledger.current_round())
-    ids = s.submit(s.outside(c, 5))
-    s.score(ids[:4], [0.8, 0.7, 0.75, 0.6], members=c[:2], batch_size=3)
-    s.score(ids[4:], [0.9], members=c[:1])
-    s.do(t[5], "close_scoring", r)
+    ids = s.submit(s.outside(c, 6))
+    s.score(ids, [0.8, 0.7, 0.75, 0.6, 0.65, 0.9], members=c[:2], batch_size=4)
+    s.score(ids[5:], [0.85], members=c[2:])
+    s.close(t[5])
     chain.mine(20)
-    s.do(t[5], "close_scoring", r, batch_size=2)
+    s.do(t[5], "_transact", "close_phase", r, 2)
+    s.score(ids[:1], [0.1], members=c[2:])
+    s.close(t[5], batch_size=2)
     s.check()
     s.propose([MODEL_A] * 3)
     s.check()
@@ -166,22 +201,32 @@ def play(chain: Any, election: ElectionMode) -> list[Any]:
     r, c = ledger.current_round(), ledger.committee(ledger.current_round())
     s.do(t[9], "reelect_committee", r)
     chain.mine(30)
+    s.close(t[9])
     s.do(manager, "replace_committee", r, [c[0]])
+    s.do(manager, "replace_committee", r, s.outside(c, 4))
     s.do(manager, "replace_committee", r, [t[0]] * 100)
     s.do(t[9], "reelect_committee", r)
     s.check()
 
-    # round 3: the re-elected committee (one member: the only eligible provider)
+    # round 3: the re-elected committee; commitments and reveals closed after their deadlines
     r, c = ledger.current_round(), ledger.committee(ledger.current_round())
-    ids = s.submit(s.outside(c, 5))
-    s.score(ids, [0.5, 0.95, 0.4, 0.7, 0.7])
-    s.propose([MODEL_A])
+    s.close(other_manager)
+    sealed = s.commit(s.outside(c, 5))
+    chain.mine(5)
+    s.close(other_manager)
+    s.close(other_manager)
+    ids = s.reveal(sealed[:4])
+    chain.mine(5)
+    s.close(other_manager)
+    s.reveal(sealed[4:])
+    s.score(ids, [0.5, 0.95, 0.4, 0.7])
+    s.propose([MODEL_A] * 3)
     s.check()
 
     # round 4: no hash has a majority; the manager replaces the committee after the deadline
     r, c = ledger.current_round(), ledger.committee(ledger.current_round())
-    ids = s.submit(s.outside(c, 5))
-    s.score(ids, [0.7, 0.7, 0.2, 0.3, 0.9])
+    ids = s.submit(s.outside(c, 6))
+    s.score(ids, [0.7, 0.7, 0.2, 0.3, 0.9, 0.1])
     s.propose([MODEL_A, MODEL_B, GENESIS])
     s.do(manager, "replace_committee", r, s.outside(c, 3))
     chain.mine(30)
@@ -190,8 +235,8 @@ def play(chain: Any, election: ElectionMode) -> list[Any]:
 
     # round 5, then failback to round 1's model
     r, c = ledger.current_round(), ledger.committee(ledger.current_round())
-    ids = s.submit(s.outside(c, 5))
-    s.score(ids, [0.6, 0.1, 0.8, 0.8, 0.3])
+    ids = s.submit(s.outside(c, 6))
+    s.score(ids, [0.6, 0.1, 0.8, 0.8, 0.3, 0.5])
     s.propose([MODEL_B] * 3)
     s.do(t[0], "failback", 1)
     s.do(manager, "failback", 99)
@@ -200,7 +245,7 @@ def play(chain: Any, election: ElectionMode) -> list[Any]:
 
     # leaving, rejoining, withdrawing (native transfers out of the contract)
     s.do(t[7], "leave")
-    s.do(t[7], "submit_update", ledger.current_round(), MODEL_A, 1)
+    s.do(t[7], "commit_update", ledger.current_round(), MODEL_A)
     s.do(t[7], "rejoin")
     s.do(manager, "leave")
     for node in [*s.managers, *s.committee, *t]:
@@ -221,17 +266,17 @@ def test_same_script_same_chain(election: ElectionMode) -> None:
     reverted = [e for e in operations if isinstance(e[3], tuple) and e[3][0] == "reverted"]
     succeeded = {e[0] for e in operations if e not in reverted}
     assert succeeded >= {
-        "apply", "admit", "withdraw_application", "blacklist", "fund", "declare_factor", "submit_update",
-        "submit_scores", "close_scoring", "propose_model", "reelect_committee", "replace_committee",
-        "failback", "leave", "rejoin", "withdraw",
+        "apply", "admit", "withdraw_application", "blacklist", "fund", "declare_factor", "commit_update",
+        "reveal_update", "submit_scores", "close_phase", "_transact", "propose_model", "reelect_committee",
+        "replace_committee", "failback", "leave", "rejoin", "withdraw",
     }
-    assert len(reverted) >= 15
+    assert len(reverted) >= 25
     assert any("b''" in e[3][1] for e in reverted)  # a revert without a reason string
 
 
 def test_the_committed_bytecode_is_deployed() -> None:
     chains = [InProcessChain(6), FastChain(6)]
-    ledgers = [c.deploy(c.accounts[:1], c.accounts[1:5], GENESIS) for c in chains]
+    ledgers = [c.deploy(c.accounts[:1], c.accounts[1:4], GENESIS) for c in chains]
     expected = bytes.fromhex(load_artifact()["deployedBytecode"].removeprefix("0x"))
     assert bytes(chains[0].w3.eth.get_code(ledgers[0].address)) == expected
     assert chains[1].code(ledgers[1].address) == expected
@@ -250,7 +295,7 @@ def test_sender_must_be_an_account_of_the_chain() -> None:
     from bflc.errors import ChainError
 
     chain = FastChain(6)
-    ledger = chain.deploy(chain.accounts[:1], chain.accounts[1:5], GENESIS)
+    ledger = chain.deploy(chain.accounts[:1], chain.accounts[1:4], GENESIS)
     stranger = "0x" + "12" * 20
     with pytest.raises(ChainError, match="not an account of this chain"):
         ledger.as_account(stranger).leave()

@@ -26,8 +26,10 @@ from bflc.protocol import (
     elect_by_score,
     elect_multi_factor,
     elect_random,
+    elected_size,
     election_seed,
     lower_median,
+    mix_entropy,
     qualify,
     rank_updates,
     share_fee,
@@ -93,8 +95,12 @@ def majority(size: int) -> int:
 # ---------------------------------------------------------------- medians
 
 
+# An odd committee of 1..9 members (even committees are refused at deployment).
+odd_sizes = st.integers(0, 4).map(lambda half: 2 * half + 1)
+
+
 @settings(max_examples=40, **PROPERTY)
-@given(votes=st.lists(scores, min_size=1, max_size=9))
+@given(votes=odd_sizes.flatmap(lambda n: st.lists(scores, min_size=n, max_size=n)))
 @on_shallow_stack
 def test_median_of_all_votes_matches_reference(make_network, votes):
     net = make_network(num_managers=1, num_committee=len(votes), num_trainers=1, updates_per_round=1)
@@ -104,14 +110,14 @@ def test_median_of_all_votes_matches_reference(make_network, votes):
     assert u.final and u.num_votes == len(votes)
     assert u.median == lower_median(votes)
     assert u.voters == tuple(net.committee) and u.scores == tuple(votes)
-    assert net.ledger.phase() == Phase.AGGREGATING  # K = 1 final update triggers aggregation
+    assert net.ledger.phase() == Phase.AGGREGATING  # the only revealed update is final: aggregation triggers
 
 
 @st.composite
 def quorum_cases(draw):
-    """Committee of 3..9; a quorum (not everyone) votes on update A, a
-    minority (at most half) of them also on update B."""
-    size = draw(st.integers(3, 9))
+    """Odd committee of 3..9; a quorum (not everyone, often an even number
+    of voters) votes on update A, a minority of them also on update B."""
+    size = draw(odd_sizes.filter(lambda n: n >= 3))
     votes = draw(st.lists(scores, min_size=size, max_size=size))
     quorum = draw(st.integers(majority(size), size - 1))
     minority = draw(st.integers(1, size // 2))
@@ -132,7 +138,7 @@ def test_median_of_a_quorum_after_the_deadline_matches_reference(make_network, c
         net.at(member).submit_scores(r, [a, b][: len(row)], row)
     assert not net.ledger.update(a, with_votes=False).final
     net.chain.mine(net.params.score_deadline_blocks)
-    net.at(net.trainers[0]).close_scoring(r)
+    net.at(net.trainers[0]).close_phase(r)
     ua, ub = net.ledger.update(a, with_votes=False), net.ledger.update(b, with_votes=False)
     assert ua.final and ua.median == lower_median(a_votes)
     assert not ub.final  # at most half of the committee voted on B
@@ -188,7 +194,7 @@ def test_qualified_set_matches_reference(make_network, case):
         assert (net.ledger.current_round(), net.ledger.phase()) == (0, Phase.AGGREGATING)
     else:  # nothing qualified: the round is skipped with the same model and committee
         assert result.events_named("RoundSkipped")
-        assert (net.ledger.current_round(), net.ledger.phase()) == (1, Phase.SCORING)
+        assert (net.ledger.current_round(), net.ledger.phase()) == (1, Phase.COMMIT)
         assert net.ledger.model(1).origin == ModelOrigin.CARRIED_OVER
         assert net.ledger.committee(1) == net.committee
 
@@ -204,6 +210,7 @@ FATES = ["stay", "stay", "stay", "leave_early", "blacklist_early", "leave_late",
 @dataclass
 class ElectionCase:
     committee_size: int
+    min_committee_size: int
     rows: list[list[int]]  # rows[member][update]
     fates: list[str]
     factors: list[int]
@@ -216,12 +223,14 @@ class ElectionCase:
 
 @st.composite
 def election_cases(draw):
-    committee_size = draw(st.integers(1, 5))
-    first = draw(st.integers(1, committee_size))
+    committee_size = draw(st.sampled_from([1, 3, 5]))
+    first = draw(st.sampled_from([n for n in (1, 3, 5) if n <= committee_size]))
+    minimum = draw(st.sampled_from([n for n in (1, 3, 5) if n <= first]))
     k = draw(st.integers(1, 8))
     rows = draw(st.lists(st.lists(scores, min_size=k, max_size=k), min_size=first, max_size=first))
     return ElectionCase(
         committee_size=committee_size,
+        min_committee_size=minimum,
         rows=rows,
         fates=draw(st.lists(st.sampled_from(FATES), min_size=k, max_size=k)),
         factors=draw(st.lists(st.sampled_from([0, SCORE_ONE // 2, SCORE_ONE]) | scores, min_size=k, max_size=k)),
@@ -241,14 +250,15 @@ def _set_fates(net, trainers: list[str], fates: list[str], when: str) -> None:
             net.ledger.blacklist(node)
 
 
-def _expected_committee(mode, case, net, qualified: list[Candidate], ints) -> list[str]:
+def _expected_committee(mode, case, net, qualified: list[Candidate], ints, entropy: int) -> list[str]:
+    """The reference election; empty when it seats nobody (below the minimum committee size)."""
     eligible = [c for c in qualified if case.fates[net.trainers.index(c.provider)] == "stay"]
     eligible = [c for c in eligible if c.provider not in net.committee]  # no consecutive terms
-    size = case.committee_size
+    size = elected_size(len(eligible), case.committee_size, case.min_committee_size)
     if mode == ElectionMode.SCORE:
         return elect_by_score(eligible, size)
     if mode == ElectionMode.RANDOM:
-        return elect_random(eligible, size, election_seed(case.model_hash, 0))
+        return elect_random(eligible, size, election_seed(entropy, 0))
     return elect_multi_factor(eligible, size, ints["score_weight_bps"], ints["factor_weight_bps"])
 
 
@@ -263,6 +273,7 @@ def test_next_committee_matches_reference(make_network, mode, case):
         num_committee=len(case.rows),
         num_trainers=k,
         committee_size=case.committee_size,
+        min_committee_size=case.min_committee_size,
         updates_per_round=k,
         election=mode,
         qualify_top_fraction=case.top_bps / BPS,
@@ -276,7 +287,10 @@ def test_next_committee_matches_reference(make_network, mode, case):
         for node, f in zip(net.trainers, case.factors, strict=False):
             net.at(node).declare_factor(f)
     factors = case.factors if mode == ElectionMode.MULTI_FACTOR else [0] * k
-    ids = net.submit(net.trainers)
+    sealed = net.commit(net.trainers)  # K commitments: the reveals follow at once
+    ids = net.reveal(sealed)
+    entropy = functools.reduce(mix_entropy, [s.salt for s in sealed], 0)
+    assert net.ledger.entropy(0) == entropy
     _set_fates(net, net.trainers, case.fates, "early")
     score_batches(net, ids, case.rows)
 
@@ -296,9 +310,9 @@ def test_next_committee_matches_reference(make_network, mode, case):
     results = [net.at(m).propose_model(0, case.model_hash, "file:///m") for m in net.committee[: majority(len(case.rows))]]
     assert net.ledger.current_round() == 1 and net.ledger.model(1).blob_hash == case.model_hash
 
-    expected = _expected_committee(mode, case, net, qualified, ints)
+    expected = _expected_committee(mode, case, net, qualified, ints, entropy)
     carried = not expected
-    if carried:  # no eligible candidate: the old committee serves again
+    if carried:  # too few eligible candidates: the old committee serves again
         expected = net.committee
     assert net.ledger.committee(1) == expected
     [elected] = results[-1].events_named("CommitteeElected")
@@ -323,13 +337,14 @@ class RewardCase:
     share_bps: int
     funding: int
     blacklisted: set[int]
+    blacklisted_members: set[int]
     withdraw: bool
 
 
 @st.composite
 def reward_cases(draw):
     k = draw(st.integers(1, 5))
-    committee = draw(st.integers(1, 4))
+    committee = draw(st.sampled_from([1, 3]))
     wei = st.sampled_from([0, 1, 7, 10**18]) | st.integers(0, 10**21)
     return RewardCase(
         num_managers=draw(st.integers(1, 6)),
@@ -342,6 +357,8 @@ def reward_cases(draw):
         share_bps=draw(st.sampled_from([0, 1, 1000, BPS]) | st.integers(0, BPS)),
         funding=draw(wei),
         blacklisted=draw(st.sets(st.integers(0, k - 1), max_size=k // 2)),
+        # agreeing members blacklisted after their proposal, before the one that accepts the model
+        blacklisted_members=draw(st.sets(st.integers(0, majority(committee) - 2), max_size=1) if committee > 1 else st.just(set())),
         withdraw=draw(st.booleans()),
     )
 
@@ -387,8 +404,10 @@ def test_fees_and_rewards_match_reference_and_conserve_value(make_network, case)
     agreeing = net.committee[case.dissenters : case.dissenters + majority(case.committee)]
     for m in net.committee[: case.dissenters]:
         net.at(m).propose_model(0, MODEL_B, "")
-    for m in agreeing:
+    for i, m in enumerate(agreeing):
         net.at(m).propose_model(0, b"\xaa" * 32, "")
+        if i in case.blacklisted_members:  # its committee share is withheld
+            net.ledger.blacklist(m)
     assert net.ledger.current_round() == 1
 
     ranked = rank_updates([Candidate(ids[i], net.trainers[i], case.medians[i]) for i in range(k)])
@@ -399,9 +418,10 @@ def test_fees_and_rewards_match_reference_and_conserve_value(make_network, case)
         if net.trainers.index(c.provider) not in case.blacklisted:
             expected[c.provider] += share
             paid += share
-    for m in agreeing:
-        expected[m] += member_share
-        paid += member_share
+    for i, m in enumerate(agreeing):
+        if i not in case.blacklisted_members:
+            expected[m] += member_share
+            paid += member_share
     balances = {a: net.ledger.balance(a) for a in expected}
     escrows = {a: net.ledger.escrow(a) for a in expected}
     pool = net.ledger.reward_pool()
