@@ -109,13 +109,6 @@ class Network:
 ANVIL_ACCOUNTS = 150
 
 
-def name_view_sender(chain: DevChain) -> None:
-    """Send view calls from the chain's first account (no view reads the sender).
-
-    Without a sender eth-tester guesses one, checksumming every account three
-    times per call: most of the time of a view on a chain with many accounts.
-    """
-    chain.w3.eth.default_account = chain.accounts[0]
 ChainFactory = Callable[[int], DevChain]
 
 
@@ -134,7 +127,6 @@ def build_network(
     defaults.update(params)
     p = ProtocolParams(**defaults)
     chain = chain_factory(num_managers + num_committee + num_trainers + 10)
-    name_view_sender(chain)
     acc = chain.accounts
     managers = acc[:num_managers]
     committee = acc[num_managers : num_managers + num_committee]

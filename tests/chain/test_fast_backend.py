@@ -20,7 +20,6 @@ from bflc.chain.fast import FastChain
 from bflc.chain.inprocess import InProcessChain
 from bflc.errors import ContractRevert
 from bflc.protocol import commitment
-from tests.chain.conftest import name_view_sender
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +39,6 @@ class Script:
 
     def __init__(self, chain: Any, election: ElectionMode) -> None:
         self.chain = chain
-        if isinstance(chain, InProcessChain):
-            name_view_sender(chain)
         acc = chain.accounts
         self.managers, self.committee, self.trainers = acc[:2], acc[2:5], acc[5:19]
         self.outsiders = acc[19:]

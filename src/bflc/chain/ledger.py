@@ -301,12 +301,12 @@ class Ledger(ABC):
         ids, values = list(update_ids), list(scores)
         if not ids:
             return [self._transact("submit_scores", round, [], [])]
-        size = batch_size or self._batch_size(round)
+        size = self._batch_size(round) if batch_size is None else batch_size
         return [self._transact("submit_scores", round, ids[i : i + size], values[i : i + size]) for i in range(0, len(ids), size)]
 
     def close_phase(self, round: int, batch_size: int | None = None) -> list[TxResult]:
         """Close the current phase after its deadline; a scoring close examines ``batch_size`` updates per transaction."""
-        size = batch_size or self._batch_size(round)
+        size = self._batch_size(round) if batch_size is None else batch_size
         results = [self._transact("close_phase", round, size)]
         while self.phase() == Phase.SCORING and self.current_round() == round and results[-1].events_named("PhaseStarted") == []:
             results.append(self._transact("close_phase", round, size))

@@ -451,7 +451,9 @@ class Web3Ledger(Ledger):
 
     def _call(self, function: str, *args: Any) -> Any:
         try:
-            return self.contract.functions[function](*args).call()
+            # A named sender: without one eth-tester guesses one, checksumming
+            # every account on each call (no view reads the sender).
+            return self.contract.functions[function](*args).call({"from": self.account})
         except REVERT_ERRORS as exc:
             raise ContractRevert(revert_reason(exc), function) from None
 
