@@ -21,7 +21,7 @@ from eth_utils.crypto import keccak
 from web3 import HTTPProvider, Web3
 
 from bflc.chain import Ledger, Phase, ProtocolParams, to_fixed
-from bflc.chain.anvil import anvil_binary, free_port
+from bflc.chain.anvil import anvil_command, free_port
 from bflc.chain.devchain import DevChain
 from bflc.chain.web3_ledger import Web3Ledger, deploy_contract
 from bflc.dashboard.app import network_app
@@ -209,7 +209,7 @@ class RestartableAnvil:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Web3:
-        command = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port), "--state", str(self.state), "--silent"]
+        command = anvil_command(self.port, "--state", str(self.state), "--silent")
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 10}))
         deadline = time.monotonic() + 30

@@ -21,6 +21,10 @@ from bflc.chain.devchain import BLOCK_GAS_LIMIT, DevChain
 from bflc.errors import ChainError
 
 STARTUP_SECONDS = 30
+# States anvil keeps for calls on past blocks (a failed transaction's reason is
+# recovered by replaying it on its parent block). Without a bound anvil writes
+# every older state under ~/.foundry/anvil/tmp: gigabytes per test run.
+HISTORY_STATES = 256
 
 
 def anvil_binary() -> Path:
@@ -48,6 +52,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def anvil_command(port: int, *options: str) -> list[str]:
+    """The command line of an anvil node on ``127.0.0.1:port``.
+
+    Parameters
+    ----------
+    port : int
+        The JSON-RPC port.
+    *options : str
+        Further anvil options (accounts, block time, state file).
+
+    Returns
+    -------
+    list of str
+        The node's block gas limit is the project's, and it keeps only the
+        last ``HISTORY_STATES`` states, in memory.
+    """
+    return [
+        str(anvil_binary()),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--gas-limit", str(BLOCK_GAS_LIMIT),
+        "--prune-history", str(HISTORY_STATES),
+        *options,
+    ]
+
+
 class AnvilChain(DevChain):
     """An anvil node with ``num_accounts`` funded accounts, on 127.0.0.1.
 
@@ -58,15 +88,7 @@ class AnvilChain(DevChain):
         super().__init__()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            str(anvil_binary()),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--accounts", str(num_accounts),
-            "--balance", "1000000",
-            "--gas-limit", str(BLOCK_GAS_LIMIT),
-            "--silent",
-        ]
+        command = anvil_command(self.port, "--accounts", str(num_accounts), "--balance", "1000000", "--silent")
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 60}))
         self._wait_until_ready()

@@ -228,19 +228,10 @@ def _clear(directory: Path) -> None:
 def _start_anvil(directory: Path, block_time: int) -> ProcessRecord:
     from web3 import HTTPProvider, Web3
 
-    from bflc.chain.anvil import anvil_binary, free_port
-    from bflc.chain.devchain import BLOCK_GAS_LIMIT
+    from bflc.chain.anvil import anvil_command, free_port
 
     port = free_port()
-    command = [
-        str(anvil_binary()),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--accounts", "1",
-        "--balance", "1000000",
-        "--gas-limit", str(BLOCK_GAS_LIMIT),
-        "--block-time", str(block_time),
-    ]
+    command = anvil_command(port, "--accounts", "1", "--balance", "1000000", "--block-time", str(block_time))
     record = spawn(command, directory / "anvil.log")
     w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 10}))
     deadline = time.monotonic() + STARTUP_SECONDS
