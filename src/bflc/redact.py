@@ -1,0 +1,68 @@
+"""Keeping secrets in endpoint URLs out of logs, status files and web pages.
+
+A JSON-RPC or store URL often carries a credential: ``user:password@`` in
+its authority, an API key as a path segment (``/v3/<key>``) or as a query
+parameter (``?apikey=...``). Only the scheme, host and port identify an
+endpoint to a reader, so :func:`redact_url` keeps those and replaces
+everything else with ``***``. :func:`redact_text` does the same to every URL
+inside a message (an exception from ``requests`` quotes the URL it failed on).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+__all__ = ["HIDDEN", "redact_text", "redact_url"]
+
+HIDDEN = "***"
+"""What stands in place of a URL's user information, path and query."""
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with only its scheme, host and port kept.
+
+    Parameters
+    ----------
+    url : str
+        Any URL, well-formed or not.
+
+    Returns
+    -------
+    str
+        ``scheme://host:port`` followed by ``/***`` when the URL had user
+        information, a path, a query or a fragment; ``***`` when ``url`` cannot
+        be parsed as a URL with a host.
+
+    Examples
+    --------
+    >>> redact_url("https://alice:pw@rpc.example.org:8545/v3/0123abcd?key=s3cret")
+    'https://***@rpc.example.org:8545/***'
+    >>> redact_url("http://127.0.0.1:8545")
+    'http://127.0.0.1:8545'
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return HIDDEN
+    if not parts.scheme or not host:
+        return HIDDEN
+    shown_host = f"[{host}]" if ":" in host else host
+    authority = shown_host if port is None else f"{shown_host}:{port}"
+    if parts.username is not None or parts.password is not None:
+        authority = f"{HIDDEN}@{authority}"
+    hidden_rest = parts.path not in ("", "/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{authority}" + (f"/{HIDDEN}" if hidden_rest else parts.path)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every URL in it passed through :func:`redact_url`.
+
+    >>> redact_text("HTTPConnectionPool: Max retries exceeded with url: http://h:1/key123 (refused)")
+    'HTTPConnectionPool: Max retries exceeded with url: http://h:1/*** (refused)'
+    """
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
