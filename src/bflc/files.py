@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def write_atomically(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
@@ -46,3 +49,32 @@ def write_atomically(path: str | Path, data: bytes, mode: int = 0o644) -> Path:
 def json_bytes(document: Any) -> bytes:
     """``document`` as the JSON bflc keeps on disk: sorted keys, one-space indent, a final newline."""
     return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+# Bytes that never open or close structure and never follow a backslash in a
+# string: dropped first, so that the scan below looks at little more than
+# strings, brackets and words.
+_NUMBERS_AND_SPACE = b"0123456789.,:+-eE \t\r\n"
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_LETTER = re.compile(rb"[A-Za-z]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_structure(data: bytes) -> tuple[int, bool]:
+    """How deep the arrays and objects of the JSON text ``data`` nest, and whether it holds a bare word.
+
+    A scan without parsing, for text from someone else: Python's JSON parser
+    recurses once per level, and in a process whose recursion limit was raised
+    (py_ecc, which web3 imports, sets it to 100,000) a deep enough text
+    overflows the C stack instead of raising an error. Brackets and letters
+    inside strings do not count; a bare word is ``true``, ``false``,
+    ``null``, ``NaN``, ``Infinity`` or any other unquoted letters.
+
+    >>> json_structure(b'{"a": [[1, 2], {"b": "[[[x"}], "c": true}')
+    (3, True)
+    """
+    skeleton = _STRING.sub(b"", data.translate(None, _NUMBERS_AND_SPACE))
+    brackets = np.frombuffer(skeleton.translate(None, _NOT_BRACKETS), np.uint8)
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    depth = int(np.cumsum(steps).max()) if steps.size else 0
+    return max(depth, 0), _LETTER.search(skeleton) is not None

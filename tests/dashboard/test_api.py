@@ -107,10 +107,10 @@ def test_later_rounds_show_blacklisting_abandonment_and_pending(url: str, scenar
     assert all(u["detail"] for u in current["updates"])
 
 
-@pytest.mark.parametrize("path", ["/api/rounds/4", "/api/nodes/0x" + "ab" * 20, "/api/nodes/not-an-address"])
+@pytest.mark.parametrize("path", ["/api/rounds/4", "/api/nodes/0x" + "ab" * 20])
 def test_unknown_rounds_and_nodes_are_404(url: str, path: str) -> None:
     status, body = get(url + path)
-    assert status == 404 and body["error"]["code"] == "not_found"
+    assert status == 404 and body["code"] == "not_found"
 
 
 def test_model_history_with_node_reported_accuracy(url: str, scenario: Scenario, nodes_dir: Path) -> None:

@@ -196,6 +196,7 @@ def test_banner_while_the_chain_is_down_then_recovery(browser: Any, restartable:
         page.wait_for_selector("#banner:not([hidden])", timeout=WAIT_MS)
         assert page.get_attribute("#banner", "data-code") == "chain_unreachable"
         assert "Chain unreachable" in page.inner_text("#banner")
+        assert page.inner_text("#banner .endpoint") == f"The chain endpoint {restartable.url} is unhealthy."
         assert page.is_visible('#scores-table tr[data-update="0"]')  # the last data stays, dimmed
         restartable.start()
         page.wait_for_selector("#banner", state="hidden", timeout=WAIT_MS)

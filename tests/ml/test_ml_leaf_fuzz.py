@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bflc.errors import DataError
@@ -121,3 +123,51 @@ def test_pixel_and_label_values_are_checked(tmp_path_factory, pixels, label):
         except DataError:
             return
         raise AssertionError("an out-of-range pixel or label was accepted")
+
+
+# JSON text that json.dumps cannot write: numbers out of float range, integers
+# of any length, nesting deeper than any LEAF file, and the wrong types.
+HOSTILE = st.one_of(
+    st.sampled_from(["1e999", "-1e999", "NaN", "Infinity", "-Infinity", '"0.5"', '"3"', "true", "null", "{}"]),
+    st.integers(min_value=20, max_value=6_000).map(lambda digits: "9" * digits),  # beyond int64, and int()'s 4,300 digits
+    st.integers(min_value=33, max_value=200_000).map(lambda depth: "[" * depth),  # unclosed
+    st.integers(min_value=33, max_value=5_000).map(lambda depth: "[" * depth + "0.5" + "]" * depth),
+    st.lists(st.integers(min_value=0, max_value=800), min_size=2, max_size=4).map(
+        lambda lengths: json.dumps([[0.5] * n for n in lengths])  # ragged
+    ),
+)
+SLOT = "@@slot@@"
+# Where a hostile number or array goes: the first label, the whole labels, a
+# pixel, an image, the images, the declared sample count.
+SLOTS = [
+    ("user_data", "u1", "y", 0),
+    ("user_data", "u1", "y"),
+    ("user_data", "u1", "x", 0, 5),
+    ("user_data", "u1", "x", 1),
+    ("user_data", "u1", "x"),
+    ("num_samples", 1),
+]
+
+
+@FUZZ
+@given(path=st.sampled_from(SLOTS), text=HOSTILE)
+@example(path=("user_data", "u1", "x"), text="[" * 100_000)
+@example(path=("user_data", "u1", "y", 0), text=str(10**30))
+@example(path=("user_data", "u1", "x", 0, 5), text="1e999")
+def test_hostile_numbers_nesting_and_types_raise_data_error(tmp_path_factory, path, text):
+    tmp = tmp_path_factory.mktemp("leaf")
+    doc = _document({k: (list(map(list, x)), list(y)) for k, (x, y) in TINY_TRAIN.items()})
+    raw = json.dumps(_replace(doc, path, SLOT)).replace(json.dumps(SLOT), text)
+    with pytest.raises(DataError):
+        load_leaf(_write(tmp, raw.encode()))
+
+
+def test_deep_nesting_is_refused_where_the_recursion_limit_is_high(tmp_path):
+    """With py_ecc's limit (web3 imports it) json's parser would overflow the C stack on this file, not raise."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 100_000))
+    try:
+        with pytest.raises(DataError, match=r"nests arrays or objects more than 32 deep"):
+            load_leaf(_write(tmp_path, b'{"users": ["u1"], "user_data": ' + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}"))
+    finally:
+        sys.setrecursionlimit(previous)

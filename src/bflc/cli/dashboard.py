@@ -42,10 +42,11 @@ def _add_dashboard(commands: Any) -> None:
 
 def _run_dashboard(args: argparse.Namespace) -> int:
     from bflc.dashboard.serve import bind, network_app_for, serve, url_of
+    from bflc.redact import redact_url
 
     network, app = network_app_for(args.network, args.nodes_dir)
     listener = bind(args.host, args.port)
-    print(f"bflc dashboard for {network.contract} on {network.rpc} at {url_of(listener)} (Ctrl-C to stop)", flush=True)
+    print(f"bflc dashboard for {network.contract} on {redact_url(network.rpc)} at {url_of(listener)} (Ctrl-C to stop)", flush=True)
     serve(app, listener)
     return 0
 

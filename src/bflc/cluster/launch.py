@@ -4,6 +4,7 @@
 session, PIDs recorded in ``DIR/cluster.json``) so the nodes outlive the
 command; ``bflc cluster down`` stops them by PID. Layout of ``DIR``::
 
+    .bflc-cluster    written first: marks DIR as a cluster directory `up` may clear
     cluster.json     processes (PID, start time, command, log), accounts, data
     network.toml     the network file every node reads
     keys/            node0.key ... and manager.key (raw dev keys, mode 0600)
@@ -31,6 +32,9 @@ from bflc.net.defaults import SAFE_FILTER, Qualification, default_min_committee_
 from bflc.settings import TrainingSettings
 
 CLUSTER_FILE = "cluster.json"
+# Written by `up` before anything else: only a directory holding it (or, made
+# before the marker existed, a cluster.json) is one whose files `up` may remove.
+MARKER_FILE = ".bflc-cluster"
 FUNDING_WEI = 100 * 10**18
 STARTUP_SECONDS = 30
 # What `up` creates in DIR: the only paths it removes when it replaces a stopped cluster.
@@ -171,12 +175,15 @@ def up(directory: Path, settings: ClusterSettings) -> dict[str, Any]:
     Raises
     ------
     ConfigError
-        If a cluster started from ``directory`` still runs.
+        If ``directory`` is not empty and not a cluster directory (nothing in
+        it is touched), or a cluster started from it still runs.
     """
     directory = directory.absolute()
+    _refuse_foreign(directory)
     _refuse_running(directory)
     _clear(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / MARKER_FILE).write_text("a cluster directory of `bflc cluster up`: it replaces what it wrote here\n")
     anvil = _start_anvil(directory, settings.block_time)
     try:
         cluster = _deploy_and_start(directory, settings, anvil)
@@ -203,6 +210,20 @@ def down(directory: Path, grace_seconds: float = 15.0) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- internals
+
+
+def _refuse_foreign(directory: Path) -> None:
+    """Refuse a directory ``up`` did not make, unless it is empty: clearing it would delete the user's files."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise ConfigError(f"--dir {directory} is not a directory", "give a new or empty directory for the cluster")
+    ours = (directory / MARKER_FILE).is_file() or cluster_file(directory).is_file()
+    if not ours and any(directory.iterdir()):
+        raise ConfigError(
+            f"--dir {directory} is not empty and not a cluster directory (it has no {MARKER_FILE})",
+            "give a new or empty directory; `cluster up` replaces keys/, store/ and network.toml in it",
+        )
 
 
 def _refuse_running(directory: Path) -> None:

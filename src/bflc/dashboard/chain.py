@@ -28,10 +28,28 @@ from bflc.chain.types import ModelRecord, NodeStatus, ProtocolParams, RoundState
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.dashboard.events import LOG_CHUNK_BLOCKS, EventLog
 from bflc.errors import ChainError
+from bflc.redact import redact_text, redact_url
 
 T = TypeVar("T")
 # What reading the chain may raise when the chain, not the dashboard, is at fault.
-CHAIN_FAILURES = (requests.RequestException, OSError, Web3Exception, DecodingError, ChainError)
+# web3 turns an answer into Python values with json.loads, int(), bytes(), key
+# and attribute lookups, so an endpoint answering garbage raises ValueError,
+# TypeError, LookupError, AttributeError or ArithmeticError; the app checks its
+# own inputs before it reads.
+CHAIN_FAILURES = (
+    requests.RequestException,
+    OSError,
+    Web3Exception,
+    DecodingError,
+    ChainError,
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+)
+# The most characters of an endpoint's own words quoted in an error message.
+QUOTED_CHARS = 200
 
 
 class Unavailable(ChainError):
@@ -79,7 +97,9 @@ class ChainView:
         or a transport error) while the chain is down; it is called again on
         the next request.
     rpc:
-        The node's URL, for messages.
+        The node's URL. Only :func:`~bflc.redact.redact_url` of it is kept
+        (as ``rpc``), for messages and the API: the URL may hold a password
+        or an API key.
     address:
         The contract's address, for messages.
     deployed_block:
@@ -99,7 +119,7 @@ class ChainView:
         deployed_block: int,
         log_chunk_blocks: int = LOG_CHUNK_BLOCKS,
     ) -> None:
-        self.rpc = rpc
+        self.rpc = redact_url(rpc)
         self.address = address
         self.deployed_block = deployed_block
         self._connect = connect
@@ -138,7 +158,7 @@ class ChainView:
             try:
                 ledger = self._connect()
             except ChainError as exc:  # the connector says why: no answer, or another chain
-                raise Unavailable("chain_unreachable", exc.message, exc.hint) from exc
+                raise Unavailable("chain_unreachable", redact_text(exc.message), exc.hint and redact_text(exc.hint)) from exc
             if not ledger.w3.eth.get_code(ledger.address):
                 raise Unavailable(
                     "contract_not_found",
@@ -165,13 +185,19 @@ class ChainView:
     def _unavailable(self, exc: Exception) -> Unavailable:
         if isinstance(exc, Unavailable):
             return exc
-        if isinstance(exc, (requests.RequestException, OSError)):
+        # The ledger reports a transport failure as a ChainError caused by it.
+        cause = exc.__cause__ if isinstance(exc, ChainError) and isinstance(exc.__cause__, Exception) else exc
+        if isinstance(cause, (requests.RequestException, OSError)):
             return Unavailable(
                 "chain_unreachable",
-                f"cannot reach the chain at {self.rpc} ({type(exc).__name__})",
+                f"cannot reach the chain at {self.rpc} ({type(cause).__name__})",
                 "start the chain node, or check the rpc URL in the network file",
             )
-        return Unavailable("chain_error", f"the chain answered unexpectedly: {exc}", "check the network file and the node")
+        return Unavailable(
+            "chain_error",
+            f"the chain at {self.rpc} answered unexpectedly ({type(exc).__name__}: {_quoted(exc)})",
+            "check the network file's rpc URL and the node",
+        )
 
     def _cached(self, key: Hashable, fixed: bool, load: Callable[[], T]) -> T:
         cache = self._fixed if fixed else self._per_block
@@ -240,3 +266,9 @@ class ChainView:
             updates=tuple(self.ledger.round_updates(round)),
             qualified=tuple(self.ledger.qualified(round)),
         )
+
+
+def _quoted(exc: Exception) -> str:
+    """``exc``'s message on one line, URLs redacted, at most ``QUOTED_CHARS`` characters."""
+    text = redact_text(" ".join(str(exc).split()))
+    return text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 3] + "..."

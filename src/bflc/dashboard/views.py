@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from web3 import Web3
-
 from bflc.chain.types import ModelRecord, ProtocolParams, UpdateRecord, from_fixed
 from bflc.dashboard.accuracy import NodeReports
 from bflc.dashboard.chain import ChainView, RoundData
@@ -250,12 +248,11 @@ def nodes(view: ChainView) -> dict[str, Any]:
 def node_detail(view: ChainView, address: str) -> dict[str, Any]:
     """``/api/nodes/{address}``: one node's submissions, committee terms, rewards and events.
 
+    ``address`` is checksummed.
+
     Each submission comes with the scores it received, each term with the
     node's votes and proposals.
     """
-    if not Web3.is_address(address):
-        raise NotFound(f"{address!r} is not an address", "give a 0x-prefixed, 40-hex-digit address")
-    address = Web3.to_checksum_address(address)
     if address not in _known_nodes(view):
         raise NotFound(f"the contract has no record of node {address}")
     submitted = sorted({e.args["round"] for e in view.events().named("UpdateSubmitted") if e.args["provider"] == address})

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bflc.errors import DataError
+from bflc.files import json_structure
 from bflc.ml.dataset import FederatedDataset, Shard
 
 FEMNIST_CLASSES = 62
@@ -30,7 +31,12 @@ FEMNIST_SHAPE = (1, 28, 28)
 _PIXELS = 28 * 28
 _NPZ_KEYS = ("train_x", "train_y", "train_writer", "test_x", "test_y", "test_writer", "writers")
 _LEAF_HINT = "pass LEAF's data/ folder (with train/ and test/ subfolders of *.json files)"
-
+# A LEAF file nests 5 deep ({"user_data": {user: {"x": [[pixels]]}}}). Deeper
+# JSON is refused before it is parsed (see bflc.files.json_structure). LEAF
+# writes objects, arrays, strings and numbers only: a bare word (true, false,
+# null, NaN, Infinity) is refused too, since numpy would read a boolean among
+# numbers as 0 or 1.
+MAX_JSON_DEPTH = 32
 logger = logging.getLogger(__name__)
 
 
@@ -187,9 +193,14 @@ def _read_leaf_split(split: str, files: list[Path]) -> dict[str, Shard]:
 
 def _read_leaf_file(path: Path) -> Iterator[tuple[str, Shard]]:
     try:
-        with path.open("rb") as fh:
-            doc = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = path.read_bytes()
+        depth, bare_word = json_structure(data)
+        if depth > MAX_JSON_DEPTH:
+            raise DataError(f"{path} nests arrays or objects more than {MAX_JSON_DEPTH} deep", "re-run LEAF's preprocessing for it")
+        if bare_word:
+            raise DataError(f"{path} holds true, false, null, NaN or Infinity", "LEAF files hold only numbers, strings, lists and objects")
+        doc = json.loads(data)
+    except (OSError, ValueError) as err:  # ValueError: bad JSON, bad UTF-8, an integer of over 4,300 digits
         raise DataError(f"{path} is not readable JSON ({err})", "re-run LEAF's preprocessing for it") from err
     users, user_data = (doc.get("users"), doc.get("user_data")) if isinstance(doc, dict) else (None, None)
     if not isinstance(users, list) or not isinstance(user_data, dict):
@@ -208,13 +219,7 @@ def _read_leaf_file(path: Path) -> Iterator[tuple[str, Shard]]:
 
 
 def _leaf_user(where: str, x: Any, y: Any) -> Shard:
-    try:
-        pixels = np.asarray(x, dtype=np.float64)
-        labels = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise DataError(
-            f"{where}: x must be a list of equal-length pixel lists and y a list of labels ({err})"
-        ) from err
+    pixels, labels = _numbers(where, "x", x), _numbers(where, "y", y)
     if pixels.size == 0:
         pixels = pixels.reshape(0, _PIXELS)
     if pixels.ndim != 2 or pixels.shape[1] != _PIXELS or labels.ndim != 1:
@@ -229,3 +234,19 @@ def _leaf_user(where: str, x: Any, y: Any) -> Shard:
     if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
         raise DataError(f"{where}: labels must be whole numbers")
     return Shard(ink_from_white(pixels).reshape(-1, *FEMNIST_SHAPE), labels.astype(np.int64))
+
+
+def _numbers(where: str, key: str, value: Any) -> np.ndarray:
+    """``value`` (nested lists of JSON numbers) as a float64 array, or a DataError.
+
+    Strings, booleans, nulls, objects, ragged lists and integers beyond 64
+    bits are refused, not converted.
+    """
+    hint = "x must be a list of equal-length pixel lists and y a list of labels"
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as err:  # ragged lists
+        raise DataError(f"{where}: {key!r} is not a regular array of numbers ({err})", hint) from err
+    if array.dtype.kind not in "iuf":
+        raise DataError(f"{where}: {key!r} holds something other than numbers (as {array.dtype})", hint)
+    return array.astype(np.float64)

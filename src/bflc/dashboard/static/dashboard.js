@@ -88,10 +88,11 @@ function card(label, value, note, attrs) {
 // ------------------------------------------------------------ API
 
 class ApiError extends Error {
-  constructor(status, error) {
-    super(error ? error.message : `HTTP ${status}`);
+  // body: the API's error answer, {error: "one line", code, endpoint?}.
+  constructor(status, body) {
+    super(body ? body.error : `HTTP ${status}`);
     this.status = status;
-    this.error = error;
+    this.body = body;
   }
 }
 
@@ -100,34 +101,37 @@ async function api(path) {
   try {
     response = await fetch(path, { cache: "no-store" });
   } catch (exc) {
-    throw new ApiError(0, { code: "dashboard_unreachable", message: "the dashboard server does not answer", hint: "is `bflc dashboard` still running?" });
+    throw new ApiError(0, { code: "dashboard_unreachable", error: "the dashboard server does not answer (is `bflc dashboard` still running?)" });
   }
   const body = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, body && body.error);
+  if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }
 
 function showBanner(exc) {
   const banner = document.getElementById("banner");
-  const error = exc.error || { code: "error", message: String(exc.message || exc) };
+  const body = exc.body || { code: "error", error: String(exc.message || exc) };
   const titles = {
     chain_unreachable: "Chain unreachable",
     contract_not_found: "Contract not found",
     chain_error: "Chain error",
     not_found: "Not found",
+    bad_request: "Bad request",
     dashboard_unreachable: "Dashboard offline",
   };
+  const endpoint = body.endpoint;
+  const final = body.code === "not_found" || body.code === "bad_request";
   banner.replaceChildren(
-    h("strong", {}, titles[error.code] || "Error"),
+    h("strong", {}, titles[body.code] || "Error"),
     " ",
-    error.message,
-    error.hint ? h("span", { class: "hint" }, ` — ${error.hint}`) : null,
-    error.code === "not_found" ? null : h("div", { class: "hint" }, "Retrying every 2 s; the page recovers by itself."),
+    body.error,
+    endpoint && !endpoint.healthy ? h("div", { class: "endpoint" }, `The chain endpoint ${endpoint.rpc} is unhealthy.`) : null,
+    final ? null : h("div", { class: "hint" }, "Retrying every 2 s; the page recovers by itself."),
   );
-  banner.dataset.code = error.code;
+  banner.dataset.code = body.code;
   banner.hidden = false;
   document.body.classList.add("stale");
-  setLive(false, error.message);
+  setLive(false, body.error);
 }
 
 function hideBanner() {
