@@ -44,6 +44,10 @@ class DataError(BflcError):
     """A dataset file is missing, corrupt or inconsistent."""
 
 
+class LearnerError(BflcError):
+    """The node's learner (its model code, data or Flower client) failed."""
+
+
 class BlobError(BflcError):
     """A model blob is missing, malformed, oversize or fails its hash check."""
 
@@ -71,3 +75,12 @@ class ContractRevert(ChainError):
         self.function = function
         where = f" in {function}" if function else ""
         super().__init__(f"contract reverted{where}: {reason}")
+
+
+class EndpointError(ChainError):
+    """The chain's JSON-RPC endpoint answered something that cannot be decoded.
+
+    A body that is not JSON, a truncated or oversized answer, bad hex, a
+    missing field, a value of the wrong type or out of range: the endpoint is
+    untrusted, so such an answer is a failure worth retrying, never a crash.
+    """

@@ -18,6 +18,9 @@ schedules them and the log of what happened.
   resets 3 in 4 new connections at once and cuts the others after 0.1-1 s,
   so that one request fails and the next may succeed.
 
+:class:`HostileRpcProxy` is a chain endpoint that lies: in front of anvil it
+answers with garbage of many kinds (tests/chaos/test_hostile_endpoint.py).
+
 The plan (:func:`plan_faults`) is a function of the seed alone; the times at
 which faults really happen, and so the rounds they hit, depend on the
 machine's speed.
@@ -27,13 +30,16 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import random
 import socket
 import struct
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
@@ -429,3 +435,154 @@ class ChaosRun:
     def _back(self, record: FaultRecord) -> None:
         record.back = self.elapsed()
         print(f"fault {record.number}: {record.fault.target} back after {record.back - record.at:.1f} s", flush=True)
+
+
+# ---------------------------------------------------------------- a hostile JSON-RPC endpoint
+
+WORD_99 = "0x" + (99).to_bytes(32, "big").hex()  # a uint of 99: no phase, status or bool has it
+
+
+def _bad_hex(value: object) -> object:
+    """``value`` with every hex string in it replaced by one that is not hex."""
+    if isinstance(value, str) and value.startswith("0x"):
+        return "0xZZ"
+    if isinstance(value, dict):
+        return {key: _bad_hex(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bad_hex(item) for item in value]
+    return value
+
+
+class HostileRpcProxy:
+    """An HTTP proxy on 127.0.0.1 in front of a JSON-RPC node that answers
+    honestly or, in one of :attr:`MODES`, badly.
+
+    Whatever the request's path and credentials, it is sent to ``backend``.
+    Modes: ``honest``; ``non-json`` (an HTML page); ``truncated`` (the first
+    half of the answer); ``out-of-range`` (every ``eth_call`` returns the word
+    99: no phase, node status or bool); ``bad-hex`` (every hex string is
+    ``0xZZ``); ``missing-field`` (no ``result``); ``wrong-type`` (a
+    ``result`` object where a string belongs, and the reverse); ``huge``
+    (:attr:`huge_bytes` of a JSON string, without a length, as fast as the
+    client reads); ``slow`` (the honest answer after :attr:`slow_seconds`);
+    ``trickle`` (the honest answer, one byte every :attr:`trickle_seconds`);
+    ``http-500``; ``deep`` (a result of 100,000 nested arrays: parsed, it
+    would overflow the stack of a process with web3's recursion limit). With :attr:`targets` set, only answers to those methods
+    are bad.
+
+    Parameters
+    ----------
+    backend:
+        The JSON-RPC URL of the node behind it.
+    """
+
+    MODES = ("honest", "non-json", "truncated", "out-of-range", "bad-hex", "missing-field", "wrong-type", "huge", "slow", "trickle", "http-500", "deep")
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.mode = "honest"
+        self.huge_bytes = 40 * 2**20
+        self.slow_seconds = 2.0
+        self.trickle_seconds = 0.2
+        self.targets: frozenset[str] | None = None
+        self.methods: list[str] = []  # every JSON-RPC method asked, in order
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> HostileRpcProxy:
+        """Listen on :attr:`port` (in a thread) and return self."""
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                proxy._answer(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (the port is closed afterwards)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> HostileRpcProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        request = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        method = str(json.loads(request).get("method", "?")) if request.startswith(b"{") else "?"
+        self.methods.append(method)
+        mode = self.mode if self.targets is None or method in self.targets else "honest"
+        with contextlib.suppress(OSError):  # the client may hang up on a huge or slow answer
+            if mode == "http-500":
+                self._send(handler, b"internal error", status=500)
+            elif mode == "non-json":
+                self._send(handler, b"<html><body>502 Bad Gateway</body></html>")
+            elif mode == "huge":
+                self._send_huge(handler)
+            elif mode == "deep":
+                self._send(handler, b'{"jsonrpc": "2.0", "id": 1, "result": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+            else:
+                self._send(handler, self._corrupt(mode, method, self._forward(request, mode)), trickle=mode == "trickle")
+
+    def _forward(self, request: bytes, mode: str) -> bytes:
+        if mode == "slow":
+            time.sleep(self.slow_seconds)
+        post = urllib.request.Request(self.backend, data=request, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(post, timeout=60) as answer:
+            return bytes(answer.read())
+
+    @staticmethod
+    def _corrupt(mode: str, method: str, answer: bytes) -> bytes:
+        if mode == "truncated":
+            return answer[: len(answer) // 2]
+        if mode not in ("out-of-range", "bad-hex", "missing-field", "wrong-type"):
+            return answer
+        message = json.loads(answer)
+        if "result" not in message:
+            return answer
+        if mode == "out-of-range" and method == "eth_call":
+            message["result"] = WORD_99
+        elif mode == "bad-hex":
+            message["result"] = _bad_hex(message["result"])
+        elif mode == "missing-field":
+            del message["result"]
+        elif mode == "wrong-type":
+            message["result"] = {"unexpected": [1, 2]} if isinstance(message["result"], str) else "0x1"
+        return json.dumps(message).encode()
+
+    def _send(self, handler: BaseHTTPRequestHandler, body: bytes, status: int = 200, trickle: bool = False) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if not trickle:
+            handler.wfile.write(body)
+            return
+        for byte in body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(self.trickle_seconds)
+
+    def _send_huge(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        chunk = b"0" * 2**20
+        handler.wfile.write(b'{"jsonrpc": "2.0", "id": 1, "result": "0x')
+        for _ in range(self.huge_bytes // len(chunk)):
+            handler.wfile.write(chunk)
+        handler.wfile.write(b'"}')

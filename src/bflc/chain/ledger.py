@@ -1,7 +1,8 @@
 """The ``Ledger`` interface: everything above the chain talks to this class.
 
 A backend implements four primitives (``_call``, ``_transact``,
-``block_number`` and ``as_account``); every protocol operation is written
+``block_number`` and ``as_account``), and ``pending_transactions`` where
+transactions can wait in a pool; every protocol operation is written
 once here on top of them, so the in-process chain and a JSON-RPC node behave
 the same.
 """
@@ -107,6 +108,15 @@ class Ledger(ABC):
     @abstractmethod
     def as_account(self, account: str) -> Ledger:
         """The same contract and connection, sending from ``account``."""
+
+    def pending_transactions(self) -> int:
+        """How many transactions of this account were broadcast but are not mined yet.
+
+        A node daemon sends nothing while one is pending: resending could
+        only revert or double-spend. Backends that mine every transaction as
+        it is sent (the in-process chains) have none.
+        """
+        return 0
 
     # ------------------------------------------------------------ views
 

@@ -12,21 +12,34 @@ Who signs a ledger's transactions is a :class:`TxSender`:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
+from eth_abi.exceptions import DecodingError
 from web3 import Web3
-from web3.exceptions import ContractLogicError, ContractPanicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    ContractPanicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
 from web3.types import Wei
 
 from bflc.chain.artifact import load_artifact
 from bflc.chain.ledger import Ledger, TxStats
 from bflc.chain.types import ChainEvent, TxResult
-from bflc.errors import ChainError, ConfigError, ContractRevert
+from bflc.errors import BflcError, ChainError, ConfigError, ContractRevert, EndpointError
+from bflc.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     from eth_account.datastructures import SignedTransaction
@@ -74,6 +87,22 @@ _NONCE_TAKEN = (
 )
 # Network hiccups while waiting for a receipt: keep polling until the deadline.
 _TRANSIENT = (requests.ConnectionError, requests.Timeout)
+# The endpoint is untrusted. What a request that got no usable answer raises
+# (refused, timed out, an HTTP error status, a JSON-RPC error object) ...
+_UNANSWERED: tuple[type[Exception], ...] = (OSError, ProviderConnectionError, Web3RPCError)
+# ... and what decoding a malformed answer raises in web3.py, eth-abi, hexbytes
+# and the ledger's own conversions (a body that is not JSON, bad hex, a missing
+# field, a value of the wrong type, an enum value out of range).
+_MALFORMED: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    DecodingError,
+    Web3Exception,
+)
+_DETAIL_CHARS = 200
 
 
 def revert_reason(exc: Exception) -> str:
@@ -366,6 +395,61 @@ def _is_known(w3: Web3, tx_hash: HexBytes) -> bool:
     return True
 
 
+def _describe(error: Exception) -> str:
+    """One redacted line about ``error``; a transport error's text (which quotes the URL's path) is left out."""
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code}"
+    if isinstance(error, OSError):
+        return type(error).__name__
+    text = redact_text(" ".join(str(error).split()))
+    if len(text) > _DETAIL_CHARS:
+        text = text[:_DETAIL_CHARS] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _answered(method: F) -> F:
+    """``method`` of a Web3Ledger, with every failure of the endpoint turned into a ChainError.
+
+    bflc's own errors (reverts, ``ChainError`` from a sender) pass unchanged.
+    """
+
+    @functools.wraps(method)
+    def guarded(self: Web3Ledger, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except BflcError:
+            raise
+        except _UNANSWERED as error:
+            raise ChainError(
+                f"the chain endpoint did not answer: {_describe(error)} (to {method.__name__} at {self.endpoint})",
+                "check that the RPC node is running and reachable; the daemon retries",
+            ) from error
+        except _MALFORMED as error:
+            raise EndpointError(
+                f"the chain endpoint answered malformed data: {_describe(error)} (to {method.__name__} at {self.endpoint})",
+                "check the RPC node and anything between it and this machine; the daemon retries",
+            ) from error
+
+    return cast("F", guarded)
+
+
+L = TypeVar("L", bound=type[Ledger])
+
+
+def _guard_endpoint(cls: L) -> L:
+    """Route every public method of the Ledger interface through :func:`_answered`: the one place an answer is trusted.
+
+    A failure is named after the outermost such method that saw it.
+    """
+    for name, member in vars(Ledger).items():
+        if inspect.isfunction(member) and not name.startswith("_"):
+            setattr(cls, name, _answered(getattr(cls, name)))
+    return cls
+
+
 def _not_mined(tx_hash: bytes, sender: str, timeout: float) -> ChainError:
     return ChainError(
         f"transaction 0x{tx_hash.hex()} from {sender} was not mined within {timeout:g} s",
@@ -376,8 +460,14 @@ def _not_mined(tx_hash: bytes, sender: str, timeout: float) -> ChainError:
 # ---------------------------------------------------------------- ledger
 
 
+@_guard_endpoint
 class Web3Ledger(Ledger):
     """A BFLC contract reached through a ``web3.Web3`` instance.
+
+    The endpoint is not trusted: every method of the Ledger interface raises
+    :class:`~bflc.errors.EndpointError` for an answer it cannot decode (and
+    ``ChainError`` for none at all) instead of whatever web3.py or a decoder
+    raised.
 
     Parameters
     ----------
@@ -416,12 +506,14 @@ class Web3Ledger(Ledger):
         receipt_timeout: float = RECEIPT_TIMEOUT,
     ) -> None:
         self.w3 = w3
+        uri = getattr(w3.provider, "endpoint_uri", None)
+        self.endpoint = redact_url(str(uri)) if uri else type(w3.provider).__name__  # as messages name it
         self.address = Web3.to_checksum_address(address)
         self.sender = make_sender(account, signer, receipt_timeout)
         self.account = self.sender.address
         self.stats = stats or TxStats()
         self.contract = w3.eth.contract(address=self.address, abi=load_artifact()["abi"])
-        self._block_gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
+        self._block_gas_limit = self._latest_gas_limit()
         self._events_by_topic = {
             bytes(Web3.keccak(text=_event_signature(abi))): abi["name"]
             for abi in self.contract.abi
@@ -448,6 +540,16 @@ class Web3Ledger(Ledger):
     def block_number(self) -> int:
         """The latest block number."""
         return int(self.w3.eth.block_number)
+
+    def pending_transactions(self) -> int:
+        """Transactions of this account broadcast but not yet mined (``pending`` minus ``latest`` nonce)."""
+        pending = int(self.w3.eth.get_transaction_count(self.sender.address, "pending"))
+        mined = int(self.w3.eth.get_transaction_count(self.sender.address, "latest"))
+        return max(0, pending - mined)
+
+    @_answered
+    def _latest_gas_limit(self) -> int:
+        return int(self.w3.eth.get_block("latest")["gasLimit"])
 
     def _call(self, function: str, *args: Any) -> Any:
         try:

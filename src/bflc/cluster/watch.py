@@ -1,6 +1,7 @@
 """The live round table of ``bflc cluster up``.
 
-One row per finished round, read from the chain and from the nodes' ``status.json`` files.
+One row per finished round, read from the chain and from the nodes' ``status.json`` files,
+and a line whenever a node's chain endpoint starts failing or recovers.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def node_accuracies(state_dirs: Mapping[str, Path], model: str) -> dict[str, flo
         if status.get("model") == model and status.get("accuracy") is not None:
             result[name] = float(status["accuracy"])
     return result
+
+
+def unhealthy_endpoints(state_dirs: Mapping[str, Path]) -> dict[str, str]:
+    """Node name -> why its chain endpoint fails, for the nodes whose ``status.json`` says it does."""
+    result = {}
+    for name, directory in state_dirs.items():
+        endpoint = (read_json(directory / "status.json") or {}).get("endpoint") or {}
+        if endpoint.get("healthy") is False:
+            result[name] = str(endpoint.get("error") or "no answer")
+    return result
+
+
+def report_endpoints(state_dirs: Mapping[str, Path], reported: set[str], out: TextIO) -> set[str]:
+    """Print a line for each node whose endpoint started failing or recovered since ``reported``; return the failing ones."""
+    failing = unhealthy_endpoints(state_dirs)
+    for name, error in failing.items():
+        if name not in reported:
+            print(f"  {name:<8} chain endpoint unhealthy: {error}", file=out, flush=True)
+    for name in sorted(reported - failing.keys()):
+        print(f"  {name:<8} chain endpoint recovered", file=out, flush=True)
+    return set(failing)
 
 
 def round_row(ledger: Ledger, round: int, names: Mapping[str, str], state_dirs: Mapping[str, Path]) -> RoundRow:
@@ -96,12 +118,15 @@ def watch(
     """Print a row per finished round until ``until_round`` has started (or forever).
 
     A row is printed once every node reported the new model's accuracy, or
-    after :data:`ACCURACY_WAIT` seconds.
+    after :data:`ACCURACY_WAIT` seconds. A node whose chain endpoint fails
+    gets a line when it starts failing and one when it recovers.
     """
     print(HEADER, file=out, flush=True)
     next_row = 0
     waiting_since: float | None = None
+    failing: set[str] = set()
     while True:
+        failing = report_endpoints(state_dirs, failing, out)
         current = ledger.current_round()
         while next_row < current:
             row = round_row(ledger, next_row, names, state_dirs)

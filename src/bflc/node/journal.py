@@ -4,6 +4,11 @@ Each line of ``node.log`` is an object with ``time`` (UTC, ISO 8601),
 ``level`` (``info``, ``warning`` or ``error``), ``event`` (a stable name such
 as ``update_submitted``), ``message`` (one readable sentence) and the
 event's fields (``round``, ``update_id``, ``blob``, ...).
+
+No secret leaves the node through it: every string of a line (the message
+and each field, however deeply nested) has its URLs redacted
+(:func:`redacted`; an exception's text often quotes the RPC or store URL
+with its credentials).
 """
 
 from __future__ import annotations
@@ -14,7 +19,20 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from bflc.redact import redact_text
+
 LEVELS = ("info", "warning", "error")
+
+
+def redacted(value: Any) -> Any:
+    """``value`` with every string in it (in lists, tuples and dict values too) passed through :func:`redact_text`."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(item) for item in value]
+    return value
 
 
 class Journal:
@@ -50,7 +68,8 @@ class Journal:
             raise ValueError(f"unknown log level {level!r}")
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-        record = {"time": stamp, "level": level, "event": event, "message": message, **fields}
+        message = redact_text(message)
+        record = {"time": stamp, "level": level, "event": event, "message": message, **redacted(fields)}
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as log:
                 log.write(json.dumps(record, default=str) + "\n")

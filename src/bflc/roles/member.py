@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bflc.attacks import HONEST, Misbehaviour, collude
 from bflc.chain import UpdateRecord, to_fixed
-from bflc.errors import BlobError, BlobUnavailable
+from bflc.errors import BlobError, BlobUnavailable, LearnerError
 from bflc.ml.models import Params
 from bflc.roles.base import LearningRole
 from bflc.storage import bytes32_to_hash
@@ -41,11 +42,19 @@ class CommitteeMember(LearningRole):
     def judge(self, round: int, updates: Sequence[UpdateRecord]) -> Judgement:
         """The member's score of each update: its accuracy here, 0 for an unusable blob.
 
+        An update that the learner fails on (raises, or gives a score that is
+        not a finite number) scores 0 too, with the reason, as long as the
+        learner scores some other update of the batch: then the update, not
+        this node, is at fault.
+
         Raises
         ------
         BlobUnavailable
             If the store did not answer: the update is not at fault, so the
             caller tries again instead of voting 0.
+        LearnerError
+            If the learner failed on every candidate: this node cannot score
+            now, and nobody should get 0 for it.
         """
         scores = [0.0] * len(updates)
         rejected: dict[int, str] = {}
@@ -62,14 +71,52 @@ class CommitteeMember(LearningRole):
                 rejected[update.update_id] = self.blobs.why_rejected(blob, error)
         if candidates:
             with self.timer.phase("score"):
-                for k, score in zip(positions, self.learner.score(candidates), strict=True):
-                    scores[k] = min(max(float(score), 0.0), 1.0)
+                for k, outcome in zip(positions, self._score_each(candidates), strict=True):
+                    if isinstance(outcome, str):
+                        rejected[updates[k].update_id] = outcome
+                    else:
+                        scores[k] = min(max(outcome, 0.0), 1.0)
         if self.misbehaviour.colluders:
             favoured = [self.misbehaviour.favours(update.provider) for update in updates]
             scores = collude(scores, favoured, self.seeds.collusion(round))
         return Judgement(scores, rejected)
 
+    def _score_each(self, candidates: list[Params]) -> list[float | str]:
+        """Each candidate's score, or why the learner could not score it.
+
+        One batch first; if the learner raises, each candidate alone, so one
+        model that breaks it (a Flower client, a custom learner) costs only
+        that model a 0. If it fails on every candidate, the current global
+        model tells whose fault it is: a learner that cannot score that
+        either is broken here (LearnerError).
+        """
+        try:
+            return [_checked(score) for score in self.learner.score(candidates)]
+        except Exception:  # the learner may be anyone's code
+            pass
+        outcomes = [self._score_alone(candidate) for candidate in candidates]
+        if all(isinstance(outcome, str) for outcome in outcomes):
+            model = self.blobs.fetch(bytes32_to_hash(self.ledger.round_state().model.blob_hash))
+            if isinstance(self._score_alone(model), str):
+                raise LearnerError(
+                    f"the learner cannot score the global model either: {outcomes[0]}",
+                    "check this node's data and model code; it votes once it can score",
+                )
+        return outcomes
+
+    def _score_alone(self, candidate: Params) -> float | str:
+        try:
+            return _checked(self.learner.score([candidate])[0])
+        except Exception as error:  # the learner may be anyone's code
+            return f"scoring failed ({type(error).__name__}: {error})"
+
     def vote(self, round: int, update_ids: Sequence[int], scores: Sequence[float]) -> None:
         """Record the scores on chain (in batches; the last vote on an update computes its median)."""
         with self.timer.phase("chain"):
             self.ledger.submit_scores(round, list(update_ids), [to_fixed(float(s)) for s in scores])
+
+
+def _checked(score: float) -> float | str:
+    """``score`` as a float, or the reason it is not a usable one."""
+    value = float(score)
+    return value if math.isfinite(value) else f"the learner gave a non-finite score ({value})"
