@@ -1,4 +1,4 @@
-"""Keeping secrets in endpoint URLs out of logs, status files and web pages.
+"""Safe output: no secrets from endpoint URLs, no terminal escapes from other nodes.
 
 A JSON-RPC or store URL often carries a credential: ``user:password@`` in
 its authority, an API key as a path segment (``/v3/<key>``) or as a query
@@ -6,6 +6,8 @@ parameter (``?apikey=...``). Only the scheme, host and port identify an
 endpoint to a reader, so :func:`redact_url` keeps those and replaces
 everything else with ``***``. :func:`redact_text` does the same to every URL
 inside a message (an exception from ``requests`` quotes the URL it failed on).
+:func:`printable` escapes what a terminal would obey (text chosen by other
+nodes: URIs, revert reasons).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["HIDDEN", "redact_text", "redact_url"]
+__all__ = ["HIDDEN", "printable", "redact_text", "redact_url"]
 
 HIDDEN = "***"
 """What stands in place of a URL's user information, path and query."""
@@ -66,3 +68,18 @@ def redact_text(text: str) -> str:
     'HTTPConnectionPool: Max retries exceeded with url: http://h:1/*** (refused)'
     """
     return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every character that is not printable written as an escape.
+
+    Control characters (C0, DEL, C1), format characters (bidi overrides and
+    isolates, zero-width characters), line and paragraph separators and
+    unassigned code points become Python escapes (``\x1b``, ``\r``,
+    ``\u202e``, ``\U000e0001``);
+    everything else, the ASCII space included, is kept.
+
+    >>> printable("ipfs://m\x1b[2J\r\u202egpj.exe")
+    'ipfs://m\\x1b[2J\\r\\u202egpj.exe'
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bflc.net.status import format_status, printable
+from bflc.net.status import format_status
+from bflc.redact import printable
 
 HOSTILE_URI = "ipfs://model\x1b[2J\r\u202eexe.gpj\x7f\x9b\u2066\u200b"
 ADDRESS = "0x" + "ab" * 20

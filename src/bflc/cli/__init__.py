@@ -17,6 +17,7 @@ from bflc.cli import node as node_cli
 from bflc.cli import sim as sim_cli
 from bflc.cli.commands import Handler
 from bflc.errors import BflcError
+from bflc.redact import printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BflcError as exc:
         if args.debug:
             raise
-        print(f"bflc: error: {exc}", file=sys.stderr)
+        print(f"bflc: error: {printable(str(exc))}", file=sys.stderr)  # reasons may come from other nodes
         return 2
     except KeyboardInterrupt:
         print("bflc: interrupted", file=sys.stderr)

@@ -16,6 +16,7 @@ from web3 import Web3
 from bflc.chain.types import ProtocolParams, RoundState, UpdateRecord, from_fixed
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.net.network import NetworkFile
+from bflc.redact import printable
 
 
 def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str] = ()) -> dict[str, Any]:
@@ -107,21 +108,6 @@ def format_status(status: dict[str, Any]) -> str:
     ]
     lines += _table(["account", "roles", "status", "native wei", "balance wei", "escrow wei"], account_rows)
     return "\n".join(printable(line) for line in lines)
-
-
-def printable(text: str) -> str:
-    r"""``text`` with every character that is not printable written as an escape.
-
-    Control characters (C0, DEL, C1), format characters (bidi overrides and
-    isolates, zero-width characters), line and paragraph separators and
-    unassigned code points become Python escapes (``\x1b``, ``\r``,
-    ``\u202e``, ``\U000e0001``);
-    everything else, the ASCII space included, is kept.
-
-    >>> printable("ipfs://m\x1b[2J\r\u202egpj.exe")
-    'ipfs://m\\x1b[2J\\r\\u202egpj.exe'
-    """
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def phase_deadline_block(state: RoundState, params: ProtocolParams) -> int | None:
