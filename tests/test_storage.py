@@ -342,7 +342,7 @@ def test_tampered_blob_fails_hash_check_and_is_left_alone(store):
 
 def test_get_rejects_oversize_blob(store):
     store.put(W_BLOB)
-    with pytest.raises(BlobError, match="larger than the 10-byte limit"):
+    with pytest.raises(BlobError, match="is 72 bytes, over the 10-byte limit"):
         store.get(W_HASH, max_bytes=10)
 
 

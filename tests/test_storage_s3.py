@@ -123,11 +123,11 @@ def test_store_without_prefix_keys_blobs_by_hash_alone(s3_endpoint, s3_client, b
     assert store.list() == [W_HASH]
 
 
-def test_put_of_a_stored_blob_uploads_nothing(s3_store):
+def test_put_of_a_stored_blob_verifies_it_and_uploads_nothing(s3_store):
     s3_store.put(W_BLOB)
     calls = count_calls(s3_store, "before-call.s3")
     assert s3_store.put(W_BLOB) == W_HASH
-    assert calls == {"HeadObject": 1}
+    assert calls == {"GetObject": 1}
 
 
 def test_tampered_object_fails_hash_check_and_is_left_alone(s3_store, s3_client):
@@ -144,7 +144,7 @@ def test_tampered_object_fails_hash_check_and_is_left_alone(s3_store, s3_client)
 
 def test_get_rejects_oversize_blob(s3_store):
     s3_store.put(W_BLOB)
-    with pytest.raises(BlobError, match="larger than the 71-byte limit"):
+    with pytest.raises(BlobError, match="is 72 bytes, over the 71-byte limit"):
         s3_store.get(W_HASH, max_bytes=len(W_BLOB) - 1)
     assert s3_store.get(W_HASH, max_bytes=len(W_BLOB)) == W_BLOB
 
@@ -192,7 +192,7 @@ def test_server_errors_are_retried(s3_store):
     sends = count_calls(s3_store, "before-send.s3")
     s3_store._client.meta.events.register_first("before-send.s3", fail_once)
     assert s3_store.put(W_BLOB) == W_HASH
-    assert sends == {"HeadObject": 2, "PutObject": 1}
+    assert sends == {"GetObject": 2, "PutObject": 1}
     assert s3_store.get(W_HASH) == W_BLOB
 
 
@@ -250,11 +250,12 @@ def test_missing_credentials(s3_endpoint, aws_env, monkeypatch):
 
 @pytest.mark.parametrize(
     ("method", "code", "status"),
-    [("head_object", "403", 403), ("put_object", "InvalidAccessKeyId", 403), ("list_objects_v2", "AccessDenied", 403)],
+    [("head_object", "403", 403), ("get_object", "AccessDenied", 403), ("put_object", "InvalidAccessKeyId", 403),
+     ("list_objects_v2", "AccessDenied", 403)],
 )
 def test_refused_credentials(s3_store, method, code, status):
-    action = {"head_object": lambda: s3_store.put(W_BLOB), "put_object": lambda: s3_store._write(W_HASH, W_BLOB),
-              "list_objects_v2": s3_store.list}[method]
+    action = {"head_object": lambda: s3_store.has(W_HASH), "get_object": lambda: s3_store.get(W_HASH),
+              "put_object": lambda: s3_store._write(W_HASH, W_BLOB), "list_objects_v2": s3_store.list}[method]
     with Stubber(s3_store._client) as stub:
         stub.add_client_error(method, service_error_code=code, http_status_code=status)
         with pytest.raises(BlobError) as raised:

@@ -52,6 +52,30 @@ class BlobError(BflcError):
     """A model blob is missing, malformed, oversize or fails its hash check."""
 
 
+class UnverifiedBlob(BlobError):
+    """The store holds no copy of a blob that matches its hash.
+
+    The copy is missing, not a regular file, too large to be a model of the
+    network, or its bytes hash to something else. This says nothing against
+    whoever made the blob: anyone who can write to the store may have removed
+    or replaced it, so a node that holds the blob puts it back
+    (:meth:`bflc.roles.ModelBlobs.guard`) and members wait a while before they
+    score such an update 0.
+
+    Parameters
+    ----------
+    message, hint:
+        As :class:`BflcError`.
+    reason:
+        A few words for logs: ``"blob missing"``, ``"hash mismatch"``,
+        ``"not a regular file"`` or ``"oversize"``.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, reason: str) -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+
+
 class BlobUnavailable(BlobError):
     """The blob store could not be reached or failed to answer.
 

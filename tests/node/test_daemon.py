@@ -243,16 +243,14 @@ def test_members_score_every_update_once_all_are_revealed(net):
 
 
 def rogue_update(net: Net, rogue: str, blob: str) -> int:
-    """``rogue`` commits to ``blob`` first and reveals it once the honest nodes closed the commitments; the honest nodes finish the round."""
+    """``rogue`` commits to ``blob`` first and reveals it once the honest nodes closed the commitments."""
     ledger = net.ledger.as_account(rogue)
     salt = b"\x07" * 32
     ledger.commit_update(0, commitment(rogue, 0, hash_to_bytes32(blob), 10, salt))
     honest = [n for n in net.nodes if n != rogue]
     net.step_all(honest)
     assert net.ledger.phase() is Phase.REVEAL
-    update_id = ledger.reveal_update(0, hash_to_bytes32(blob), 10, salt)
-    net.play_round(honest)
-    return update_id
+    return ledger.reveal_update(0, hash_to_bytes32(blob), 10, salt)
 
 
 def tampered(net: Net) -> str:
@@ -271,20 +269,61 @@ def with_metadata(net: Net) -> str:
 @pytest.mark.parametrize(
     ("make_blob", "reason"),
     [
-        (tampered, "hash mismatch"),
-        (lambda net: (b"\x42" * 32).hex(), "blob missing"),
         (with_metadata, "malformed blob (model blob is not in canonical form (metadata, tensor order, padding or a negative zero differ))"),
+        (lambda net: net.store.put(b"tiny"), "malformed blob (model blob is not valid safetensors: 4 bytes is too short for a header)"),
     ],
-    ids=["hash-mismatch", "missing", "not-canonical"],
+    ids=["not-canonical", "not-safetensors"],
 )
-def test_an_unusable_blob_is_scored_zero_by_every_member_and_never_qualifies(net, make_blob, reason):
+def test_a_bad_blob_its_trainer_committed_to_is_scored_zero_at_once(net, make_blob, reason):
     rogue = net.trainers[0]
     rogue_id = rogue_update(net, rogue, make_blob(net))
+    net.play_round([n for n in net.nodes if n != rogue])
     update = net.ledger.update(rogue_id)
     assert update.scores == (0,) * len(net.members) and not update.qualified
     assert net.ledger.model(1).origin is ModelOrigin.AGGREGATED
     for member in net.members:
         assert [(e["update_id"], e["reason"]) for e in events(net, member, "update_rejected")] == [(rogue_id, reason)]
+
+
+@pytest.mark.parametrize(
+    ("make_blob", "reason"),
+    [(tampered, "hash mismatch"), (lambda net: (b"\x42" * 32).hex(), "blob missing")],
+    ids=["hash-mismatch", "missing"],
+)
+def test_members_wait_half_the_scoring_window_for_a_verified_copy_then_score_zero(net, make_blob, reason):
+    """Anyone who writes to the store can remove or change a copy: members wait for it before blaming the trainer."""
+    rogue = net.trainers[0]
+    honest = [n for n in net.nodes if n != rogue]
+    rogue_id = rogue_update(net, rogue, make_blob(net))
+    net.step_all(honest, passes=3)
+    assert net.ledger.phase() is Phase.SCORING
+    assert not net.ledger.update(rogue_id).voters  # the others are scored, the rogue one awaited
+    assert all(u.num_votes == len(net.members) for u in net.ledger.round_updates(0) if u.update_id != rogue_id)
+    grace_end = net.ledger.round_state().phase_start_block + net.params.score_deadline_blocks // 2
+    for member in net.members:
+        [awaited] = events(net, member, "blob_awaited")
+        assert (awaited["update_id"], awaited["reason"]) == (rogue_id, reason)
+        assert awaited["message"].endswith(f"waiting until block {grace_end} before scoring it 0")
+    net.chain.mine(grace_end - net.ledger.block_number())
+    net.play_round(honest)
+    update = net.ledger.update(rogue_id)
+    assert update.scores == (0,) * len(net.members) and not update.qualified
+    for member in net.members:
+        assert [(e["update_id"], e["reason"]) for e in events(net, member, "update_rejected")] == [(rogue_id, reason)]
+
+
+def test_a_copy_put_back_during_the_wait_is_scored_as_usual(net):
+    rogue = net.trainers[0]
+    honest = [n for n in net.nodes if n != rogue]
+    blob = tampered(net)
+    rogue_id = rogue_update(net, rogue, blob)
+    net.step_all(honest, passes=2)
+    assert not net.ledger.update(rogue_id).voters
+    net.store._path(blob).write_bytes(encode_model({"b": np.ones(3, np.float32), "w": np.ones((2, 2), np.float32)}))  # the trainer's copy again
+    net.play_round(honest)
+    update = net.ledger.update(rogue_id)
+    assert update.num_votes == len(net.members) and all(score > 0 for score in update.scores)
+    assert not any(events(net, member, "update_rejected") for member in net.members)
 
 
 # --- deadlines -------------------------------------------------------------------------------------

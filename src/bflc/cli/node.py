@@ -44,6 +44,14 @@ def _add_node(commands: Any) -> None:
     source.add_argument("--data", metavar="SPEC", help=f"this node's private data: {DATA_SPECS}")
     source.add_argument("--flower-client", metavar="MODULE:FACTORY", help="learn through a Flower NumPyClient instead (see docs/flower.md)")
     sub.add_argument("--store", metavar="URL", help="blob store (default: the network file's)")
+    sub.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another blob store to fetch from when the store lacks a blob or serves a bad copy; "
+        "repeatable, tried after the network file's mirrors",
+    )
     sub.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="pause between passes (default: %(default)s)")
     sub.add_argument("--apply", action="store_true", help="if not admitted, pay the permission fee and apply, then wait for admission")
     sub.add_argument("--light", action="store_true", help="keep only the current model and round's updates in the blob cache")
@@ -91,6 +99,7 @@ def _run_node(args: argparse.Namespace) -> int:
     )
     ledger = connect(network, signer_from_args(args))
     store = open_store(args.store or network.store)
+    mirrors = tuple(open_store(url) for url in (*network.mirrors, *args.mirror))
     learner = _learner(args, network, misbehaviour.attack)
     daemon = NodeDaemon(
         ledger,
@@ -103,6 +112,7 @@ def _run_node(args: argparse.Namespace) -> int:
         seeds=seeds,
         light=args.light,
         sample_cap=network.learning.training.sample_cap_or_none,
+        mirrors=mirrors,
     )
     return daemon.run()
 

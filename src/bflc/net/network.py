@@ -13,6 +13,7 @@
 
     [store]
     url = "s3://bflc-models/femnist-pilot"
+    mirrors = ["file:///srv/bflc-mirror"]      # optional: fetched from when url fails
 
     [learning]
     model = "cnn"
@@ -26,8 +27,8 @@
     max_validation_samples = 200
     sample_cap = 4.0
 
-Every key is required and unknown keys are errors, so a typo never passes
-silently.
+Every key except ``store.mirrors`` is required and unknown keys are errors,
+so a typo never passes silently.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ class NetworkFile:
         Blob store URL (``file:///...`` or ``s3://...``).
     learning:
         The network's learning settings.
+    mirrors:
+        Other blob store URLs with the same blobs, tried in order when the
+        store lacks a blob or serves a bad copy (see ``docs/storage.md``).
 
     Raises
     ------
@@ -118,15 +122,20 @@ class NetworkFile:
     deployed_block: int
     store: str
     learning: LearningSettings = field(default_factory=LearningSettings)
+    mirrors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
         require(
             [
                 (bool(self.name.strip()) and "\n" not in self.name, "name must be one non-empty line"),
                 (_is_http_url(self.rpc), f"rpc {self.rpc!r} is not an http:// or https:// URL"),
                 (self.chain_id >= 1, "chain_id must be a positive integer"),
                 (self.deployed_block >= 0, "deployed_block must be non-negative"),
-                (_URL.fullmatch(self.store) is not None, f"store {self.store!r} is not a URL like file:///path or s3://bucket/prefix"),
+                *(
+                    (_URL.fullmatch(url) is not None, f"{what} {url!r} is not a URL like file:///path or s3://bucket/prefix")
+                    for what, url in [("store", self.store), *(("mirror", mirror) for mirror in self.mirrors)]
+                ),
             ],
             "network setting",
         )
@@ -188,10 +197,18 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
         "contract": ("contract", "str"),
         "deployed_block": ("deployed_block", "int"),
     },
-    "store": {"url": ("store", "str")},
+    "store": {"url": ("store", "str"), "mirrors": ("mirrors", "str list")},
     "learning": _learning_keys(),
 }
-_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "int list": "a list of integers"}
+# Keys that may be left out: the NetworkFile field's default applies.
+_OPTIONAL = frozenset({("store", "mirrors")})
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "int list": "a list of integers",
+    "str list": "a list of strings",
+}
 
 
 def load_network(path: str | Path) -> NetworkFile:
@@ -233,7 +250,7 @@ def write_network(path: str | Path, net: NetworkFile) -> Path:
     document = {
         "network": {"name": net.name},
         "chain": {"rpc": net.rpc, "chain_id": net.chain_id, "contract": net.contract, "deployed_block": net.deployed_block},
-        "store": {"url": net.store},
+        "store": {"url": net.store, **({"mirrors": list(net.mirrors)} if net.mirrors else {})},
         "learning": {
             **{k: v for k, v in dataclasses.asdict(net.learning).items() if k != "training"},
             "input_shape": list(net.learning.input_shape),
@@ -260,6 +277,8 @@ def _read_tables(path: Path, document: dict[str, Any]) -> dict[str, Any]:
         if extra:
             raise ConfigError(f"network file {path}: unknown key {extra[0]!r} in [{table}]", f"the keys are {', '.join(keys)}")
         for key, (name, kind) in keys.items():
+            if key not in content and (table, key) in _OPTIONAL:
+                continue
             if key not in content:
                 raise ConfigError(f"network file {path}: [{table}] has no {key!r}", f"add {key}, {_TYPE_NAMES[kind]}, to [{table}]")
             values[name] = _typed(path, table, key, content[key], kind)
@@ -272,12 +291,13 @@ def _typed(path: Path, table: str, key: str, value: Any, kind: str) -> Any:
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
         "int list": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+        "str list": isinstance(value, list) and all(isinstance(v, str) for v in value),
     }[kind]
     if not ok:
         raise ConfigError(
             f"network file {path}: [{table}] {key} = {value!r} is not {_TYPE_NAMES[kind]}", f"write {key} as {_TYPE_NAMES[kind]}"
         )
-    return float(value) if kind == "float" else value
+    return float(value) if kind == "float" else tuple(value) if kind == "str list" else value
 
 
 def _table_list() -> str:

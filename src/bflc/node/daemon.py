@@ -18,7 +18,9 @@ out this node's role and does the next thing that role needs:
   blacklisted or left.
 
 Each step checks the chain before acting (the commitment, ``has_submitted``,
-the votes, the proposals), so a restarted node never sends a transaction twice.
+the votes, the proposals), and waits while a transaction of its account is
+still pending, so a restarted node sends nothing the chain holds or is about
+to mine (docs/node.md says what holds when the pool drops a transaction).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,10 +41,10 @@ from web3.exceptions import Web3Exception
 
 from bflc.attacks import HONEST, Misbehaviour
 from bflc.chain import Ledger, NodeStatus, Phase, RoundState
-from bflc.errors import BlobError, ChainError, ContractRevert
+from bflc.errors import BlobError, ChainError, ConfigError, ContractRevert, LearnerError
 from bflc.files import json_bytes, write_atomically
 from bflc.ml.learner import Learner
-from bflc.node.journal import Journal
+from bflc.node.journal import Journal, redacted
 from bflc.node.prune import prune_cache
 from bflc.node.state import NodeState, StateDir
 from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, SealedUpdate, Trainer, Watcher
@@ -49,8 +52,8 @@ from bflc.seeds import NodeSeeds
 from bflc.storage import BlobStore, bytes32_to_hash, model_spec
 
 # Failures worth retrying: the chain or the store did not answer (or answered
-# garbage) this time. Reverts are handled separately.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ChainError, BlobError, OSError, Web3Exception)
+# garbage) this time, or the learner could not score now. Reverts are handled separately.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ChainError, BlobError, LearnerError, OSError, Web3Exception)
 
 # Revert reasons that mean another node got there first (the round moved on,
 # scoring closed, ...): expected in a network of independent daemons.
@@ -79,6 +82,7 @@ class Role(enum.Enum):
     TRAINER = "trainer"
     WATCHER = "watcher"
     IDLE = "idle"
+    WAITING = "waiting"  # for this account's pending transactions; nothing else was read
 
 
 class StopRequested(Exception):
@@ -87,6 +91,10 @@ class StopRequested(Exception):
 
 def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 class NodeDaemon:
@@ -126,6 +134,9 @@ class NodeDaemon:
         As a committee member, clip each qualified update's claimed sample
         count to this multiple of the round's median claim (the network
         file's ``learning.sample_cap``; ``None``: no clipping).
+    mirrors:
+        Other blob stores to fetch from when the shared store lacks a blob or
+        serves a bad copy (the network file's ``store.mirrors``, ``--mirror``).
     """
 
     def __init__(
@@ -143,6 +154,7 @@ class NodeDaemon:
         echo: TextIO | None = sys.stderr,
         max_backoff_seconds: float = 30.0,
         sample_cap: float | None = None,
+        mirrors: tuple[BlobStore, ...] = (),
     ) -> None:
         self.ledger = ledger
         self.account = ledger.account
@@ -157,7 +169,7 @@ class NodeDaemon:
         self.params = ledger.params()
         self.is_manager = any(_same(m, self.account) for m in ledger.managers())
         spec = model_spec(learner.initial_parameters()) if learner is not None else None
-        self.blobs = ModelBlobs(store, spec, cache=self.dir.blobs, memo=_MEMO_MODELS)
+        self.blobs = ModelBlobs(store, spec, cache=self.dir.blobs, mirrors=mirrors, memo=_MEMO_MODELS)
         seeds = seeds or NodeSeeds((int(self.account, 16),))
         self.trainer = Trainer(ledger, self.blobs, learner, seeds, misbehaviour.attack) if learner is not None else None
         self.member = CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour) if learner is not None else None
@@ -181,31 +193,50 @@ class NodeDaemon:
         """Loop until SIGTERM/SIGINT (or :meth:`request_stop`); return the exit code 0.
 
         Holds the state directory's lock throughout; transient chain and
-        store failures are retried with exponential backoff; contract reverts
-        are logged and the loop goes on.
+        store failures (every ``ChainError``, whatever the endpoint answered)
+        are retried with exponential backoff; contract reverts are logged and
+        the loop goes on. Any other exception in a pass is a bug or an answer
+        nobody foresaw: it is logged (``step_failed``, with its traceback) and
+        retried the same way, so the daemon never dies of it.
 
         Raises
         ------
         ConfigError
-            If another daemon holds the state directory.
+            If another daemon holds the state directory, or a pass finds the
+            configuration unusable (retrying would not help).
         """
         with self.dir.lock():
             restore = self._install_signal_handlers()
             self._log("started", f"node {self.account} started (state in {self.dir.root})", pid=os.getpid())
+            self._set_status(endpoint={"healthy": True, "since": time.time(), "error": None})
             delay = self.poll_seconds
             try:
                 while not self._stop.is_set():
                     try:
                         self.step()
+                        self._endpoint_answered(None)
                         delay = self.poll_seconds
                         self._last_revert = None
                     except StopRequested:
                         break
                     except ContractRevert as error:
+                        self._endpoint_answered(None)
                         delay = self._on_revert(error, delay)
+                    except ChainError as error:
+                        self._endpoint_answered(error)
+                        delay = self._retry(error, delay)
                     except TRANSIENT_ERRORS as error:
-                        delay = min(max(2 * delay, self.poll_seconds), self.max_backoff_seconds)
-                        self._log("retry", f"{type(error).__name__}: {error}; retrying in {delay:.1f} s", level="warning")
+                        delay = self._retry(error, delay)
+                    except ConfigError:
+                        raise
+                    except Exception as error:  # the last line of defence: log, back off, go on
+                        delay = self._backoff(delay)
+                        self._log(
+                            "step_failed",
+                            f"unexpected {type(error).__name__} in a pass: {_one_line(error)}; retrying in {delay:.1f} s",
+                            level="error",
+                            traceback=traceback.format_exc(),
+                        )
                     self._stop.wait(delay)
             finally:
                 restore()
@@ -239,7 +270,49 @@ class NodeDaemon:
             self._log("revert", f"{error.function} reverted: {error.reason}", level="warning", function=error.function, reason=error.reason)
         self._last_revert = key
         # The same revert again means nothing changed: back off instead of resending.
+        return self._backoff(delay)
+
+    def _backoff(self, delay: float) -> float:
+        """The pause after another failure: twice the last one, from ``poll_seconds`` up to ``max_backoff_seconds``."""
         return min(max(2 * delay, self.poll_seconds), self.max_backoff_seconds)
+
+    def _retry(self, error: Exception, delay: float) -> float:
+        delay = self._backoff(delay)
+        self._log("retry", f"{type(error).__name__}: {_one_line(error)}; retrying in {delay:.1f} s", level="warning")
+        return delay
+
+    def _endpoint_answered(self, error: ChainError | None) -> None:
+        """Record in status.json whether the chain endpoint answered this pass (``error``: why not).
+
+        Logs ``endpoint_unhealthy`` when reads start failing and
+        ``endpoint_recovered`` when they work again, once each.
+        """
+        was_healthy = self.status.get("endpoint", {}).get("healthy", True)
+        if error is None:
+            if not was_healthy:
+                self._log("endpoint_recovered", "the chain endpoint answers again")
+                self._set_status(endpoint={"healthy": True, "since": time.time(), "error": None})
+            return
+        message = _one_line(error)
+        if was_healthy:
+            self._log("endpoint_unhealthy", f"the chain endpoint fails: {message}", level="warning", error=message)
+            self._set_status(endpoint={"healthy": False, "since": time.time(), "error": message})
+        else:
+            self._set_status(endpoint={**self.status["endpoint"], "error": message})
+
+    def _pending(self) -> bool:
+        """Whether this account has transactions broadcast but not mined (then the pass waits for them).
+
+        A daemon killed after broadcasting finds its transaction still
+        pending after a restart; acting on the chain's state before it is
+        mined would send the same step again.
+        """
+        pending = self.ledger.pending_transactions()
+        if pending:
+            self._say_once("pending", "waiting_for_pending", f"{pending} transaction(s) of this account are pending: waiting until they are mined", pending=pending)
+            return True
+        self._said.discard("pending")
+        return False
 
     def _round_moved(self) -> bool:
         """Whether the round or phase changed since the last step read it.
@@ -260,7 +333,9 @@ class NodeDaemon:
         Returns
         -------
         Role
-            The role this node had in the round it read.
+            The role this node had in the round it read; ``WAITING`` (and
+            nothing read or done) while a transaction of this account is
+            pending.
 
         Raises
         ------
@@ -271,6 +346,8 @@ class NodeDaemon:
         StopRequested
             When a stop was requested before a transaction.
         """
+        if self._pending():
+            return Role.WAITING
         if not self._reconciled:
             self._reconcile()
         state = self.ledger.round_state()
@@ -333,6 +410,16 @@ class NodeDaemon:
             removed = prune_cache(self.dir, self.ledger)
             if removed:
                 self._log("pruned", f"round {state.round}: pruned {len(removed)} blobs from the cache", round=state.round, removed=len(removed))
+        self._guard_blobs(state)
+
+    def _guard_blobs(self, state: RoundState) -> None:
+        """Put this node's copy back where the shared store lost or spoiled the global model or a blob it made this round."""
+        record = self.state.round(state.round)
+        update = record.get("update")
+        mine = [record.get("proposed"), update["blob"] if update is not None and update["id"] is not None else None]
+        for blob in dict.fromkeys([bytes32_to_hash(state.model.blob_hash), *(b for b in mine if b is not None)]):
+            if self.blobs.guard(blob):
+                self._log("blob_republished", f"round {state.round}: the shared store's copy of blob {blob[:12]} was missing or bad; put this node's back", level="warning", round=state.round, blob=blob)
 
     def _idle(self, status: NodeStatus) -> None:
         if status is NodeStatus.NONE and self.apply:
@@ -441,16 +528,33 @@ class NodeDaemon:
         if not pending:
             return False
         judgement = self.member.judge(r, pending)
+        awaited = judgement.unverified if self.ledger.block_number() < self._blob_grace_end(state) else frozenset()
         for update_id, reason in judgement.rejected.items():
             blob = next(bytes32_to_hash(u.blob_hash) for u in pending if u.update_id == update_id)
-            self._log("update_rejected", f"rejected update {update_id}: {reason}", level="warning", round=r, update_id=update_id, blob=blob, reason=reason)
-        ids = [u.update_id for u in pending]
+            if update_id in awaited:
+                message = f"round {r}: no verified copy of update {update_id}'s blob ({reason}); waiting until block {self._blob_grace_end(state)} before scoring it 0"
+                self._say_once(f"awaited:{r}:{update_id}", "blob_awaited", message, round=r, update_id=update_id, blob=blob, reason=reason)
+            else:
+                self._log("update_rejected", f"rejected update {update_id}: {reason}", level="warning", round=r, update_id=update_id, blob=blob, reason=reason)
+        chosen = [(u, score) for u, score in zip(pending, judgement.scores, strict=True) if u.update_id not in awaited]
+        if not chosen:
+            return False
+        ids = [u.update_id for u, _ in chosen]
+        scores = [score for _, score in chosen]
         self._before_tx()
-        self.member.vote(r, ids, judgement.scores)
-        shown = ", ".join(f"{uid}: {score:.3f}" for uid, score in zip(ids, judgement.scores, strict=True))
-        self._log("scores_submitted", f"round {r}: scored {len(ids)} updates ({shown})", round=r, update_ids=ids, scores=judgement.scores)
-        self.state.record_scores(r, {u.update_id: bytes32_to_hash(u.blob_hash) for u in pending})
+        self.member.vote(r, ids, scores)
+        shown = ", ".join(f"{uid}: {score:.3f}" for uid, score in zip(ids, scores, strict=True))
+        self._log("scores_submitted", f"round {r}: scored {len(ids)} updates ({shown})", round=r, update_ids=ids, scores=scores)
+        self.state.record_scores(r, {u.update_id: bytes32_to_hash(u.blob_hash) for u, _ in chosen})
         return True
+
+    def _blob_grace_end(self, state: RoundState) -> int:
+        """The block until which a member waits for a verified copy of an update's blob: half the scoring window.
+
+        Anyone who can write to the store can remove or change a copy; the
+        update's trainer (or a mirror) puts it back meanwhile.
+        """
+        return state.phase_start_block + self.params.deadline_blocks(Phase.SCORING) // 2
 
     def _propose(self, state: RoundState) -> bool:
         r = state.round
@@ -505,6 +609,7 @@ class NodeDaemon:
             self._log(event, message, level, **fields)
 
     def _set_status(self, **fields: Any) -> None:
+        fields = redacted(fields)
         if all(self.status.get(k) == v for k, v in fields.items()):
             return
         self.status.update(fields)

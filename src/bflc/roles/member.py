@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bflc.attacks import HONEST, Misbehaviour, collude
 from bflc.chain import UpdateRecord, to_fixed
-from bflc.errors import BlobError, BlobUnavailable, LearnerError
+from bflc.errors import BlobError, BlobUnavailable, LearnerError, UnverifiedBlob
 from bflc.ml.models import Params
 from bflc.roles.base import LearningRole
 from bflc.storage import bytes32_to_hash
@@ -18,11 +18,15 @@ from bflc.storage import bytes32_to_hash
 class Judgement:
     """A member's scores of some updates, in their order, and why any was rejected.
 
-    ``rejected`` maps an update id to the reason its blob was unusable (it scores 0).
+    ``rejected`` maps an update id to the reason its blob was unusable (it
+    scores 0). ``unverified`` holds those of them whose blob the store had no
+    verified copy of (missing or changed): not necessarily their trainer's
+    fault, so a runner may wait for the copy before voting.
     """
 
     scores: list[float]
     rejected: dict[int, str] = field(default_factory=dict)
+    unverified: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -58,6 +62,7 @@ class CommitteeMember(LearningRole):
         """
         scores = [0.0] * len(updates)
         rejected: dict[int, str] = {}
+        unverified: set[int] = set()
         candidates: list[Params] = []
         positions: list[int] = []
         for k, update in enumerate(updates):
@@ -68,7 +73,9 @@ class CommitteeMember(LearningRole):
             except BlobUnavailable:
                 raise
             except BlobError as error:
-                rejected[update.update_id] = self.blobs.why_rejected(blob, error)
+                rejected[update.update_id] = self.blobs.why_rejected(error)
+                if isinstance(error, UnverifiedBlob):
+                    unverified.add(update.update_id)
         if candidates:
             with self.timer.phase("score"):
                 for k, outcome in zip(positions, self._score_each(candidates), strict=True):
@@ -79,7 +86,7 @@ class CommitteeMember(LearningRole):
         if self.misbehaviour.colluders:
             favoured = [self.misbehaviour.favours(update.provider) for update in updates]
             scores = collude(scores, favoured, self.seeds.collusion(round))
-        return Judgement(scores, rejected)
+        return Judgement(scores, rejected, frozenset(unverified))
 
     def _score_each(self, candidates: list[Params]) -> list[float | str]:
         """Each candidate's score, or why the learner could not score it.

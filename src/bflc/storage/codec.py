@@ -11,6 +11,8 @@ unexpected tensors with :class:`~bflc.errors.BlobError`.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
 from collections.abc import Mapping
 
@@ -18,6 +20,7 @@ import numpy as np
 import safetensors.numpy
 
 from bflc.errors import BlobError, ConfigError
+from bflc.files import json_structure
 
 MAX_BLOB_BYTES = 256 * 1024 * 1024
 """Default size limit for a blob from another node (256 MiB, ~64M float32 parameters)."""
@@ -27,6 +30,17 @@ ALLOWED_DTYPES = ("float32", "float64")
 
 ModelSpec = dict[str, tuple[tuple[int, ...], str]]
 """Tensor name -> (shape, dtype name), e.g. ``{"fc.weight": ((10, 64), "float32")}``."""
+
+MAX_HEADER_BYTES = 1024 * 1024
+"""Largest safetensors header accepted from a blob whose model spec is not known (1 MiB)."""
+
+# safetensors' dtype codes of the allowed dtypes, and their item sizes. safetensors lays
+# tensors out by dtype alignment, largest first (F64 before F32), then by name.
+_DTYPE_CODES = {"float64": "F64", "float32": "F32"}
+_DTYPE_NAMES = {code: name for name, code in _DTYPE_CODES.items()}
+_ITEM_SIZES = {"float64": 8, "float32": 4}
+# A safetensors header nests at most 3 deep: {name: {"shape": [...]}}.
+_MAX_NESTING = 3
 
 _HASH_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -113,6 +127,167 @@ def model_spec(tensors: Mapping[str, np.ndarray]) -> ModelSpec:
     return {name: (tuple(array.shape), array.dtype.name) for name, array in tensors.items()}
 
 
+def model_header(spec: ModelSpec) -> bytes:
+    """The first bytes of the canonical blob of every model of ``spec``.
+
+    That is the 8-byte little-endian length of the JSON header, then the
+    header as safetensors writes it (tensors by dtype alignment, largest
+    first, then by name; no metadata; compact JSON; padded with spaces to a
+    multiple of 8 bytes). Nothing the size of the tensors is allocated.
+
+    Raises
+    ------
+    ConfigError
+        If ``spec`` is empty or has a dtype other than float32/float64 or a
+        negative size.
+    """
+    if not spec:
+        raise ConfigError("a model spec must name at least one tensor")
+    entries: dict[str, dict[str, object]] = {}
+    offset = 0
+    for name in sorted(spec, key=lambda name: (-_ITEM_SIZES.get(spec[name][1], 0), name)):
+        shape, dtype = tuple(spec[name][0]), spec[name][1]
+        if dtype not in _DTYPE_CODES or any(not isinstance(size, int) or size < 0 for size in shape):
+            raise ConfigError(
+                f"model spec of tensor {name!r} is shape {shape} and dtype {dtype}",
+                f"shapes are non-negative integers and dtypes one of {', '.join(ALLOWED_DTYPES)}",
+            )
+        end = offset + math.prod(shape) * _ITEM_SIZES[dtype]
+        entries[name] = {"dtype": _DTYPE_CODES[dtype], "shape": list(shape), "data_offsets": [offset, end]}
+        offset = end
+    text = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text
+
+
+def model_size(spec: ModelSpec) -> int:
+    """The exact byte length of the canonical blob of a model of ``spec``, computed without its tensors.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`model_header`.
+    """
+    header = model_header(spec)  # checks the spec first
+    return len(header) + sum(math.prod(shape) * _ITEM_SIZES[dtype] for shape, dtype in spec.values())
+
+
+def header_length(prefix: bytes, expected: ModelSpec | None = None) -> int:
+    """The length of the JSON header that a blob starting with ``prefix`` declares, if acceptable.
+
+    Parameters
+    ----------
+    prefix:
+        At least the blob's first 8 bytes (a little-endian length).
+    expected:
+        The model spec the blob must match (``None``: any); a spec whose
+        canonical header is longer than :data:`MAX_HEADER_BYTES` raises the limit to it.
+
+    Raises
+    ------
+    BlobError
+        If ``prefix`` is shorter than 8 bytes, or the length is over the limit.
+    """
+    if len(prefix) < 8:
+        raise _invalid(f"{len(prefix)} bytes is too short for a header")
+    length = int.from_bytes(prefix[:8], "little")
+    limit = MAX_HEADER_BYTES if expected is None else max(MAX_HEADER_BYTES, len(model_header(expected)) - 8)
+    if length > limit:
+        raise _invalid(f"its header claims {length} bytes, over the {limit}-byte limit")
+    return length
+
+
+def check_header(prefix: bytes, expected: ModelSpec | None = None) -> int:
+    """Check the safetensors header at the start of an untrusted blob before anything is allocated.
+
+    The 8-byte header length is bounded (:func:`header_length`) and the JSON
+    header parsed; with ``expected``, its tensor names, dtypes, shapes and
+    offsets must be those of the canonical blob of the spec
+    (:func:`model_header`). A stream reader passes the first
+    ``8 + header_length(...)`` bytes, so a wrong header is refused before
+    the tensor data is read.
+
+    Parameters
+    ----------
+    prefix:
+        The blob, or at least its header.
+    expected:
+        The model spec the blob must match (``None``: any).
+
+    Returns
+    -------
+    int
+        The offset where the tensor data begins.
+
+    Raises
+    ------
+    BlobError
+        If the header is malformed, too long, not canonical, or does not match ``expected``.
+    """
+    length = header_length(prefix, expected)
+    if 8 + length > len(prefix):
+        raise _invalid(f"its header claims {length} bytes but only {len(prefix) - 8} follow")
+    text = prefix[8 : 8 + length]
+    if json_structure(text)[0] > _MAX_NESTING:
+        raise _invalid(f"its header nests deeper than {_MAX_NESTING} levels")
+    try:
+        header = json.loads(text)
+    except ValueError as error:  # UnicodeDecodeError is one too; no RecursionError: the nesting is checked
+        raise _invalid(f"its header is not JSON ({type(error).__name__})") from None
+    if not isinstance(header, dict):
+        raise _invalid("its header is not a JSON object")
+    if "__metadata__" in header:
+        raise _not_canonical()
+    if expected is not None:
+        _check_declared(header, expected)
+        if prefix[: 8 + length] != model_header(expected):
+            raise _not_canonical()
+    return 8 + length
+
+
+def _check_declared(header: dict[str, object], expected: ModelSpec) -> None:
+    """Raise BlobError unless ``header`` declares exactly the tensor names, shapes and dtypes of ``expected``."""
+    missing = sorted(expected.keys() - header.keys())
+    extra = sorted(header.keys() - expected.keys())
+    if missing or extra:
+        raise BlobError(
+            f"model tensors do not match the expected architecture: missing {_few(missing)}, unexpected {_few(extra)}",
+            "the blob was built for a different model",
+        )
+    for name, (shape, dtype) in sorted(expected.items()):
+        entry = header[name]
+        declared = entry if isinstance(entry, dict) else {}
+        actual_shape = declared.get("shape")
+        actual = (
+            tuple(actual_shape) if isinstance(actual_shape, list) else actual_shape,
+            _DTYPE_NAMES.get(str(declared.get("dtype")), declared.get("dtype")),
+        )
+        if actual != (tuple(shape), dtype):
+            raise BlobError(
+                f"tensor {name!r} has shape {actual[0]} and dtype {actual[1]}, "
+                f"expected shape {tuple(shape)} and dtype {dtype}",
+                "the blob was built for a different model",
+            )
+
+
+def _few(names: list[str], shown: int = 5) -> str:
+    """``names`` as a list, cut after ``shown`` names (a hostile header may list millions)."""
+    if len(names) <= shown:
+        return str(names)
+    return f"{str(names[:shown])[:-1]}, ... ({len(names)} in all)]"
+
+
+def _invalid(detail: str) -> BlobError:
+    return BlobError(f"model blob is not valid safetensors: {detail}", "the sender produced a corrupt or non-safetensors blob")
+
+
+def _not_canonical() -> BlobError:
+    return BlobError(
+        "model blob is not in canonical form (metadata, tensor order, padding or a negative zero differ)",
+        "encode models with bflc's encoder: the same weights must have one blob and one hash",
+    )
+
+
 def _check_tensors(tensors: Mapping[str, np.ndarray]) -> None:
     """Raise BlobError unless ``tensors`` is a non-empty model of finite float tensors."""
     if not tensors:
@@ -127,26 +302,6 @@ def _check_tensors(tensors: Mapping[str, np.ndarray]) -> None:
             )
         if not np.isfinite(array).all():
             raise BlobError(f"tensor {name!r} contains NaN or Inf")
-
-
-def _check_spec(tensors: Mapping[str, np.ndarray], expected: ModelSpec) -> None:
-    """Raise BlobError unless ``tensors`` has exactly the tensors ``expected`` describes."""
-    missing = sorted(expected.keys() - tensors.keys())
-    extra = sorted(tensors.keys() - expected.keys())
-    if missing or extra:
-        raise BlobError(
-            f"model tensors do not match the expected architecture: "
-            f"missing {missing}, unexpected {extra}",
-            "the blob was built for a different model",
-        )
-    actual = model_spec(tensors)
-    for name, (shape, dtype) in sorted(expected.items()):
-        if actual[name] != (tuple(shape), dtype):
-            raise BlobError(
-                f"tensor {name!r} has shape {actual[name][0]} and dtype {actual[name][1]}, "
-                f"expected shape {tuple(shape)} and dtype {dtype}",
-                "the blob was built for a different model",
-            )
 
 
 def encode_model(tensors: Mapping[str, np.ndarray]) -> bytes:
@@ -195,7 +350,8 @@ def decode_model(
         If given, the blob must hold exactly these tensor names, shapes and
         dtypes (see :func:`model_spec`).
     max_bytes:
-        Larger blobs are rejected before parsing.
+        Larger blobs are rejected before parsing, and the header is checked
+        (:func:`check_header`) before any tensor is allocated.
 
     Returns
     -------
@@ -211,6 +367,7 @@ def decode_model(
         If ``max_bytes`` is not a positive integer.
     """
     check_blob_size(len(data), max_bytes)
+    check_header(data, expected)
     try:
         tensors = safetensors.numpy.load(bytes(data))
     except (KeyboardInterrupt, SystemExit):
@@ -221,11 +378,6 @@ def decode_model(
             "the sender produced a corrupt or non-safetensors blob",
         ) from error
     _check_tensors(tensors)
-    if expected is not None:
-        _check_spec(tensors, expected)
     if encode_model(tensors) != bytes(data):
-        raise BlobError(
-            "model blob is not in canonical form (metadata, tensor order, padding or a negative zero differ)",
-            "encode models with bflc's encoder: the same weights must have one blob and one hash",
-        )
+        raise _not_canonical()
     return {name: tensors[name].copy() for name in sorted(tensors)}

@@ -17,17 +17,18 @@ import contextlib
 import math
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, cast
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 from botocore.response import StreamingBody
+from urllib3.exceptions import HTTPError
 
-from bflc.errors import BlobError, BlobUnavailable, ConfigError
+from bflc.errors import BlobError, BlobUnavailable, ConfigError, UnverifiedBlob
 from bflc.storage import codec
-from bflc.storage.store import BlobStore
+from bflc.storage.store import DEFAULT_READ_DEADLINE, BlobStore, BlobStream
 
 __all__ = ["S3BlobStore"]
 
@@ -42,6 +43,7 @@ _URL_OPTIONS = {
     "region": ("region", str),
     "connect_timeout": ("connect_timeout", float),
     "read_timeout": ("read_timeout", float),
+    "read_deadline": ("read_deadline", float),
     "max_attempts": ("max_attempts", int),
 }
 _CREDENTIALS_HINT = (
@@ -70,6 +72,10 @@ class S3BlobStore(BlobStore):
         used (see the module docstring).
     connect_timeout, read_timeout:
         Seconds to wait for a connection and for each read from it.
+    read_deadline:
+        Seconds a whole blob read may take, the request and its retries
+        included; a server that sends slowly (a byte now and then, each
+        within ``read_timeout``) is given up on then.
     max_attempts:
         Tries per request, the first included; connection errors, throttling
         and 5xx answers are retried with jittered exponential backoff.
@@ -93,15 +99,17 @@ class S3BlobStore(BlobStore):
         secret_key: str | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 20.0,
+        read_deadline: float = DEFAULT_READ_DEADLINE,
         max_attempts: int = 3,
         page_size: int = 1000,
     ) -> None:
-        _check_settings(bucket, prefix, endpoint_url, connect_timeout, read_timeout, max_attempts, page_size)
+        _check_settings(bucket, prefix, endpoint_url, (connect_timeout, read_timeout, read_deadline), max_attempts, page_size)
         if (access_key is None) != (secret_key is None):
             raise ConfigError("give both access_key and secret_key, or neither", _CREDENTIALS_HINT)
         self.bucket = bucket
         self.prefix = prefix
         self.endpoint_url = endpoint_url
+        self.read_deadline = read_deadline
         self.page_size = page_size
         self._key_prefix = f"{prefix}/" if prefix else ""
         config = Config(
@@ -127,7 +135,8 @@ class S3BlobStore(BlobStore):
         """The store described by ``s3://bucket/prefix?endpoint=...&region=...``.
 
         Query keys (all optional): ``endpoint``, ``region``, ``connect_timeout``,
-        ``read_timeout`` and ``max_attempts``, as the constructor's parameters.
+        ``read_timeout``, ``read_deadline`` and ``max_attempts``, as the
+        constructor's parameters.
         Credentials are not accepted in the URL.
 
         Raises
@@ -230,11 +239,13 @@ class S3BlobStore(BlobStore):
         """``s3://bucket/<key>``: the bucket and the object's key."""
         return f"s3://{self.bucket}/{self._key(blob_hash)}"
 
-    def _open(self, blob_hash: str) -> BinaryIO:
+    def _open(self, blob_hash: str) -> BlobStream:
         key = self._key(blob_hash)
         with self._errors("read a blob", blob_hash):
-            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        return cast(BinaryIO, _Body(body, lambda: self._errors("read a blob", blob_hash)))
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+        body = response["Body"]
+        size = response.get("ContentLength")
+        return BlobStream(size if isinstance(size, int) else None, _reader(body, lambda: self._errors("read a blob", blob_hash)), body.close)
 
     def _write(self, blob_hash: str, data: bytes) -> None:
         key = self._key(blob_hash)
@@ -255,7 +266,7 @@ class S3BlobStore(BlobStore):
             raise BlobError(f"no S3 credentials found to {action} in {self._location}", _CREDENTIALS_HINT) from error
         except ClientError as error:
             raise self._client_error(error, action, blob_hash) from error
-        except BotoCoreError as error:
+        except (BotoCoreError, HTTPError, OSError) as error:  # urllib3's and the socket's: from a body's read1
             raise BlobUnavailable(
                 f"could not {action} in {self._location} at {self._server}: {error}",
                 "check that the S3 server is running and that the store URL's endpoint is right",
@@ -275,9 +286,10 @@ class S3BlobStore(BlobStore):
                 f"{_CREDENTIALS_HINT}, and check the bucket's access policy",
             )
         if blob_hash is not None and code in _MISSING_CODES:
-            return BlobError(
+            return UnverifiedBlob(
                 f"blob {blob_hash} is not in the store at {self._location}",
                 "fetch it from the node that announced it, or check the store URL",
+                reason="blob missing",
             )
         message = error.response.get("Error", {}).get("Message", "")
         return BlobUnavailable(  # e.g. 5xx answers or throttling, still failing after the retries
@@ -286,31 +298,23 @@ class S3BlobStore(BlobStore):
         )
 
 
-class _Body:
-    """A ``get_object`` body read by ``BlobStore.get``.
+def _reader(body: StreamingBody, errors: Callable[[], contextlib.AbstractContextManager[None]]) -> Callable[[int], bytes]:
+    """A ``read(n)`` of a ``get_object`` body that waits for the server at most once per call.
 
-    ``read(n)`` returns ``n`` bytes unless the blob ends first, and S3 failures
-    while reading are BlobErrors.
+    ``StreamingBody.read(n)`` waits until ``n`` bytes came, each socket read
+    within ``read_timeout``: a server sending a byte now and then would hold
+    it for days. urllib3's ``read1`` returns what one socket read brings, so
+    :class:`~bflc.storage.store.BlobStore` checks its deadline between them.
+    Failures while reading are BlobErrors.
     """
+    read1 = getattr(getattr(body, "_raw_stream", None), "read1", None)  # of the urllib3 response botocore wraps
+    read: Callable[[int], bytes] = read1 if callable(read1) else body.read
 
-    def __init__(self, body: StreamingBody, errors: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
-        self._body = body
-        self._errors = errors
+    def read_some(size: int) -> bytes:
+        with errors():
+            return read(size)
 
-    def read(self, size: int) -> bytes:
-        chunks: list[bytes] = []
-        remaining = size
-        with self._errors():
-            while remaining > 0 and (chunk := self._body.read(remaining)):
-                chunks.append(chunk)
-                remaining -= len(chunk)
-        return b"".join(chunks)
-
-    def __enter__(self) -> _Body:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._body.close()
+    return read_some
 
 
 def _code(error: ClientError) -> str:
@@ -347,12 +351,11 @@ def _check_settings(
     bucket: str,
     prefix: str,
     endpoint_url: str | None,
-    connect_timeout: float,
-    read_timeout: float,
+    seconds: tuple[float, float, float],
     max_attempts: int,
     page_size: int,
 ) -> None:
-    """Raise ConfigError for the first unusable S3 store parameter."""
+    """Raise ConfigError for the first unusable S3 store parameter (``seconds``: the timeouts and the read deadline)."""
     if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise ConfigError(
             f"S3 bucket name {bucket!r} is not valid",
@@ -362,9 +365,9 @@ def _check_settings(
         raise ConfigError(f"S3 key prefix {prefix!r} has a leading, trailing or doubled '/'")
     if endpoint_url is not None:
         _check_endpoint(endpoint_url)
-    for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (0 < seconds < math.inf):
-            raise ConfigError(f"{name} must be a positive number of seconds, got {seconds!r}")
+    for name, value in zip(("connect_timeout", "read_timeout", "read_deadline"), seconds, strict=True):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     for name, count, top in (("max_attempts", max_attempts, 10), ("page_size", page_size, 1000)):
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= top:
             raise ConfigError(f"{name} must be an integer from 1 to {top}, got {count!r}")

@@ -10,35 +10,104 @@ bucket; :func:`open_store` picks one from a URL.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import stat
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import numpy as np
 
-from bflc.errors import BlobError, ConfigError
+from bflc.errors import BlobError, BlobUnavailable, ConfigError, UnverifiedBlob
 from bflc.files import write_atomically
 from bflc.storage import codec
 
-__all__ = ["BlobStore", "LocalBlobStore", "MemoryBlobStore", "get_model", "open_store", "prune", "put_model"]
+__all__ = [
+    "DEFAULT_READ_DEADLINE",
+    "BlobStore",
+    "BlobStream",
+    "LocalBlobStore",
+    "MemoryBlobStore",
+    "get_model",
+    "open_store",
+    "prune",
+    "put_model",
+]
+
+DEFAULT_READ_DEADLINE = 120.0
+"""Seconds a store may take to send one whole blob (:attr:`BlobStore.read_deadline`)."""
+
+_CHUNK_BYTES = 1024 * 1024
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 _SUPPORTED_URLS = "a directory path, file:///absolute/path or s3://bucket/prefix?endpoint=http://host:port"
 
 
+@dataclass
+class BlobStream:
+    """A stored blob opened for reading, as a backend hands it to :class:`BlobStore`.
+
+    Parameters
+    ----------
+    size:
+        The length the backend announces (file size, ``Content-Length``),
+        checked before anything is read; ``None`` if unknown.
+    read:
+        Returns up to ``n`` more bytes, after at most one wait for the
+        backend (so a deadline can be checked between calls); ``b""`` at the end.
+    close:
+        Releases the file or connection.
+    """
+
+    size: int | None
+    read: Callable[[int], bytes]
+    close: Callable[[], None]
+
+
 class BlobStore(ABC):
-    """A content-addressed store of immutable blobs keyed by their sha256 hex digest."""
+    """A content-addressed store of immutable blobs keyed by their sha256 hex digest.
+
+    Nothing a store holds is trusted: every read is size-limited, bounded by
+    :attr:`read_deadline` and hash-checked, and :meth:`put` overwrites a
+    stored copy that does not verify.
+    """
+
+    read_deadline: float = DEFAULT_READ_DEADLINE
+    """Seconds a whole blob read may take, opening included (a store sending slowly on purpose fails)."""
 
     def put(self, data: bytes) -> str:
-        """Store ``data`` and return its hash; storing the same bytes again is a no-op."""
+        """Store ``data`` and return its hash.
+
+        A copy already stored under that hash is read back and verified
+        first; one that is missing, of another size or fails its hash check
+        (planted, truncated, a named pipe, ...) is overwritten.
+        """
         key = codec.blob_hash(data)
-        if not self.has(key):
-            self._write(key, bytes(data))
+        self._ensure(key, data)
         return key
 
-    def get(self, blob_hash: str, *, max_bytes: int = codec.MAX_BLOB_BYTES) -> bytes:
+    def repair(self, data: bytes) -> bool:
+        """Store ``data`` unless a copy that verifies is already there; return whether it wrote.
+
+        Raises
+        ------
+        BlobError
+            If the write fails.
+        """
+        return self._ensure(codec.blob_hash(data), data)
+
+    def get(
+        self,
+        blob_hash: str,
+        *,
+        max_bytes: int = codec.MAX_BLOB_BYTES,
+        expected: codec.ModelSpec | None = None,
+    ) -> bytes:
         """The bytes stored under ``blob_hash``, verified against it.
 
         Parameters
@@ -46,30 +115,115 @@ class BlobStore(ABC):
         blob_hash:
             64 lowercase hex characters.
         max_bytes:
-            Blobs larger than this are rejected without being read whole.
+            Blobs larger than this are rejected without being read whole
+            (before anything is read where the backend announces the size).
+        expected:
+            If given, the blob must be a model of this spec: a copy more than
+            :data:`~bflc.storage.codec.MAX_HEADER_BYTES` larger than
+            :func:`~bflc.storage.codec.model_size` is refused unread; a
+            verified one must have the spec's canonical header
+            (:func:`~bflc.storage.codec.check_header`, before any tensor is
+            allocated) and exactly the model's size.
 
         Raises
         ------
+        BlobUnavailable
+            If the store failed, or sent the blob slower than :attr:`read_deadline` allows.
+        UnverifiedBlob
+            If the store has no copy that hashes to ``blob_hash``: missing,
+            not a regular file, oversize, or other bytes (corrupted or
+            tampered with). Nothing is known against the blob's maker.
         BlobError
-            If the hash is malformed, the blob is missing or oversize, or its
-            bytes do not hash to ``blob_hash`` (corrupted or tampered with).
+            If the hash is malformed, or the verified blob is not a model of
+            ``expected``: its maker made a bad blob.
         """
         codec.check_hash(blob_hash)
-        with self._open(blob_hash) as stream:
-            data = stream.read(codec.check_max_bytes(max_bytes) + 1)
-        codec.check_blob_size(len(data), max_bytes)
-        actual = codec.blob_hash(data)
-        if actual != blob_hash:
+        limit = codec.check_max_bytes(max_bytes)
+        if expected is None:
+            return self._fetch(blob_hash, limit)
+        size = codec.model_size(expected)
+        if size > limit:
             raise BlobError(
-                f"blob {blob_hash} at {self.uri(blob_hash)} fails its hash check "
-                f"(its bytes hash to {actual})",
-                "the stored copy is corrupt or was tampered with; delete it and fetch it again",
+                f"a model of the expected architecture is {size} bytes, over the {limit}-byte limit",
+                "raise max_bytes if this model is really that large",
+            )
+        # A little over the model's size is still read and hashed, to tell a
+        # bad blob its maker committed to from a copy someone changed.
+        data = self._fetch(blob_hash, min(limit, size + codec.MAX_HEADER_BYTES))
+        codec.check_header(data, expected)
+        if len(data) != size:
+            raise BlobError(
+                f"blob {blob_hash} is {len(data)} bytes, not the {size} bytes of a model of this network",
+                "the blob was built for another model",
             )
         return data
 
+    def _ensure(self, key: str, data: bytes) -> bool:
+        """Write ``data`` under ``key`` unless the stored copy verifies; return whether it wrote."""
+        try:
+            self._fetch(key, len(data))
+        except BlobError:  # missing, wrong, unreadable or slow: write it (the same bytes, so harmless)
+            self._write(key, bytes(data))
+            return True
+        return False
+
+    def _fetch(self, blob_hash: str, limit: int) -> bytes:
+        """Read at most ``limit`` bytes of ``blob_hash`` and check them against it."""
+        started = time.monotonic()
+        stream = self._open(blob_hash)
+        try:
+            if stream.size is not None and stream.size > limit:
+                raise self._oversize(blob_hash, str(stream.size), limit)
+            data = self._read(blob_hash, stream, limit + 1, started, stream.size)
+        finally:
+            stream.close()
+        if len(data) > limit:
+            raise self._oversize(blob_hash, f"over {limit}", limit)
+        if stream.size is not None and len(data) < stream.size:
+            raise BlobUnavailable(
+                f"blob {blob_hash} at {self.uri(blob_hash)} ended after {len(data)} of {stream.size} bytes",
+                "the connection broke off; try again",
+            )
+        actual = codec.blob_hash(data)
+        if actual != blob_hash:
+            raise UnverifiedBlob(
+                f"blob {blob_hash} at {self.uri(blob_hash)} fails its hash check "
+                f"(its bytes hash to {actual})",
+                "the stored copy is corrupt or was tampered with; a node that holds the blob puts it back",
+                reason="hash mismatch",
+            )
+        return data
+
+    def _oversize(self, blob_hash: str, size: str, limit: int) -> UnverifiedBlob:
+        return UnverifiedBlob(
+            f"blob {blob_hash} at {self.uri(blob_hash)} is {size} bytes, over the {limit}-byte limit",
+            "a model of this network is smaller: the stored copy is not it (or raise max_bytes)",
+            reason="oversize",
+        )
+
+    def _read(self, blob_hash: str, stream: BlobStream, count: int, started: float, total: int | None) -> bytes:
+        """Up to ``count`` bytes of ``stream`` (fewer only at its end), within the read deadline."""
+        chunks: list[bytes] = []
+        got = 0
+        while got < count:
+            elapsed = time.monotonic() - started
+            if elapsed > self.read_deadline:
+                of = "" if total is None else f" of {total}"
+                raise BlobUnavailable(
+                    f"blob {blob_hash} at {self.uri(blob_hash)} is too slow: the store sent {got}{of} bytes "
+                    f"in {elapsed:.1f} s, over the {self.read_deadline:g} s read deadline",
+                    "try again later, or fetch it from a mirror",
+                )
+            chunk = stream.read(min(count - got, _CHUNK_BYTES))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
     @abstractmethod
     def has(self, blob_hash: str) -> bool:
-        """Whether a blob is stored under ``blob_hash``."""
+        """Whether a blob is stored under ``blob_hash`` (it may still fail its checks)."""
 
     @abstractmethod
     def delete(self, blob_hash: str) -> None:
@@ -84,16 +238,21 @@ class BlobStore(ABC):
         """Where the blob ``blob_hash`` lives, as a URI other nodes can be told."""
 
     @abstractmethod
-    def _open(self, blob_hash: str) -> BinaryIO:
-        """A readable binary stream of a stored blob; BlobError if it is missing."""
+    def _open(self, blob_hash: str) -> BlobStream:
+        """The stored blob, opened for reading; BlobError if it is missing or cannot be read."""
 
     @abstractmethod
     def _write(self, blob_hash: str, data: bytes) -> None:
-        """Store ``data`` under ``blob_hash`` so that it appears whole or not at all."""
+        """Store ``data`` under ``blob_hash``, replacing whatever is there, so that it appears whole or not at all."""
 
 
 class LocalBlobStore(BlobStore):
     """Blobs as files ``root/<first 2 hex digits>/<hash>`` in a local directory.
+
+    The directory may be shared with nodes that do not behave: only regular
+    files are read (a named pipe, device or symbolic link in the place of a
+    blob, or a shard directory that is a symbolic link, is refused without
+    blocking), and their size is checked before anything is read.
 
     Parameters
     ----------
@@ -112,11 +271,18 @@ class LocalBlobStore(BlobStore):
         return self.root / blob_hash[:2] / blob_hash
 
     def has(self, blob_hash: str) -> bool:
-        """Whether the file of ``blob_hash`` exists."""
-        return self._path(blob_hash).is_file()
+        """Whether the blob's file is a regular file in a real shard directory (links, pipes, ... are not)."""
+        path = self._path(blob_hash)
+        try:
+            return stat.S_ISDIR(os.lstat(path.parent).st_mode) and stat.S_ISREG(os.lstat(path).st_mode)
+        except OSError:
+            return False
 
     def delete(self, blob_hash: str) -> None:
         """Remove the file of ``blob_hash``; nothing happens if there is none.
+
+        A shard directory that is a symbolic link holds none of this store's
+        blobs: nothing is removed through it.
 
         Raises
         ------
@@ -125,45 +291,73 @@ class LocalBlobStore(BlobStore):
         """
         path = self._path(blob_hash)
         try:
-            path.unlink(missing_ok=True)
+            shard = os.open(path.parent, _DIRECTORY_FLAGS)
+        except OSError:
+            return  # no shard directory, or not a real one
+        try:
+            os.unlink(path.name, dir_fd=shard)
+        except FileNotFoundError:
+            pass
         except OSError as error:
-            raise BlobError(
-                f"could not delete blob {path}: {error}", "check its permissions"
-            ) from error
+            raise BlobError(f"could not delete blob {path}: {error}", "check its permissions") from error
+        finally:
+            os.close(shard)
 
     def list(self) -> list[str]:
-        """The hashes of the blob files under the root, sorted."""
+        """The hashes of the regular blob files in real shard directories under the root, sorted."""
         if not self.root.is_dir():
             return []
         return sorted(
-            path.name
-            for path in self.root.glob("??/*")
-            if codec.is_blob_hash(path.name) and path.parent.name == path.name[:2]
+            entry.name
+            for shard in os.scandir(self.root)
+            if len(shard.name) == 2 and shard.is_dir(follow_symlinks=False)
+            for entry in os.scandir(shard.path)
+            if codec.is_blob_hash(entry.name) and entry.name[:2] == shard.name and entry.is_file(follow_symlinks=False)
         )
 
     def uri(self, blob_hash: str) -> str:
         """The ``file://`` URI of the blob's file."""
         return self._path(blob_hash).as_uri()
 
-    def _open(self, blob_hash: str) -> BinaryIO:
+    def _open(self, blob_hash: str) -> BlobStream:
         path = self._path(blob_hash)
         try:
-            return path.open("rb")
+            shard = os.open(path.parent, _DIRECTORY_FLAGS)
+            try:
+                # O_NONBLOCK: opening a named pipe returns at once instead of waiting for a writer.
+                fd = os.open(path.name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=shard)
+            finally:
+                os.close(shard)
         except FileNotFoundError as error:
-            raise BlobError(
+            raise UnverifiedBlob(
                 f"blob {blob_hash} is not in the store at {self.root}",
                 "fetch it from the node that announced it, or check the store path",
+                reason="blob missing",
             ) from error
-        except OSError as error:
-            raise BlobError(
-                f"could not read blob {path}: {error}", "check its permissions"
+        except OSError as error:  # ELOOP or ENOTDIR: a link in the place of the file or its shard directory
+            raise UnverifiedBlob(
+                f"could not read blob {path}: {error}",
+                "the store holds something else than a blob file here; putting the blob again replaces it",
+                reason="not a regular file",
             ) from error
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise UnverifiedBlob(
+                f"blob {blob_hash} at {path} is not a regular file (a named pipe, device or directory)",
+                "the store was tampered with; putting the blob again replaces it",
+                reason="not a regular file",
+            )
+        return BlobStream(info.st_size, lambda n: os.read(fd, n), lambda: os.close(fd))
 
     def _write(self, blob_hash: str, data: bytes) -> None:
         path = self._path(blob_hash)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # A crash never leaves a partial blob under its final name.
+            _real_directory(path.parent)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)  # a directory planted in the place of the blob
+            # A crash never leaves a partial blob under its final name, and the
+            # rename replaces whatever entry was there (a pipe, a link, junk).
             write_atomically(path, data, 0o644)  # blobs are public content
         except OSError as error:
             raise BlobError(
@@ -201,11 +395,12 @@ class MemoryBlobStore(BlobStore):
         """``mem://<hash>``, meaningful only inside this process."""
         return f"mem://{codec.check_hash(blob_hash)}"
 
-    def _open(self, blob_hash: str) -> BinaryIO:
+    def _open(self, blob_hash: str) -> BlobStream:
         try:
-            return io.BytesIO(self._blobs[blob_hash])
+            data = self._blobs[blob_hash]
         except KeyError:
-            raise BlobError(f"blob {blob_hash} is not in the in-memory store", "put it first") from None
+            raise UnverifiedBlob(f"blob {blob_hash} is not in the in-memory store", "put it first", reason="blob missing") from None
+        return BlobStream(len(data), io.BytesIO(data).read, lambda: None)
 
     def _write(self, blob_hash: str, data: bytes) -> None:
         self._blobs[blob_hash] = data
@@ -251,6 +446,13 @@ def open_store(url: str | Path) -> BlobStore:
         f"unsupported blob store URL scheme {parts.scheme!r} in {text!r}",
         f"use {_SUPPORTED_URLS}",
     )
+
+
+def _real_directory(path: Path) -> None:
+    """Make ``path`` a directory, replacing a symbolic link or file planted there."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
 
 
 def prune(store: BlobStore, keep: Iterable[str]) -> list[str]:
@@ -300,5 +502,5 @@ def get_model(
     BlobError
         As :meth:`BlobStore.get` and :func:`~bflc.storage.codec.decode_model`.
     """
-    data = store.get(blob_hash, max_bytes=max_bytes)
+    data = store.get(blob_hash, max_bytes=max_bytes, expected=expected)
     return codec.decode_model(data, expected=expected, max_bytes=max_bytes)
