@@ -410,14 +410,21 @@ class NodeDaemon:
             removed = prune_cache(self.dir, self.ledger)
             if removed:
                 self._log("pruned", f"round {state.round}: pruned {len(removed)} blobs from the cache", round=state.round, removed=len(removed))
-        self._guard_blobs(state)
+        self._guard_blobs(state, role)
 
-    def _guard_blobs(self, state: RoundState) -> None:
-        """Put this node's copy back where the shared store lost or spoiled the global model or a blob it made this round."""
+    def _guard_blobs(self, state: RoundState, role: Role) -> None:
+        """Put this node's verified copy back where the shared store lost or spoiled a blob the network needs.
+
+        The global model and the blobs this node made in the round (its
+        revealed update, its proposal); a committee member also the round's
+        updates it fetched, so that the other members find them while they score.
+        """
         record = self.state.round(state.round)
         update = record.get("update")
-        mine = [record.get("proposed"), update["blob"] if update is not None and update["id"] is not None else None]
-        for blob in dict.fromkeys([bytes32_to_hash(state.model.blob_hash), *(b for b in mine if b is not None)]):
+        blobs = [bytes32_to_hash(state.model.blob_hash), record.get("proposed"), update["blob"] if update is not None and update["id"] is not None else None]
+        if role is Role.COMMITTEE and state.phase in (Phase.SCORING, Phase.AGGREGATING):
+            blobs += [bytes32_to_hash(u.blob_hash) for u in self.ledger.round_updates(state.round, with_votes=False)]
+        for blob in dict.fromkeys(b for b in blobs if b is not None):
             if self.blobs.guard(blob):
                 self._log("blob_republished", f"round {state.round}: the shared store's copy of blob {blob[:12]} was missing or bad; put this node's back", level="warning", round=state.round, blob=blob)
 

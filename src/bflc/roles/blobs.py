@@ -19,8 +19,11 @@ from bflc.storage import BlobStore, blob_hash, decode_model, encode_model
 from bflc.storage.codec import ModelSpec
 from bflc.timing import PhaseTimer
 
-GUARD_SECONDS = 60.0
-"""Default pause between two checks of the store's copy of one blob by :meth:`ModelBlobs.guard`."""
+GUARD_SECONDS = 10.0
+"""Default pause between two checks of the store's copy of one blob by :meth:`ModelBlobs.guard`.
+
+Short enough that a copy someone removed or changed is back well within the
+members' wait for it (half the scoring window; see ``NodeDaemon``)."""
 
 
 class ModelBlobs:
