@@ -186,6 +186,7 @@ class TcpProxy:
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._flaky: random.Random | None = None
+        self._byte_pause: float | None = None
 
     def start(self) -> None:
         """Listen (again) and forward every connection."""
@@ -214,6 +215,12 @@ class TcpProxy:
         ``rng``; ``None`` makes the link clean again."""
         self._flaky = rng
 
+    def make_slow(self, byte_pause: float | None) -> None:
+        """From now on send the server's answers one byte every ``byte_pause``
+        seconds (a store that never stops sending, each byte within any socket
+        timeout); ``None`` makes the link fast again."""
+        self._byte_pause = byte_pause
+
     def _accept(self, listener: socket.socket) -> None:
         while self._listener is listener:
             try:
@@ -233,8 +240,8 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open.update((client, backend))
-            for source, sink in ((client, backend), (backend, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, answers in ((client, backend, False), (backend, client, True)):
+                threading.Thread(target=self._pump, args=(source, sink, answers), daemon=True).start()
             if flaky is not None:
                 threading.Timer(flaky.uniform(*FLAKY_LIFETIME_SECONDS), self._cut, args=(client,)).start()
 
@@ -243,11 +250,20 @@ class TcpProxy:
         with contextlib.suppress(OSError):
             connection.shutdown(socket.SHUT_RDWR)
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        """Copy ``source`` to ``sink`` until either side ends; then end both."""
+    def _pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
+        """Copy ``source`` to ``sink`` until either side ends; then end both.
+
+        ``answers``: this is the server's side, which :meth:`make_slow` slows down.
+        """
         with contextlib.suppress(OSError):
             while chunk := source.recv(65536):
-                sink.sendall(chunk)
+                pause = self._byte_pause if answers else None
+                if pause is None:
+                    sink.sendall(chunk)
+                    continue
+                for k in range(len(chunk)):
+                    sink.sendall(chunk[k : k + 1])
+                    time.sleep(pause)
         for connection in (source, sink):
             self._cut(connection)
         with self._lock:

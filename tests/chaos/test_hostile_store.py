@@ -14,18 +14,26 @@ thread of the test process, goes after every blob the network needs:
   file, or nothing;
 - **revealed update**: during scoring it does the same to one update.
 
-The nodes must keep reaching new rounds, no node process may die or hang
+A second cluster keeps its blobs on an S3 server behind a proxy that, every
+other stretch of seconds, sends the server's answers a byte at a time: a
+node's read is given up on at its deadline and tried again, and the rounds
+go on.
+
+In both, the nodes must keep reaching new rounds, no node process may die or hang
 (each stops on SIGTERM at the end), no honest update may be scored 0 (members
 wait for a verified copy, which a node that holds one puts back), and once
-the attacker stops, the store again holds a verified copy of the latest model. About two minutes on two busy cores; in the chaos run only.
+the attacker stops, the store again holds a verified copy of the latest model. About three minutes on two busy cores together; in the chaos run only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import cycle, permutations
@@ -37,8 +45,10 @@ from bflc.chain import Phase
 from bflc.cluster.launch import cluster_file
 from bflc.cluster.procs import stop
 from bflc.roles.aggregator import aggregate_qualified
-from bflc.storage import LocalBlobStore, blob_hash, bytes32_to_hash, decode_model, encode_model
+from bflc.storage import LocalBlobStore, S3BlobStore, blob_hash, bytes32_to_hash, decode_model, encode_model
+from tests.chaos.faults import TcpProxy
 from tests.node.node_cluster import LiveCluster, bflc
+from tests.s3_server import moto_s3_server, set_fake_aws_env
 
 pytestmark = pytest.mark.slow
 
@@ -140,19 +150,27 @@ def million_tensor_header() -> bytes:
     return struct.pack("<Q", len(header)) + header
 
 
-@pytest.fixture
-def file_store_cluster(tmp_path: Path) -> Iterator[LiveCluster]:
-    directory = tmp_path / "cluster"
-    started = bflc(
-        "cluster", "up", "--no-watch", "--dir", str(directory), "--nodes", "5", "--committee", "3",
-        "--commit-deadline", "10", "--reveal-deadline", "10", "--score-deadline", "30", "--round-deadline", "50",
-    )
+CLUSTER_ARGS = (
+    "--nodes", "5", "--committee", "3",
+    "--commit-deadline", "10", "--reveal-deadline", "10", "--score-deadline", "30", "--round-deadline", "50",
+)
+
+
+@contextlib.contextmanager
+def cluster(directory: Path, *args: str) -> Iterator[LiveCluster]:
+    started = bflc("cluster", "up", "--no-watch", "--dir", str(directory), *CLUSTER_ARGS, *args)
     assert started.returncode == 0, started.stderr
     try:
         yield LiveCluster(directory)
     finally:
         if cluster_file(directory).exists():
             bflc("cluster", "down", "--dir", str(directory))
+
+
+@pytest.fixture
+def file_store_cluster(tmp_path: Path) -> Iterator[LiveCluster]:
+    with cluster(tmp_path / "cluster") as live:
+        yield live
 
 
 @pytest.mark.chaos
@@ -189,3 +207,42 @@ def test_a_hostile_store_writer_cannot_stop_the_rounds(file_store_cluster):
 def _verified(store: LocalBlobStore, key: str) -> bool:
     path = store.root / key[:2] / key
     return path.is_file() and not path.is_symlink() and path.stat().st_size < (64 << 20) and blob_hash(path.read_bytes()) == key
+
+
+SLOW_ROUNDS = 4
+SLOW_SECONDS = 8.0  # slow, then as long fast, in turn
+READ_DEADLINE = 3
+
+
+@pytest.mark.chaos
+def test_a_store_that_sends_a_byte_at_a_time_holds_no_node(tmp_path, monkeypatch, caplog):
+    set_fake_aws_env(monkeypatch, tmp_path)  # the node processes inherit the fake credentials
+    caplog.set_level(logging.CRITICAL, logger="werkzeug")
+    with moto_s3_server() as endpoint:
+        S3BlobStore("bflc-slow", "blobs", endpoint_url=endpoint, region="us-east-1").ensure_bucket()
+        proxy = TcpProxy(int(endpoint.rsplit(":", 1)[1]))
+        proxy.start()
+        try:
+            url = f"s3://bflc-slow/blobs?endpoint=http://127.0.0.1:{proxy.port}&region=us-east-1&read_deadline={READ_DEADLINE}"
+            with cluster(tmp_path / "cluster", "--store", url) as live:
+                start = live.manager.current_round()
+                slow_stretches = 0
+                deadline = time.monotonic() + SLOW_ROUNDS * 2 * ROUND_SECONDS
+                while live.manager.current_round() < start + SLOW_ROUNDS:
+                    assert time.monotonic() < deadline, f"round {start + SLOW_ROUNDS} not reached"
+                    proxy.make_slow(0.02)
+                    slow_stretches += 1
+                    time.sleep(SLOW_SECONDS)
+                    proxy.make_slow(None)
+                    time.sleep(SLOW_SECONDS)
+                nodes = {name: live.record(name) for name in live.info["nodes"]}
+                assert all(live.running(name) for name in nodes)
+                given_up = [r for name in nodes for r in live.journal(name, "retry") if "read deadline" in r["message"]]
+                print(f"{slow_stretches} slow stretches; {len(given_up)} reads given up at the deadline", flush=True)
+                assert given_up, "no read hit the deadline: the store was never slow when it mattered"
+                for name in nodes:
+                    assert not live.journal(name, "update_rejected") and not live.journal(name, "step_failed"), name
+                outcome = stop(nodes)
+                assert all(result == "stopped" for result in outcome.values()), outcome
+        finally:
+            proxy.stop()

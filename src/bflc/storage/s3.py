@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
@@ -31,6 +32,8 @@ from bflc.storage import codec
 from bflc.storage.store import DEFAULT_READ_DEADLINE, BlobStore, BlobStream
 
 __all__ = ["S3BlobStore"]
+
+T = TypeVar("T")
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -242,7 +245,7 @@ class S3BlobStore(BlobStore):
     def _open(self, blob_hash: str) -> BlobStream:
         key = self._key(blob_hash)
         with self._errors("read a blob", blob_hash):
-            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            response = _within(self.read_deadline, lambda: self._client.get_object(Bucket=self.bucket, Key=key), f"blob {blob_hash} at {self.uri(blob_hash)}")
         body = response["Body"]
         size = response.get("ContentLength")
         return BlobStream(size if isinstance(size, int) else None, _reader(body, lambda: self._errors("read a blob", blob_hash)), body.close)
@@ -296,6 +299,36 @@ class S3BlobStore(BlobStore):
             f"could not {action} in {self._location}: {code} {message}".rstrip(),
             f"check the S3 server at {self._server} and its logs",
         )
+
+
+def _within(seconds: float, call: Callable[[], T], what: str) -> T:
+    """``call()``, or BlobUnavailable if it has not returned within ``seconds``.
+
+    ``get_object`` returns once the answer's headers arrived, each socket read
+    within ``read_timeout``: headers sent a byte at a time would hold the
+    caller for hours. The call runs in a daemon thread, which is left to end
+    at its own timeout if it overruns.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # handed to the caller
+            failure.append(error)
+
+    worker = threading.Thread(target=run, daemon=True, name="s3-request")
+    worker.start()
+    worker.join(seconds)
+    if failure:
+        raise failure[0]
+    if not outcome:
+        raise BlobUnavailable(
+            f"{what} is too slow: the store did not answer within the {seconds:g} s read deadline",
+            "try again later, or fetch it from a mirror",
+        )
+    return outcome[0]
 
 
 def _reader(body: StreamingBody, errors: Callable[[], contextlib.AbstractContextManager[None]]) -> Callable[[int], bytes]:
