@@ -199,6 +199,17 @@ def get(url: str) -> tuple[int, Any]:
         return error.code, json.loads(error.read())
 
 
+def wait_for_dashboard(process: subprocess.Popen, port: int, timeout: float = 30) -> tuple[int, Any]:
+    """The first answer of a `bflc dashboard` process on ``port`` to /api/overview."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return get(f"http://127.0.0.1:{port}/api/overview")
+        except OSError:
+            assert time.monotonic() < deadline and process.poll() is None, "the dashboard did not answer"
+            time.sleep(0.2)
+
+
 class RestartableAnvil:
     """An anvil node on a fixed port that keeps its chain in ``state`` across restarts."""
 

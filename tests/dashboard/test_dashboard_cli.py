@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from bflc.chain.anvil import AnvilChain, free_port
 from bflc.cli import main
 from bflc.net.network import NetworkFile, write_network
-from tests.dashboard.dashboard_net import ANVIL_CHAIN_ID, Scenario, get
+from tests.dashboard.dashboard_net import ANVIL_CHAIN_ID, Scenario, get, wait_for_dashboard
 
 
 @pytest.fixture
@@ -65,14 +64,7 @@ def test_the_command_serves_the_network_and_stops_on_sigterm(network_file: Path,
     try:
         banner = process.stdout.readline()
         assert f"http://127.0.0.1:{port}" in banner and scenario.ledger.address in banner
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, overview = get(f"http://127.0.0.1:{port}/api/overview")
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "the dashboard did not answer"
-                time.sleep(0.2)
+        status, overview = wait_for_dashboard(process, port)
         assert status == 200 and overview["round"] == scenario.ledger.current_round()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

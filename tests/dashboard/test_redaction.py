@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from bflc.chain.anvil import AnvilChain, free_port
 from bflc.net.network import NetworkFile, write_network
-from tests.dashboard.dashboard_net import ANVIL_CHAIN_ID, Scenario, dashboard_app, get, serve
+from tests.dashboard.dashboard_net import ANVIL_CHAIN_ID, Scenario, dashboard_app, get, serve, wait_for_dashboard
 from tests.dashboard.endpoint_proxy import GARBAGE, SECRETS, EndpointProxy
 
 
@@ -72,14 +71,7 @@ def test_the_command_prints_only_the_redacted_url(tmp_path: Path, scenario: Scen
         command = [sys.executable, "-m", "bflc.cli", "dashboard", "--network", str(network_file), "--port", str(port)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    status, _ = get(f"http://127.0.0.1:{port}/api/overview")
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline and process.poll() is None, "the dashboard did not answer"
-                    time.sleep(0.2)
+            status, _ = wait_for_dashboard(process, port)
             assert status == 200
             proxy.answer = GARBAGE["bad hex"]
             assert get(f"http://127.0.0.1:{port}/api/overview")[0] == 503

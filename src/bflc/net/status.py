@@ -16,7 +16,7 @@ from web3 import Web3
 from bflc.chain.types import ProtocolParams, RoundState, UpdateRecord, from_fixed
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.net.network import NetworkFile
-from bflc.redact import printable
+from bflc.redact import printable, redact_url
 
 
 def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str] = ()) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str]
     managers = ledger.managers()
     roles = _roles(managers, list(state.committee), [Web3.to_checksum_address(a) for a in accounts])
     return {
-        "network": {"name": net.name, "chain_id": net.chain_id, "contract": net.contract, "rpc": net.rpc, "store": net.store},
+        "network": {"name": net.name, "chain_id": net.chain_id, "contract": net.contract, "rpc": redact_url(net.rpc), "store": net.store},
         "block": ledger.block_number(),
         "round": state.round,
         "phase": state.phase.name.lower(),
