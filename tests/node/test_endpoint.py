@@ -18,7 +18,7 @@ from web3.types import RPCEndpoint
 from bflc.chain import ProtocolParams
 from bflc.chain.anvil import AnvilChain
 from bflc.chain.web3_ledger import Web3Ledger
-from bflc.cluster.watch import report_endpoints
+from bflc.cluster.watch import report_endpoints, watch
 from bflc.errors import ConfigError, EndpointError
 from bflc.net.connect import open_web3
 from bflc.node.daemon import NodeDaemon, Role
@@ -206,3 +206,26 @@ def test_the_round_table_says_when_a_nodes_endpoint_fails_and_recovers(tmp_path)
     (dirs["node0"] / "status.json").write_text(json.dumps({"endpoint": {"healthy": True, "since": 2.0, "error": None}}))
     assert report_endpoints(dirs, failing, out) == set()
     assert out.getvalue().splitlines() == [f"  node0    chain endpoint unhealthy: {MALFORMED}", "  node0    chain endpoint recovered"]
+
+
+class FailingReads:
+    """A ledger whose ``current_round`` fails ``failures`` times, then says round 0."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def current_round(self) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise EndpointError("the chain endpoint answered malformed data: JSONDecodeError (to current_round at http://h:1/***)")
+        return 0
+
+
+def test_the_round_table_retries_its_own_chain_reads_and_says_so_once(tmp_path):
+    out = io.StringIO()
+    watch(FailingReads(3), {}, {}, out, until_round=0, poll_seconds=0)
+    lines = out.getvalue().splitlines()[1:]  # after the header
+    assert lines == [
+        "the table cannot read the chain: the chain endpoint answered malformed data: JSONDecodeError (to current_round at http://h:1/***); retrying",
+        "the table reads the chain again",
+    ]

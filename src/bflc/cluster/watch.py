@@ -14,6 +14,7 @@ from typing import TextIO
 
 from bflc.chain import ModelOrigin
 from bflc.chain.ledger import Ledger
+from bflc.errors import ChainError
 from bflc.node.state import read_json
 from bflc.storage import bytes32_to_hash
 
@@ -119,24 +120,43 @@ def watch(
 
     A row is printed once every node reported the new model's accuracy, or
     after :data:`ACCURACY_WAIT` seconds. A node whose chain endpoint fails
-    gets a line when it starts failing and one when it recovers.
+    gets a line when it starts failing and one when it recovers; so does the
+    table's own reading of the chain, which is retried every poll.
     """
     print(HEADER, file=out, flush=True)
     next_row = 0
     waiting_since: float | None = None
     failing: set[str] = set()
+    own_failure: str | None = None
     while True:
         failing = report_endpoints(state_dirs, failing, out)
-        current = ledger.current_round()
-        while next_row < current:
-            row = round_row(ledger, next_row, names, state_dirs)
-            waiting_since = waiting_since or time.monotonic()
-            complete = len(node_accuracies(state_dirs, row.model)) == len(state_dirs)
-            if not complete and time.monotonic() - waiting_since < ACCURACY_WAIT and next_row == current - 1:
-                break
-            print(row.format(), file=out, flush=True)
-            next_row += 1
-            waiting_since = None
-        if until_round is not None and next_row >= until_round:
-            return
+        try:
+            current = ledger.current_round()
+            next_row, waiting_since = _print_finished(ledger, names, state_dirs, out, next_row, current, waiting_since)
+        except ChainError as error:
+            if own_failure is None:
+                print(f"the table cannot read the chain: {error}; retrying", file=out, flush=True)
+            own_failure = str(error)
+        else:
+            if own_failure is not None:
+                print("the table reads the chain again", file=out, flush=True)
+            own_failure = None
+            if until_round is not None and next_row >= until_round:
+                return
         time.sleep(poll_seconds)
+
+
+def _print_finished(
+    ledger: Ledger, names: Mapping[str, str], state_dirs: Mapping[str, Path], out: TextIO, next_row: int, current: int, waiting_since: float | None
+) -> tuple[int, float | None]:
+    """Print the rows of the rounds before ``current`` from ``next_row`` on; return the next row and its wait."""
+    while next_row < current:
+        row = round_row(ledger, next_row, names, state_dirs)
+        waiting_since = waiting_since or time.monotonic()
+        complete = len(node_accuracies(state_dirs, row.model)) == len(state_dirs)
+        if not complete and time.monotonic() - waiting_since < ACCURACY_WAIT and next_row == current - 1:
+            break
+        print(row.format(), file=out, flush=True)
+        next_row += 1
+        waiting_since = None
+    return next_row, waiting_since
