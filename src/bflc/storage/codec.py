@@ -307,9 +307,10 @@ def _check_tensors(tensors: Mapping[str, np.ndarray]) -> None:
 def encode_model(tensors: Mapping[str, np.ndarray]) -> bytes:
     """Serialize a model to safetensors bytes, deterministically.
 
-    Tensors are written in sorted name order with no metadata and zeros
-    without sign, so equal models give equal bytes (and equal hashes) whatever
-    the dict order: this is the canonical form :func:`decode_model` requires.
+    Tensors are written in safetensors' own order (wider dtypes first, then
+    by name) with no metadata and zeros without sign, so equal models give
+    equal bytes (and equal hashes) whatever the dict order: this is the
+    canonical form :func:`decode_model` requires.
 
     Parameters
     ----------
