@@ -29,4 +29,4 @@ def restartable(tmp_path: Path) -> Iterator[RestartableAnvil]:
     try:
         yield node
     finally:
-        node.stop()
+        node.close()

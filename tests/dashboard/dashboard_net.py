@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -211,15 +212,23 @@ def wait_for_dashboard(process: subprocess.Popen, port: int, timeout: float = 30
 
 
 class RestartableAnvil:
-    """An anvil node on a fixed port that keeps its chain in ``state`` across restarts."""
+    """An anvil node on a fixed port that keeps its chain in ``state`` across restarts.
+
+    While it is stopped the port stays bound (not listening), so connections
+    are refused and no other server of the machine can take the port meanwhile.
+    """
 
     def __init__(self, state: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = state
         self.process: subprocess.Popen | None = None
+        self._held: socket.socket | None = None
 
     def start(self) -> Web3:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         command = anvil_command(self.port, "--state", str(self.state), "--silent")
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         w3 = Web3(HTTPProvider(self.url, request_kwargs={"timeout": 10}))
@@ -233,6 +242,21 @@ class RestartableAnvil:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()  # anvil writes its state on the way out
             self.process.wait(timeout=20)
+            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                held.bind(("127.0.0.1", self.port))
+            except OSError:  # connections anvil closed still hold the port: nobody else can bind it either
+                held.close()
+            else:
+                self._held = held
+
+    def close(self) -> None:
+        """Stop the node and free its port."""
+        self.stop()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
 
 def small_network(w3: Web3) -> Web3Ledger:
