@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bflc.redact import HIDDEN, redact_text, redact_url
+from bflc.redact import HIDDEN, one_line, redact_text, redact_url
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,9 @@ def test_a_secret_anywhere_but_the_host_is_never_shown(secret, where):
     }[where]
     assert secret not in redact_url(url)
     assert secret not in redact_text(f"failed on {url}, giving up")
+
+
+def test_one_line_folds_redacts_and_cuts():
+    assert one_line("refused by\n  http://u:p@h:1/key") == "refused by http://***@h:1/***"
+    assert one_line("refused by\n  http://u:p@h:1/key", limit=20) == "refused by http:/..."
+    assert one_line("x" * 20, limit=20) == "x" * 20

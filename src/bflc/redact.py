@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["HIDDEN", "printable", "redact_text", "redact_url"]
+__all__ = ["HIDDEN", "one_line", "printable", "redact_text", "redact_url"]
 
 HIDDEN = "***"
 """What stands in place of a URL's user information, path and query."""
@@ -83,3 +83,15 @@ def printable(text: str) -> str:
     'ipfs://m\\x1b[2J\\r\\u202egpj.exe'
     """
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    r"""``text`` for a log line or an error answer: on one line, URLs redacted, at most ``limit`` characters.
+
+    >>> one_line("refused by\n  http://u:p@h:1/key", limit=20)
+    'refused by http:/...'
+    """
+    shown = redact_text(" ".join(text.split()))
+    if limit is None or len(shown) <= limit:
+        return shown
+    return shown[: limit - 3] + "..."

@@ -39,7 +39,7 @@ from bflc.chain.artifact import load_artifact
 from bflc.chain.ledger import Ledger, TxStats
 from bflc.chain.types import ChainEvent, TxResult
 from bflc.errors import BflcError, ChainError, ConfigError, ContractRevert, EndpointError
-from bflc.redact import redact_text, redact_url
+from bflc.redact import one_line, redact_url
 
 if TYPE_CHECKING:
     from eth_account.datastructures import SignedTransaction
@@ -401,9 +401,7 @@ def _describe(error: Exception) -> str:
         return f"HTTP {error.response.status_code}"
     if isinstance(error, OSError):
         return type(error).__name__
-    text = redact_text(" ".join(str(error).split()))
-    if len(text) > _DETAIL_CHARS:
-        text = text[:_DETAIL_CHARS] + "..."
+    text = one_line(str(error), _DETAIL_CHARS)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 

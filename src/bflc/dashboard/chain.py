@@ -28,7 +28,7 @@ from bflc.chain.types import ModelRecord, NodeStatus, ProtocolParams, RoundState
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.dashboard.events import LOG_CHUNK_BLOCKS, EventLog
 from bflc.errors import ChainError
-from bflc.redact import redact_text, redact_url
+from bflc.redact import one_line, redact_text, redact_url
 
 T = TypeVar("T")
 # What reading the chain may raise when the chain, not the dashboard, is at fault.
@@ -270,5 +270,4 @@ class ChainView:
 
 def _quoted(exc: Exception) -> str:
     """``exc``'s message on one line, URLs redacted, at most ``QUOTED_CHARS`` characters."""
-    text = redact_text(" ".join(str(exc).split()))
-    return text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 3] + "..."
+    return one_line(str(exc), QUOTED_CHARS)

@@ -47,6 +47,7 @@ from bflc.ml.learner import Learner
 from bflc.node.journal import Journal, redacted
 from bflc.node.prune import prune_cache
 from bflc.node.state import NodeState, StateDir
+from bflc.redact import one_line
 from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, SealedUpdate, Trainer, Watcher
 from bflc.seeds import NodeSeeds
 from bflc.storage import BlobStore, bytes32_to_hash, model_spec
@@ -94,7 +95,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+    return one_line(str(error)) or type(error).__name__
 
 
 class NodeDaemon:
@@ -410,20 +411,20 @@ class NodeDaemon:
             removed = prune_cache(self.dir, self.ledger)
             if removed:
                 self._log("pruned", f"round {state.round}: pruned {len(removed)} blobs from the cache", round=state.round, removed=len(removed))
-        self._guard_blobs(state, role)
+        self._guard_blobs(state)
 
-    def _guard_blobs(self, state: RoundState, role: Role) -> None:
+    def _guard_blobs(self, state: RoundState) -> None:
         """Put this node's verified copy back where the shared store lost or spoiled a blob the network needs.
 
         The global model and the blobs this node made in the round (its
         revealed update, its proposal); a committee member also the round's
-        updates it fetched, so that the other members find them while they score.
+        updates it scored (recorded in its state), so that the other members
+        find them while they score.
         """
         record = self.state.round(state.round)
         update = record.get("update")
         blobs = [bytes32_to_hash(state.model.blob_hash), record.get("proposed"), update["blob"] if update is not None and update["id"] is not None else None]
-        if role is Role.COMMITTEE and state.phase in (Phase.SCORING, Phase.AGGREGATING):
-            blobs += [bytes32_to_hash(u.blob_hash) for u in self.ledger.round_updates(state.round, with_votes=False)]
+        blobs += record.get("scored", {}).values()
         for blob in dict.fromkeys(b for b in blobs if b is not None):
             if self.blobs.guard(blob):
                 self._log("blob_republished", f"round {state.round}: the shared store's copy of blob {blob[:12]} was missing or bad; put this node's back", level="warning", round=state.round, blob=blob)
