@@ -27,12 +27,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The dashboard's browser test drives Debian's Chromium (Playwright downloads
-# no browser). Installed here when missing and apt-get can run; otherwise that
-# one test is skipped and says why.
+# no browser). Installed here when missing and apt-get can run: a half-finished
+# upgrade of the image's own packages is completed first (seen: perl), and a
+# mirror that fails for a moment is tried three times. Otherwise that one test
+# is skipped and says why.
 browser:
-	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-		|| echo "note: no /usr/bin/chromium; the dashboard's browser test will be skipped (apt-get install chromium)"
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && for try in 1 2 3; do \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get --fix-broken install -y -qq >/dev/null \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } && break; sleep 10; done; }; \
+	[ -x /usr/bin/chromium ] || echo "note: no /usr/bin/chromium; the dashboard's browser test will be skipped (apt-get install chromium)"
 
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos tests/chaos -q
