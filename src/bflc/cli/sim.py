@@ -125,16 +125,55 @@ def _add_experiment(commands: Any) -> None:
         "reproduce the paper's Table 1, Fig. 3, Fig. 4 or Fig. 5 (CSV, JSON and PNG)",
         "Runs the simulations behind one experiment (or all) and writes NAME.csv, NAME.json and "
         "NAME.png into --out. Finished runs are kept under OUT/runs and not redone, so an "
-        "interrupted experiment resumes where it stopped.",
+        "interrupted experiment resumes where it stopped. By default the runs use the bundled "
+        "FEMNIST writers and the demo's CNN; --preset, --dataset, --model and --rounds change "
+        "that (fig3 is computed, not simulated, and does not depend on them). Same settings and "
+        "seeds, same results, however the runs are spread (--jobs or --ray).",
     )
     sub.add_argument("name", choices=["table1", "fig3", "fig4", "fig5", "all"], help="which experiment")
     sub.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: results)")
-    sub.add_argument("--quick", action="store_true", help="a small variant that finishes in minutes")
+    sub.add_argument("--quick", action="store_true", help="a small variant that finishes in minutes (with --preset: the preset's small variant)")
+    sub.add_argument(
+        "--preset",
+        choices=["paper"],
+        default=None,
+        help="paper: the paper's settings, 900 nodes (capped at the dataset's writers: give the full LEAF FEMNIST "
+        "with --dataset) and the AlexNet-style model; the committee is 40%% of the active nodes in table1 and 20%% in "
+        "fig4 and fig5, as without a preset",
+    )
+    sub.add_argument(
+        "--dataset",
+        metavar="SPEC",
+        default=None,
+        help="the runs' data: femnist (the bundled writers, the default) or leaf:DIR, a LEAF FEMNIST data folder "
+        "(train/ and test/ with *.json files); no run has more nodes than it has writers",
+    )
+    sub.add_argument(
+        "--model",
+        metavar="NAME",
+        default=None,
+        help="the runs' model: mlp, cnn, leaf-cnn or alexnet (default: cnn, or the preset's: alexnet for paper)",
+    )
+    sub.add_argument(
+        "--rounds",
+        type=int,
+        metavar="N",
+        default=None,
+        help="rounds every run plays, e.g. 2 for a first look (default: 40, fewer with --quick); stand-alone epochs follow",
+    )
     sub.add_argument(
         "--jobs",
         type=int,
         default=1,
         help="runs done at once, one process each with one torch thread (default: 1; up to the number of cores)",
+    )
+    sub.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="do the runs on the running Ray cluster at ADDRESS (HOST:PORT of its head, or auto), one CPU each, "
+        "instead of local processes: same results as --jobs, finished runs kept and skipped as with --jobs; every "
+        "cluster node needs bflc and the --dataset folder at the same path (needs pip install 'bflc[ray]')",
     )
     sub.add_argument(
         "--finished-only",
@@ -147,6 +186,7 @@ def _add_experiment(commands: Any) -> None:
 
 def _run_experiment(args: argparse.Namespace) -> int:
     from bflc.experiments import run_experiments
+    from bflc.experiments.setups import Setup
 
     summaries = run_experiments(
         args.name,
@@ -155,6 +195,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
         progress=not (args.quiet or args.json),
         jobs=args.jobs,
         finished_only=args.finished_only,
+        setup=Setup(preset=args.preset, dataset=args.dataset, model=args.model, rounds=args.rounds),
+        ray=args.ray,
     )
     if args.json:
         print(json.dumps({name: {k: v for k, v in s.items() if k != "rows"} for name, s in summaries.items()}, indent=1))

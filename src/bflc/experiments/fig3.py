@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 
 from bflc.experiments.output import finish_plot, pyplot, summarize, write_tables
 from bflc.experiments.registry import Registry
+from bflc.experiments.setups import DEFAULT_SETUP, Setup
 from bflc.security import attack_probability, attack_sizes, monte_carlo_attack_probability
 
 NAME = "fig3"
@@ -31,8 +32,12 @@ FULL: _Grid = {"p": COMMITTEE_FRACTIONS, "q": (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0
 QUICK: _Grid = {"p": (0.02, 0.1), "q": (0.4, 0.5, 0.6), "trials": 300}
 
 
-def run(registry: Registry, quick: bool) -> dict[str, Any]:
-    """Compute the grid; write ``fig3.csv|json|png``; return the summary."""
+def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Any]:
+    """Compute the grid; write ``fig3.csv|json|png``; return the summary.
+
+    Fig. 3 is computed, not simulated: ``setup`` (dataset, model, preset)
+    does not change it; the paper fixes A = 1000 nodes for it.
+    """
     grid = QUICK if quick else FULL
     estimates = {}
     points = list(product(grid["p"], grid["q"]))

@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 from bflc.attacks import ATTACKS
 from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
-from bflc.experiments.setups import base, describe
+from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
 from bflc.sim.config import SimConfig
 
 NAME = "fig4"
@@ -81,9 +81,9 @@ def config(start: SimConfig, method: str, attack: str, malicious_fraction: float
     )
 
 
-def runs(quick: bool) -> dict[tuple[str, str, float], Run]:
-    """The runs by (attack, method, malicious fraction)."""
-    sized = base(quick, QUICK["size"])
+def runs(quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[tuple[str, str, float], Run]:
+    """The runs by (attack, method, malicious fraction), from ``setup``."""
+    sized = base(quick, QUICK["size"], setup)
     return {
         (attack, method, q): Run(config(sized, method, attack, q))
         for block in (QUICK if quick else FULL)["blocks"]
@@ -91,21 +91,21 @@ def runs(quick: bool) -> dict[tuple[str, str, float], Run]:
     }
 
 
-def run(registry: Registry, quick: bool) -> dict[str, Any]:
-    """Run (or reuse) every run; write ``fig4.csv|json|png``; return the summary."""
-    planned = runs(quick)
+def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Any]:
+    """Run (or reuse) every run from ``setup``; write ``fig4.csv|json|png``; return the summary."""
+    planned = runs(quick, setup)
     results = registry.results(list(planned.values()), desc=NAME)
     missing = [r.label for r in planned.values() if r.id not in results]
     planned = {key: r for key, r in planned.items() if r.id in results}
     rows = [_row(attack, method, q, results[r.id]) for (attack, method, q), r in planned.items()]
     example = results[next(iter(planned.values())).id]
-    setup = {
+    settings = {
         **{k: v for k, v in example["config"].items() if k not in ("aggregator", "election")},
         "methods": {m: METHODS[m] for m in dict.fromkeys(method for _, method, _ in planned)},
         "grid": (QUICK if quick else FULL)["blocks"],
         "writers": example["dataset"]["writers"],
     }
-    summary = summarize(NAME, quick, rows, missing, setup=setup, runs=[r.id for r in planned.values()])
+    summary = summarize(NAME, quick, rows, missing, preset=setup.preset, setup=settings, runs=[r.id for r in planned.values()])
     summary["paths"] = {**write_tables(registry.out, summary), "png": _plot(rows, registry, describe(example) + partial_note(len(planned), len(missing)))}
     return summary
 

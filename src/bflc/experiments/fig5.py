@@ -13,7 +13,7 @@ from typing import Any
 from bflc.experiments.fig4 import BFLC, CWMED, FEDAVG, config
 from bflc.experiments.output import finish_plot, partial_note, pyplot, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
-from bflc.experiments.setups import base, describe
+from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
 
 NAME = "fig5"
 MALICIOUS_FRACTION = 0.1
@@ -33,9 +33,9 @@ COUNTING_RULES = {
 }
 
 
-def runs(quick: bool) -> dict[str, Run]:
-    """The simulated runs by method (broadcast reuses FedAvg's)."""
-    sized = base(quick, QUICK["size"])
+def runs(quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Run]:
+    """The simulated runs by method, from ``setup`` (broadcast reuses FedAvg's)."""
+    sized = base(quick, QUICK["size"], setup)
     return {method: Run(config(sized, method, "gaussian", MALICIOUS_FRACTION)) for method in METHODS}
 
 
@@ -44,9 +44,9 @@ def broadcast_units(active: list[int]) -> int:
     return len(active) * (len(active) - 1)
 
 
-def run(registry: Registry, quick: bool) -> dict[str, Any]:
-    """Run (or reuse) every run; write ``fig5.csv|json|png``; return the summary."""
-    planned = runs(quick)
+def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Any]:
+    """Run (or reuse) every run from ``setup``; write ``fig5.csv|json|png``; return the summary."""
+    planned = runs(quick, setup)
     results = registry.results(list(planned.values()), desc=NAME)
     missing = [r.label for r in planned.values() if r.id not in results]
     planned = {method: r for method, r in planned.items() if r.id in results}
@@ -72,6 +72,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
         quick,
         rows,
         missing,
+        preset=setup.preset,
         setup={**example["config"], "aggregator": list(curves), "writers": example["dataset"]["writers"]},
         counting_rules=COUNTING_RULES,
         totals={

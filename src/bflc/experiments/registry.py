@@ -4,6 +4,12 @@ A run is a :class:`~bflc.sim.config.SimConfig` plus what to do with it
 (simulate, or train stand-alone). Its id is a short hash of both, so the same
 run asked for by two experiments, or by a second invocation, is done once:
 its result lives in ``OUT/runs/<id>.json`` and is read back from there.
+
+Missing runs are done here one at a time, in local worker processes
+(``jobs``) or as tasks on a Ray cluster (``ray``, see
+:mod:`bflc.experiments.ray_runs`); a worker only returns its run's
+:class:`Outcome`, and this process writes it, so results land under ``OUT``
+whichever machine did the run.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ import shlex
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
@@ -30,6 +36,7 @@ from bflc.experiments.standalone import train_stand_alone
 from bflc.machine import cpu_model, head_commit
 from bflc.ml.dataset import FederatedDataset
 from bflc.protocol import PROTOCOL_VERSION
+from bflc.redact import one_line
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import load_nodes_dataset, simulate
 
@@ -95,15 +102,26 @@ class Registry:
     finished_only:
         Run nothing: :meth:`results` returns the runs already on disk, so an
         experiment can be written from a long run still in progress.
+    ray:
+        The address of a Ray cluster to do the runs on, one task of one CPU
+        each, instead of local processes (``jobs`` must then be 1). Results
+        do not depend on it either.
     """
 
-    def __init__(self, out: Path, *, progress: bool = True, jobs: int = 1, finished_only: bool = False) -> None:
+    def __init__(
+        self, out: Path, *, progress: bool = True, jobs: int = 1, finished_only: bool = False, ray: str | None = None
+    ) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {jobs}")
+        if ray is not None and jobs != 1:
+            raise ValueError("runs go to local processes (jobs) or to a Ray cluster, not both")
         self.out = out
         self.progress = progress
         self.jobs = jobs
         self.finished_only = finished_only
+        self.ray = ray
+        # Recorded with every run: the command that asked for it.
+        self.command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
         self._datasets: dict[tuple[str, int, int], FederatedDataset] = {}
 
     def progress_bar(self, iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
@@ -145,14 +163,13 @@ class Registry:
                 bar.set_postfix_str(f"{'failed' if error else 'done'}: {run.label}")
                 bar.update()
 
-            if self.jobs == 1 or len(missing) < 2:
+            if self.ray is None and (self.jobs == 1 or len(missing) < 2):
                 for run in missing:
                     finished(run, self.attempt(run, bar))
             else:
-                with ProcessPoolExecutor(max_workers=min(self.jobs, len(missing))) as pool:
-                    futures = {pool.submit(_run_in_worker, self.out, run): run for run in missing}
-                    for future in as_completed(futures):
-                        finished(futures[future], future.result())
+                bar.set_postfix_str(f"{len(missing)} runs sent to the Ray cluster at {self.ray}" if self.ray else f"{self.jobs} at once")
+                for run, outcome in self._elsewhere(missing):
+                    finished(run, self.keep(run, outcome))
         if failures:
             listed = "; ".join(f"{label}: {error}" for label, error in failures)
             raise RunFailed(
@@ -162,47 +179,54 @@ class Registry:
             )
         return {run.id: json.loads(self.path(run).read_text()) for run in unique}
 
+    def _elsewhere(self, runs: Sequence[Run]) -> Iterator[tuple[Run, Outcome]]:
+        """Do ``runs`` on the Ray cluster or in ``jobs`` local processes; yield each outcome as it comes."""
+        if self.ray is not None:
+            from bflc.experiments.ray_runs import ray_outcomes
+
+            yield from ray_outcomes(self.ray, runs, self.command)
+            return
+        with ProcessPoolExecutor(max_workers=min(self.jobs, len(runs))) as pool:
+            futures = {pool.submit(do_run, run, self.command): run for run in runs}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
     def attempt(self, run: Run, bar: tqdm | None = None) -> str | None:
-        """Do ``run``; return ``None``, or the error that stopped it in one line.
+        """Do ``run`` here; return ``None``, or the error that stopped it in one line.
 
         The traceback of a failed run goes to ``OUT/runs/<id>.error.txt``
         (removed once the run succeeds), so one broken run does not stop an
         experiment's other runs.
         """
-        error_path = self.path(run).with_suffix(".error.txt")
         try:
             self.run(run, bar)
         except Exception as error:
+            return self.keep(run, failed(error))
+        self.path(run).with_suffix(".error.txt").unlink(missing_ok=True)
+        return None
+
+    def keep(self, run: Run, outcome: Outcome) -> str | None:
+        """Write the outcome of ``run``: its result, or its traceback beside the results; return its error, if any."""
+        error_path = self.path(run).with_suffix(".error.txt")
+        if outcome.result is None:
             error_path.parent.mkdir(parents=True, exist_ok=True)
-            error_path.write_text(f"{run.label} [{run.id}]\n{json.dumps(run.config.to_dict(), sort_keys=True)}\n\n{traceback.format_exc()}")
-            return f"{type(error).__name__}: {error}"
+            error_path.write_text(f"{run.label} [{run.id}]\n{json.dumps(run.config.to_dict(), sort_keys=True)}\n\n{outcome.traceback}")
+            return outcome.error or "failed"
+        self.save(run, outcome.result)
         error_path.unlink(missing_ok=True)
         return None
 
     def run(self, run: Run, bar: tqdm | None = None) -> None:
-        """Do ``run`` and write its result, with where and when it ran, to :meth:`path`."""
+        """Do ``run`` here and write its result, with where and when it ran, to :meth:`path`."""
 
         def show(metrics: dict[str, Any]) -> None:
             if bar is not None:
                 bar.set_postfix_str(f"{run.label}: round {metrics['round'] + 1}, acc {metrics['accuracy']:.3f}")
 
-        started = time.time()
-        dataset = self._dataset(run.config)
-        if run.kind == "simulate":
-            result = simulate(run.config, dataset=dataset, progress=False, on_round=show)
-        else:
-            result = train_stand_alone(run.config, dataset, on_epoch=show)
-        result["run"] = {
-            "id": run.id,
-            "kind": run.kind,
-            "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "wall_seconds": round(time.time() - started, 1),
-            "machine": machine(),
-            "commit": head_commit(),
-            "protocol": PROTOCOL_VERSION,
-            "contract_artifact_sha256": artifact_sha256(),
-        }
+        self.save(run, execute(run, self.command, self._dataset(run.config), show))
+
+    def save(self, run: Run, result: Result) -> None:
+        """Write the result of ``run`` to :meth:`path`."""
         path = self.path(run)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole, then renamed: an interrupted run leaves no file behind
@@ -228,6 +252,60 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _run_in_worker(out: Path, run: Run) -> str | None:
-    """Do one run in a worker process of :meth:`Registry.results`; return its error, if any."""
-    return Registry(out, progress=False).attempt(run)
+class Outcome(NamedTuple):
+    """What became of a run done in another process: its result, or its error in one line and its traceback."""
+
+    result: Result | None
+    error: str | None = None
+    traceback: str = ""
+
+
+def failed(error: Exception) -> Outcome:
+    """The outcome of a run stopped by ``error``, in the ``except`` block that caught it."""
+    return Outcome(None, f"{type(error).__name__}: {one_line(str(error))}", traceback.format_exc())
+
+
+def execute(
+    run: Run, command: str, dataset: FederatedDataset | None = None, on_round: Callable[[dict[str, Any]], None] | None = None
+) -> Result:
+    """Do ``run`` and return its result, with where and when it ran under ``run``.
+
+    Parameters
+    ----------
+    run:
+        The run.
+    command:
+        The command that asked for it, recorded with the result.
+    dataset:
+        The run's dataset (:func:`bflc.sim.engine.load_nodes_dataset` of its
+        config), if already loaded.
+    on_round:
+        Called with each round's (or stand-alone epoch's) metrics.
+    """
+    started = time.time()
+    if dataset is None:
+        dataset = load_nodes_dataset(run.config)
+    if run.kind == "simulate":
+        result = simulate(run.config, dataset=dataset, progress=False, on_round=on_round)
+    else:
+        result = train_stand_alone(run.config, dataset, on_epoch=on_round)
+    result["run"] = {
+        "id": run.id,
+        "kind": run.kind,
+        "command": command,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "wall_seconds": round(time.time() - started, 1),
+        "machine": machine(),
+        "commit": head_commit(),
+        "protocol": PROTOCOL_VERSION,
+        "contract_artifact_sha256": artifact_sha256(),
+    }
+    return result
+
+
+def do_run(run: Run, command: str) -> Outcome:
+    """Do ``run`` in a worker (a local process or a Ray task) and return its outcome; never raises."""
+    try:
+        return Outcome(execute(run, command))
+    except Exception as error:
+        return failed(error)

@@ -23,7 +23,7 @@ import numpy as np
 
 from bflc.experiments.output import finish_plot, partial_note, pyplot, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
-from bflc.experiments.setups import base, describe
+from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
 from bflc.experiments.standalone import stand_alone_epochs
 
 NAME = "table1"
@@ -50,10 +50,10 @@ FULL: _Grid = {"k": (0.1, 0.2, 0.3, 0.4, 0.5), "seeds": (0, 1, 2)}
 QUICK: _QuickGrid = {"k": (0.1, 0.2), "seeds": (0,), "size": {"nodes": 50, "rounds": 10}}
 
 
-def runs(quick: bool) -> tuple[list[Run], dict[str, list[Run]]]:
-    """The federated runs (k x framework x seed) and the stand-alone runs by variant (one per seed)."""
+def runs(quick: bool, setup: Setup = DEFAULT_SETUP) -> tuple[list[Run], dict[str, list[Run]]]:
+    """The federated runs (k x framework x seed) and the stand-alone runs by variant (one per seed), from ``setup``."""
     grid = QUICK if quick else FULL
-    config = base(quick, QUICK["size"]).replace(committee_fraction=COMMITTEE_FRACTION)
+    config = base(quick, QUICK["size"], setup).replace(committee_fraction=COMMITTEE_FRACTION)
     federated = [
         Run(config.replace(active_fraction=k, aggregator=aggregator, seed=seed))
         for seed, k, aggregator in product(grid["seeds"], grid["k"], FRAMEWORKS)
@@ -68,10 +68,10 @@ def runs(quick: bool) -> tuple[list[Run], dict[str, list[Run]]]:
     return federated, stand_alone
 
 
-def run(registry: Registry, quick: bool) -> dict[str, Any]:
-    """Run (or reuse) every run; write ``table1.csv|json|png``; return the summary."""
+def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Any]:
+    """Run (or reuse) every run from ``setup``; write ``table1.csv|json|png``; return the summary."""
     grid = QUICK if quick else FULL
-    federated, stand_alone = runs(quick)
+    federated, stand_alone = runs(quick, setup)
     every = federated + [run for variant in stand_alone.values() for run in variant]
     results = registry.results(every, desc=NAME)
     missing = [r.label for r in every if r.id not in results]
@@ -83,7 +83,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
     cells += [(label, None, cell) for label, cell in stand_alone.items()]
     rows = [_row(label, k, done, results) for label, k, cell in cells if (done := [r for r in cell if r.id in results])]
     example = results[next(r.id for r in every if r.id in results)]
-    setup = {
+    settings = {
         **example["config"],
         "active_fraction": list(grid["k"]),
         "aggregator": list(FRAMEWORKS),
@@ -92,7 +92,7 @@ def run(registry: Registry, quick: bool) -> dict[str, Any]:
         "stand_alone_epochs": stand_alone_epochs(stand_alone[STAND_ALONE][0].config),
         "stand_alone_variants": STAND_ALONE_VARIANTS,
     }
-    summary = summarize(NAME, quick, rows, missing, setup=setup, runs=[r.id for r in every if r.id in results])
+    summary = summarize(NAME, quick, rows, missing, preset=setup.preset, setup=settings, runs=[r.id for r in every if r.id in results])
     summary["paths"] = {
         **write_tables(registry.out, summary),
         "png": _plot(rows, registry, f"{describe(example)}, {len(grid['seeds'])} seed(s)" + partial_note(len(every) - len(missing), len(missing))),
