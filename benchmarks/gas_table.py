@@ -42,14 +42,14 @@ from typing import Any
 
 from bflc.chain import ElectionMode, ProtocolParams, web3_ledger
 from bflc.chain.inprocess import BLOCK_GAS_LIMIT, InProcessChain
+from bflc.chain.ledger import close_batch_size
 from bflc.chain.types import SCORE_ONE, TxResult
-from bflc.chain.web3_ledger import REVERT_ERRORS
 from bflc.machine import cpu_model
 from bflc.protocol import commitment
 from common import source_revision
 
 RESULTS = Path(__file__).parent / "results"
-SMALL, LARGE = (10, 5), (90, 37)
+SMALL, LARGE, PAPER = (10, 5), (90, 37), (270, 181)
 MIN_COMMITTEE = 3
 PHASE_DEADLINE_BLOCKS = 10
 GENESIS = b"\x01" * 32
@@ -94,9 +94,17 @@ class Config:
     def score_txs_per_member(self) -> int:
         return 1 if self.chunk is None else -(-self.k // self.chunk)
 
+    def closes(self) -> int:
+        """Scoring-close transactions the client sends once every vote is in (sized by its gas model)."""
+        left, count = self.k, 0
+        while left:
+            left -= close_batch_size(self.m, self.k, left)
+            count += 1
+        return count
+
     def expected_txs(self) -> int:
-        """K commitments + K reveals + M score batches (or chunks) + a majority of proposals."""
-        return 2 * self.k + self.m * self.score_txs_per_member() + self.m // 2 + 1
+        """K commitments + K reveals + M score batches (or chunks) + the scoring closes + a majority of proposals."""
+        return 2 * self.k + self.m * self.score_txs_per_member() + self.closes() + self.m // 2 + 1
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,6 @@ class Network:
     spares: list[str]  # never admitted; used by the admission functions
     deployment_gas: int
     txs: list[Tx] = field(default_factory=list)
-    oversize: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def ledger_of(self, account: str):
@@ -140,31 +147,19 @@ class Network:
         stats = self.chain.stats
         gas0, n0 = stats.gas_used, stats.transactions
         result = getattr(self.ledger_of(account), function)(*args, **kw)
-        assert stats.transactions == n0 + 1, f"{function} sent {stats.transactions - n0} transactions"
-        results = result if isinstance(result, list) else [result]
-        notes = [MILESTONES[e.name] for r in results if isinstance(r, TxResult) for e in r.events if e.name in MILESTONES]
-        self.txs.append(Tx(label or function, stats.gas_used - gas0, round, ", ".join(notes)))
+        if stats.transactions == n0 + 1:
+            results = result if isinstance(result, list) else [result]
+            notes = [MILESTONES[e.name] for r in results if isinstance(r, TxResult) for e in r.events if e.name in MILESTONES]
+            self.txs.append(Tx(label or function, stats.gas_used - gas0, round, ", ".join(notes)))
+            return result
+        # Several transactions (a scoring close in parts, or the last vote and the close it starts): one row each.
+        assert isinstance(result, list), f"{function} sent {stats.transactions - n0} transactions"
+        assert len(result) == stats.transactions - n0, f"{function} sent {stats.transactions - n0} transactions"
+        for r in result:
+            name = function if r.events_named("ScoresSubmitted") else (label or "close_phase (scoring)")
+            notes = [MILESTONES[e.name] for e in r.events if e.name in MILESTONES]
+            self.txs.append(Tx(name, r.gas_used, round, ", ".join(notes)))
         return result
-
-    def fits(self, gas: int, account: str, function: str, *args: Any) -> bool:
-        """Whether the call runs within ``gas`` (one dry run; a binary-search
-        estimate would execute a heavy call some twenty times)."""
-        call = self.ledger.contract.functions[function](*args)
-        try:
-            call.call({"from": account, "gas": gas})
-        except REVERT_ERRORS as exc:
-            if "gas" in str(exc).lower():  # "Out of gas", "SSTORE ... below 2300 gas"
-                return False
-            raise
-        return True
-
-    def check_fit(self, cap: int, account: str, function: str, *args: Any, round: int, batch: int | None = None) -> bool:
-        """Whether the call fits the client's ``cap``; logs it when it does not."""
-        if self.fits(cap, account, function, *args):
-            return True
-        over_block = not self.fits(BLOCK_GAS_LIMIT, account, function, *args)
-        self.oversize.append({"round": round, "function": function, "batch": batch, "cap": cap, "over_block": over_block})
-        return False
 
     def mine_until(self, block: int) -> None:
         self.chain.mine(max(0, block - self.ledger.block_number()))
@@ -212,16 +207,11 @@ def chunks(items: list[int], size: int | None) -> list[list[int]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def send_scores(net: Network, member: str, r: int, ids: list[int], scores: dict[int, int], completes: bool) -> None:
-    """One submit_scores; a batch that completes updates is dry-run first
-    and, when over the client's gas limit, split in halves."""
-    values = [scores[u] for u in ids]
-    if completes and len(ids) > 1 and not net.check_fit(SCORE_CAP, member, "submit_scores", r, ids, values, round=r, batch=len(ids)):
-        half = len(ids) // 2
-        send_scores(net, member, r, ids[:half], scores, completes)
-        send_scores(net, member, r, ids[half:], scores, completes)
-        return
-    net.send(member, "submit_scores", r, ids, values, round=r, batch_size=len(ids))
+def send_scores(net: Network, member: str, r: int, ids: list[int], scores: dict[int, int]) -> None:
+    """One submit_scores (a batch always fits: votes cost a few thousand gas
+    each); the one that completes the votes is followed by the member's
+    scoring close, logged as ``close_phase (scoring)``."""
+    net.send(member, "submit_scores", r, ids, [scores[u] for u in ids], round=r, batch_size=len(ids))
 
 
 def trainers_of(net: Network, r: int) -> list[str]:
@@ -242,24 +232,21 @@ def reveal_updates(net: Network, r: int, sealed: list[Sealed]) -> list[int]:
     return [net.send(s.trainer, "reveal_update", r, s.blob_hash, s.n_samples, s.salt, round=r) for s in sealed]
 
 
-def close_phase(net: Network, r: int, updates: int) -> None:
-    """Mine to the current phase's deadline, then close the phase in one
-    transaction (a scoring close examines all ``updates``) unless that is
-    over the client's gas limit; logged as ``close_phase (<phase>)``."""
+def close_phase(net: Network, r: int) -> None:
+    """Mine to the current phase's deadline, then close the phase (a scoring
+    close in as many transactions as the client's gas model sizes); logged as
+    ``close_phase (<phase>)``."""
     state = net.ledger.round_state()
     net.mine_until(state.phase_start_block + net.config.params().deadline_blocks(state.phase))
-    mgr = net.managers[0]
-    if net.check_fit(web3_ledger.GAS_LIMITS["close_phase"], mgr, "close_phase", r, updates, round=r):
-        net.send(mgr, "close_phase", r, updates, round=r, label=f"close_phase ({state.phase.name.lower()})")
+    net.send(net.managers[0], "close_phase", r, round=r, label=f"close_phase ({state.phase.name.lower()})")
 
 
-def score_round(net: Network, r: int, ids: list[int], voters: list[str], completing: bool) -> None:
-    """Each voter scores every update (accuracies in [0.5, 1)), in the
-    configured batches; ``completing`` says the last voter completes them."""
-    for i, member in enumerate(voters):
+def score_round(net: Network, r: int, ids: list[int], voters: list[str]) -> None:
+    """Each voter scores every update (accuracies in [0.5, 1)), in the configured batches."""
+    for member in voters:
         scores = {u: net.rng.randrange(SCORE_ONE // 2, SCORE_ONE) for u in ids}
         for batch in chunks(ids, net.config.chunk):
-            send_scores(net, member, r, batch, scores, completing and i == len(voters) - 1)
+            send_scores(net, member, r, batch, scores)
 
 
 def play_round(net: Network) -> int:
@@ -267,7 +254,7 @@ def play_round(net: Network) -> int:
     r = net.ledger.current_round()
     committee = net.ledger.committee(r)
     ids = reveal_updates(net, r, commit_updates(net, r, trainers_of(net, r)))
-    score_round(net, r, ids, committee, completing=True)
+    score_round(net, r, ids, committee)
     model = random_hash(net)
     for member in committee[: len(committee) // 2 + 1]:
         net.send(member, "propose_model", r, model, f"file:///models/{r}", round=r)
@@ -298,11 +285,11 @@ def play_failure_paths(net: Network) -> None:
     r = net.ledger.current_round()
     committee = net.ledger.committee(r)
     sealed = commit_updates(net, r, trainers_of(net, r)[:-1])
-    close_phase(net, r, len(sealed))
+    close_phase(net, r)
     ids = reveal_updates(net, r, sealed[:-1])
-    close_phase(net, r, len(ids))
-    score_round(net, r, ids, committee[: len(committee) // 2 + 1], completing=False)
-    close_phase(net, r, len(ids))
+    close_phase(net, r)
+    score_round(net, r, ids, committee[: len(committee) // 2 + 1])
+    close_phase(net, r)
     mine_past_round_deadline(net)
     net.send(mgr, "reelect_committee", r, round=r)
 
@@ -357,7 +344,6 @@ def summarize_rounds(net: Network, rounds: list[int]) -> dict[str, Any]:
         "setup_functions": by_function([tx for tx in net.txs if tx.round is None]),
         "heaviest": asdict(heaviest),
         "fits_block": heaviest.gas <= BLOCK_GAS_LIMIT,
-        "oversize_batches": net.oversize,
     }
 
 
@@ -380,7 +366,6 @@ def run_failure_paths(config: Config) -> dict[str, Any]:
         "config": {"k": config.k, "m": config.m, "name": config.name},
         "deployment_gas": net.deployment_gas,
         "functions": {name: tx["gas"] for name, tx in sorted(tail.items())},
-        "oversize": net.oversize,
     }
 
 
@@ -409,13 +394,6 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
-def oversize_text(o: dict[str, Any]) -> str:
-    what = f"the completing batch of {o['batch']} scores" if o["batch"] else o["function"]
-    limit = "the 30M block gas limit" if o["over_block"] else f"the client's {fmt(o['cap'])} limit (but fits the block)"
-    action = "it was sent in two halves" if o["batch"] else "not sent"
-    return f"round {o['round']}: {what} needs more than {limit}: {action}"
-
-
 def config_section(s: dict[str, Any]) -> list[str]:
     rounds = s["rounds"]
     lines = [f"### {s['config']['name']}", ""]
@@ -438,8 +416,6 @@ def config_section(s: dict[str, Any]) -> list[str]:
             for r in rounds
         ],
     )
-    for o in s["oversize_batches"]:
-        lines.append(f"\n- {oversize_text(o)}.")
     return [*lines, ""]
 
 
@@ -505,9 +481,6 @@ def markdown(report: dict[str, Any]) -> str:
         ["function"] + [f"K={f['config']['k']}, M={f['config']['m']}" for f in report["failure_paths"]],
         [[n] + [fmt(f["functions"].get(n)) for f in report["failure_paths"]] for n in names],
     )
-    for f in report["failure_paths"]:
-        for o in f["oversize"]:
-            out.append(f"\n- K={f['config']['k']}, M={f['config']['m']}, {oversize_text(o)}.")
     out += ["", "## Per configuration", ""]
     for s in report["rounds"]:
         out += config_section(s)
@@ -539,17 +512,8 @@ def conclusions(summaries: list[dict[str, Any]], client_deploy_gas: int) -> str:
         c = s["config"]
         expected = s["expected_transactions_per_round"]
         measured = [r["transactions"] for r in s["rounds"]]
-        formula = "2K + M + floor(M/2)+1" if c["chunk"] is None else f"2K + M*ceil(K/{c['chunk']}) + floor(M/2)+1"
-        if set(measured) == {expected}:
-            verdict = "matches"
-        elif s["oversize_batches"]:
-            verdict = (
-                f"differs: the last voter's batch of {c['k']} needs more than "
-                f"{'the block gas limit' if any(o['over_block'] for o in s['oversize_batches']) else 'the client limit'}"
-                f" and had to be split (+{max(measured) - expected} transaction(s) per round)"
-            )
-        else:
-            verdict = "DIFFERS"
+        formula = "2K + M + C + floor(M/2)+1" if c["chunk"] is None else f"2K + M*ceil(K/{c['chunk']}) + C + floor(M/2)+1"
+        verdict = "matches" if set(measured) == {expected} else "DIFFERS"
         notes.append(
             f"- {c['name']}: {formula} = {expected} transactions; measured {'/'.join(map(str, sorted(set(measured))))}: "
             f"{verdict}. Heaviest transaction sent: {s['heaviest']['function']} {fmt(s['heaviest']['gas'])} gas, "
@@ -574,7 +538,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     configs = [Config(*SMALL, election=e) for e in ElectionMode] + [Config(*LARGE)] + [
         Config(*LARGE, election=e, chunk=30) for e in ElectionMode
-    ]
+    ] + [Config(*PAPER)]
     print("playing rounds:", flush=True)
     summaries = [run_rounds(c, args.rounds) for c in configs]
     print("playing failure paths:", flush=True)

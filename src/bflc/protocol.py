@@ -77,6 +77,18 @@ def commitment(sender: str, round: int, blob_hash: bytes, n_samples: int, salt: 
     return keccak(encode(["address", "uint256", "bytes32", "uint256", "bytes32"], [sender, round, blob_hash, n_samples, salt]))
 
 
+def stored_commitment(sealed: bytes) -> bytes:
+    r"""What the contract keeps of a commitment: its upper 224 bits, the last 4 bytes zero.
+
+    The contract packs a node's commitment with its commit and reveal marks
+    in one storage word; a reveal must match those 224 bits.
+
+    >>> stored_commitment(bytes(range(32)))[-5:]
+    b'\x1b\x00\x00\x00\x00'
+    """
+    return sealed[:28] + bytes(4)
+
+
 def mix_entropy(entropy: int, salt: bytes) -> int:
     """A round's shared randomness after one more revealed salt (XOR, so the order of reveals does not matter)."""
     return entropy ^ int.from_bytes(salt, "big")

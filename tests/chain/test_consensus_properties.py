@@ -132,7 +132,8 @@ def play(make_network, case: VotingCase) -> None:
         state = net.ledger.round_state()
         net.chain.mine(max(0, state.phase_start_block + net.params.score_deadline_blocks - net.ledger.block_number()))
         while net.ledger.phase() == Phase.SCORING:
-            send(net.at(net.managers[0]), "close_phase", 0, case.close_batch)
+            cursor = int(net.ledger._call("close_cursor"))
+            send(net.at(net.managers[0]), "close_phase", 0, net.ledger.scoring_claims(0)[cursor : cursor + case.close_batch])
             if net.ledger.phase() == Phase.SCORING and late:
                 with pytest.raises(ContractRevert, match="scoring is closing"):
                     vote(late.pop())

@@ -70,8 +70,8 @@ def test_a_selective_voter_neither_triggers_aggregation_nor_chooses_the_qualifie
         for result in net.at(member).submit_scores(0, uids, scores):
             assert result.events_named("AggregationTriggered") == []
         assert net.ledger.phase() == Phase.SCORING
-    # Updates 0-3 have every vote and are final; update 4 waits for the deadline.
-    assert [u.final for u in net.ledger.round_updates(0)] == [True, True, True, True, False]
+    # Updates 0-3 have every vote, update 4 one short: nothing is final before scoring closes.
+    assert [(u.num_votes, u.final) for u in net.ledger.round_updates(0)] == [(5, False)] * 4 + [(4, False)]
     assert net.ledger.qualified(0) == []
     with pytest.raises(ContractRevert, match="phase deadline not reached"):
         net.at(selective).close_phase(0)
@@ -228,7 +228,7 @@ def test_a_close_in_several_transactions_finalizes_each_quorum_update_once(make_
     ids = net.submit(net.trainers[:4])
     for member, ballot in zip(net.committee, BALLOTS, strict=True):
         net.at(member).submit_scores(0, [ids[i] for i in ballot], fixed(list(ballot.values())))
-    assert [u.final for u in net.ledger.round_updates(0)] == [True, False, False, False]
+    assert [(u.num_votes, u.final) for u in net.ledger.round_updates(0)] == [(5, False), (3, False), (2, False), (4, False)]
     state = net.ledger.round_state()
     net.chain.mine(max(0, state.phase_start_block + net.params.score_deadline_blocks - net.ledger.block_number()))
 
@@ -236,7 +236,8 @@ def test_a_close_in_several_transactions_finalizes_each_quorum_update_once(make_
     late = [(net.committee[4], ids[D]), (net.committee[2], ids[C]), (net.committee[0], ids[C])]
     closes = 0
     while net.ledger.phase() == Phase.SCORING:
-        send(net.at(closers[closes % len(closers)]), "close_phase", 0, max_updates)
+        cursor = int(net.ledger._call("close_cursor"))
+        send(net.at(closers[closes % len(closers)]), "close_phase", 0, net.ledger.scoring_claims(0)[cursor : cursor + max_updates])
         closes += 1
         if net.ledger.phase() == Phase.SCORING:  # a late vote would finalize C or D a second time
             member, uid = late[closes % len(late)]

@@ -182,7 +182,7 @@ def test_qualified_set_matches_reference(make_network, case):
     for i in blacklisted:  # blacklisted after submitting: the update never qualifies
         net.ledger.blacklist(net.trainers[i])
     # One batch in a drawn order: vote order must not matter.
-    [result] = net.at(net.committee[0]).submit_scores(0, [ids[i] for i in order], [medians[i] for i in order])
+    *_, result = net.at(net.committee[0]).submit_scores(0, [ids[i] for i in order], [medians[i] for i in order])
 
     candidates = [Candidate(ids[i], net.trainers[i], medians[i]) for i in range(k) if i not in blacklisted]
     expected = [c.update_id for c in qualify_as_contract(candidates, ints)]

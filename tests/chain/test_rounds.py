@@ -7,7 +7,7 @@ import pytest
 
 from bflc.chain import ElectionMode, ModelOrigin, Phase, to_fixed
 from bflc.errors import ContractRevert
-from bflc.protocol import Candidate, elect_random, elected_size, election_seed, mix_entropy, share_reward
+from bflc.protocol import Candidate, elect_random, elected_size, election_seed, mix_entropy, share_reward, stored_commitment
 
 pytestmark = pytest.mark.slow
 
@@ -57,12 +57,16 @@ def test_commitments_close_at_k_and_aggregation_waits_for_every_revealed_update(
     ids = net.reveal(sealed)
     assert net.ledger.phase() == Phase.SCORING  # every commitment revealed
     net.score_all(ids[:2], [0.6, 0.5])
-    assert net.ledger.phase() == Phase.SCORING and net.ledger.round_state().num_final == 2
-    r = None
-    for member in net.committee:
+    assert net.ledger.phase() == Phase.SCORING and net.ledger.round_state().num_final == 0
+    assert [u.num_votes for u in net.ledger.round_updates(0)] == [5, 5, 0, 0]
+    for member in net.committee[:-1]:
         [r] = net.at(member).submit_scores(0, ids[2:], [to_fixed(0.7), to_fixed(0.6)])
+        assert r.events_named("ScoringComplete") == []
+    # The last vote completes scoring; the same member closes it in a second transaction.
+    vote, close = net.at(net.committee[-1]).submit_scores(0, ids[2:], [to_fixed(0.7), to_fixed(0.6)])
+    assert vote.events_named("ScoringComplete")[0].args["num_votes"] == 4 * 5
     assert net.ledger.phase() == Phase.AGGREGATING
-    [trig] = r.events_named("AggregationTriggered")
+    [trig] = close.events_named("AggregationTriggered")
     assert trig.args["num_final"] == 4 and trig.args["num_qualified"] == 4
     # best median first, ties by update id
     assert net.ledger.qualified(0) == [ids[2], ids[0], ids[3], ids[1]]
@@ -87,9 +91,8 @@ def test_min_score_drops_low_updates_inside_the_top(make_network):
 def test_no_qualified_update_skips_the_round(make_network):
     net = make_network(min_score=0.99)
     ids = net.submit(net.trainers[:3])
-    r = None
     for member in net.committee:
-        [r] = net.at(member).submit_scores(0, ids, [to_fixed(0.5)] * 3)
+        *_, r = net.at(member).submit_scores(0, ids, [to_fixed(0.5)] * 3)
     assert r.events_named("RoundSkipped")
     assert (net.ledger.current_round(), net.ledger.phase()) == (1, Phase.COMMIT)
     assert net.ledger.model(1).blob_hash == net.ledger.model(0).blob_hash
@@ -257,7 +260,7 @@ def test_commit_and_reveal_close_after_their_deadlines(make_network):
     with pytest.raises(ContractRevert, match="not this phase of the round"):  # the unrevealed commitment is dropped
         net.reveal(sealed[1:])
     assert net.ledger.has_submitted(0, t[0]) and not net.ledger.has_submitted(0, t[1])
-    assert net.ledger.commitment(0, t[1]) == sealed[1].commitment(0)
+    assert net.ledger.commitment(0, t[1]) == stored_commitment(sealed[1].commitment(0))
 
 
 def test_failback_to_any_historical_model(net):
@@ -323,10 +326,10 @@ def test_events_trace_a_full_round(net):
     [started] = reveals[-1].events_named("PhaseStarted")
     assert started.args["phase"] == Phase.SCORING
     ids = [r.events_named("UpdateSubmitted")[0].args["update_id"] for r in reveals]
-    last = None
     for member in c:
-        [last] = net.at(member).submit_scores(0, ids, [to_fixed(s) for s in (0.9, 0.8, 0.7)])
-    assert [e.name for e in last.events] == ["UpdateFinalized"] * 3 + ["ScoresSubmitted", "AggregationTriggered"]
+        *votes, last = net.at(member).submit_scores(0, ids, [to_fixed(s) for s in (0.9, 0.8, 0.7)])
+    assert [e.name for e in votes[0].events] == ["ScoresSubmitted", "ScoringComplete"]
+    assert [e.name for e in last.events] == ["UpdateFinalized"] * 3 + ["AggregationTriggered"]
     names = []
     for member in c[:3]:
         names += [e.name for e in net.at(member).propose_model(0, MODEL_A, "").events]
@@ -351,7 +354,7 @@ def test_scores_and_closing_go_in_batches(make_network):
         net.at(member).submit_scores(0, ids[:3], [to_fixed(0.6)] * 3)
     net.chain.mine(60)
     closer = net.at(net.trainers[5])
-    closing = [closer._transact("close_phase", 0, 2)]  # updates 0-1
+    closing = [closer._transact("close_phase", 0, net.ledger.scoring_claims(0)[:2])]  # updates 0-1
     with pytest.raises(ContractRevert, match="scoring is closing"):  # no vote changes a close under way
         net.at(rest[2]).submit_scores(0, ids, [to_fixed(0.9)] * 5)
     closing += closer.close_phase(0, batch_size=2)

@@ -18,7 +18,7 @@ from bflc.errors import ConfigError, ContractRevert
 from bflc.node.daemon import NodeDaemon, Role, StopRequested
 from bflc.node.journal import read_journal
 from bflc.node.state import StateDir
-from bflc.protocol import commitment
+from bflc.protocol import commitment, stored_commitment
 from bflc.roles import aggregate_qualified
 from bflc.storage import bytes32_to_hash, encode_model, get_model, hash_to_bytes32
 from tests.node.daemon_net import Net, TinyLearner, build_net
@@ -61,7 +61,7 @@ def test_a_round_commits_reveals_scores_aggregates_and_elects(net):
         update = recorded_update(net, trainer)
         assert update["id"] is None and len(bytes.fromhex(update["salt"])) == 32
         assert not net.store.has(update["blob"]) and net.daemons[trainer].blobs.has_local(update["blob"])
-        assert net.ledger.commitment(0, trainer) == commitment(trainer, 0, hash_to_bytes32(update["blob"]), update["n_samples"], bytes.fromhex(update["salt"]))
+        assert net.ledger.commitment(0, trainer) == stored_commitment(commitment(trainer, 0, hash_to_bytes32(update["blob"]), update["n_samples"], bytes.fromhex(update["salt"])))
     assert net.play_round() == 1
 
     record = net.ledger.model(1)

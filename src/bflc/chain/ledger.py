@@ -15,52 +15,88 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bflc.chain.types import ModelOrigin, ModelRecord, NodeStatus, Phase, ProtocolParams, RoundState, TxResult, UpdateRecord
-from bflc.errors import ChainError, ConfigError
+from bflc.chain.types import (
+    VOTES_PER_WORD,
+    ModelOrigin,
+    ModelRecord,
+    NodeStatus,
+    Phase,
+    ProtocolParams,
+    RoundState,
+    TxResult,
+    UpdateRecord,
+    decode_votes,
+)
+from bflc.errors import ChainError, ConfigError, ContractRevert
+from bflc.protocol import is_quorum, lower_median
 
 # Gas the client plans for per transaction of scores or of a scoring close:
 # inside the 25M it sends with and a 30M block.
 TX_GAS_BUDGET = 24_000_000
-# Worst-case gas, measured by tests/chain/test_gas_model.py: a vote into fresh
-# storage, finalizing an update, its lower median over M scores (insertion
-# sort, worst in reverse order) and qualifying K updates (insertion sort).
-VOTE_GAS = 150_000
-FINALIZE_GAS = 50_000
-MEDIAN_GAS_PER_MEMBER = 8_000
-MEDIAN_GAS_PER_PAIR = 160
-QUALIFY_GAS_PER_UPDATE = 75_000
-QUALIFY_GAS_PER_PAIR = 200
+# Worst-case gas, measured by tests/chain/test_gas_model.py: a vote alone in
+# a fresh storage word; a scoring close: per update examined (its verdict,
+# event and claim) and per vote counted against the claim, and each member's
+# vote word read cold once per twelve updates; ranking and qualifying K
+# final updates (a heapsort, and each provider's record and status).
+VOTE_GAS = 30_000
+CLOSE_GAS_PER_UPDATE = 30_000
+CLOSE_GAS_PER_VOTE = 450
+CLOSE_GAS_PER_WORD = 2_300
+QUALIFY_GAS = 100_000
+QUALIFY_GAS_PER_UPDATE = 20_000
 
 
-def median_gas(committee_size: int) -> int:
-    """Upper bound on the gas of finalizing one update: its lower median over ``committee_size`` votes."""
-    m = committee_size
-    return FINALIZE_GAS + MEDIAN_GAS_PER_MEMBER * m + MEDIAN_GAS_PER_PAIR * m * m
+def close_gas(committee_size: int, num_examined: int) -> int:
+    """Upper bound on the gas of a scoring close that examines ``num_examined`` updates (checking their claimed medians)."""
+    groups = num_examined // VOTES_PER_WORD + 2  # vote words a run of updates can touch, per member
+    return num_examined * (CLOSE_GAS_PER_UPDATE + CLOSE_GAS_PER_VOTE * committee_size) + groups * committee_size * CLOSE_GAS_PER_WORD
 
 
 def qualify_gas(num_updates: int) -> int:
     """Upper bound on the gas of ranking and qualifying ``num_updates`` final updates."""
-    k = num_updates
-    return QUALIFY_GAS_PER_UPDATE * k + QUALIFY_GAS_PER_PAIR * k * k
+    return QUALIFY_GAS + QUALIFY_GAS_PER_UPDATE * num_updates
 
 
-def score_batch_size(committee_size: int, num_updates: int, budget: int = TX_GAS_BUDGET) -> int:
-    """Most votes per ``submit_scores`` (or updates per scoring close) that fit ``budget`` in the worst case.
+def score_batch_size(num_updates: int, budget: int = TX_GAS_BUDGET) -> int:
+    """Most votes per ``submit_scores`` that fit ``budget`` in the worst case (every vote in a fresh word)."""
+    return max(1, min(num_updates, budget // VOTE_GAS))
 
-    The worst case is every vote completing its update's votes (so each
-    computes a median over ``committee_size`` scores in reverse order) and the
-    transaction then qualifying all ``num_updates`` updates of the round.
+
+def close_batch_size(committee_size: int, num_updates: int, num_left: int, budget: int = TX_GAS_BUDGET) -> int:
+    """How many of the ``num_left`` updates still to examine the next scoring close examines.
+
+    Each close fits ``budget`` in the worst case; the one that examines the
+    last updates also ranks and qualifies all ``num_updates``, so it is left
+    with fewer.
 
     Raises
     ------
     ChainError
-        If not even one vote fits the budget.
+        If the last close cannot fit even one update next to the ranking.
     """
-    per_vote = VOTE_GAS + median_gas(committee_size)
-    room = budget - qualify_gas(num_updates)
-    if room < per_vote:
-        raise ChainError(f"one vote of a committee of {committee_size} on a round of {num_updates} updates may exceed {budget} gas", "use a smaller committee or round")
-    return max(1, room // per_vote)
+
+    def most(room: int) -> int:
+        return max((n for n in range(1, num_left + 1) if close_gas(committee_size, n) <= room), default=0)
+
+    last = most(budget - qualify_gas(num_updates))
+    if last < 1:
+        raise ChainError(f"closing a round of {num_updates} updates and a committee of {committee_size} may exceed {budget} gas", "use a smaller committee or round")
+    if num_left <= last:
+        return num_left
+    return min(max(1, most(budget)), num_left - last)
+
+
+def claimed_medians(votes: list[list[int | None]], committee_size: int) -> list[int]:
+    """What a scoring close claims for each update: its lower median, or 0 without a quorum.
+
+    >>> claimed_medians([[5, 1, 3], [7, None, None]], 3)
+    [3, 0]
+    """
+    claims = []
+    for scores in votes:
+        cast = [s for s in scores if s is not None]
+        claims.append(lower_median(cast) if is_quorum(len(cast), committee_size) else 0)
+    return claims
 
 
 @dataclass
@@ -201,32 +237,44 @@ class Ledger(ABC):
 
     def update(self, update_id: int, with_votes: bool = True) -> UpdateRecord:
         """One update with its vote count, median and verdict (and its votes if ``with_votes``)."""
-        return self._update_record(update_id, self._call("get_update", update_id), with_votes)
+        raw = self._call("get_update", update_id)
+        first = self.round_update_ids(raw[0])[0]
+        return self._update_record(update_id, raw, self.votes(raw[0])[update_id - first], with_votes)
 
     def round_update_ids(self, round: int) -> list[int]:
-        """The ids of the updates of ``round`` in submission order."""
+        """The ids of the updates of ``round`` in submission order (consecutive)."""
         return list(self._call("get_round_updates", round))
 
-    def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
-        """Every update of ``round`` in submission order (two calls, plus one per update for votes)."""
-        ids = self.round_update_ids(round)
-        raws = self._call("get_round_update_records", round) if ids else []
-        # Not strict: an update submitted between the two calls only lengthens ``raws``.
-        return [self._update_record(uid, raw, with_votes) for uid, raw in zip(ids, raws, strict=False)]
+    def votes(self, round: int) -> list[list[int | None]]:
+        """Every vote of ``round``: ``votes[u][j]`` is member ``j``'s score of the round's ``u``-th update (``None``: no vote)."""
+        num_updates = len(self.round_update_ids(round))
+        words = [int(w) for w in self._call("get_vote_words", round)]
+        return decode_votes(words, len(self.committee(round)), num_updates)
 
-    def _update_record(self, update_id: int, raw: Any, with_votes: bool) -> UpdateRecord:
+    def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
+        """Every update of ``round`` in submission order, with live vote counts (three calls)."""
+        ids = self.round_update_ids(round)
+        if not ids:
+            return []
+        raws = self._call("get_round_update_records", round)
+        votes = self.votes(round)
+        # Not strict: an update submitted between the calls only lengthens ``raws``.
+        return [self._update_record(uid, raw, scores, with_votes) for uid, raw, scores in zip(ids, raws, votes, strict=False)]
+
+    def _update_record(self, update_id: int, raw: Any, votes: list[int | None], with_votes: bool) -> UpdateRecord:
+        cast = [(j, s) for j, s in enumerate(votes) if s is not None]
         voters: tuple[str, ...] = ()
         scores: tuple[int, ...] = ()
-        if with_votes:
-            members, values = self._call("get_votes", update_id)
-            voters, scores = tuple(members), tuple(int(v) for v in values)
+        if with_votes and cast:
+            committee = self.committee(raw[0])
+            voters, scores = tuple(committee[j] for j, _ in cast), tuple(s for _, s in cast)
         return UpdateRecord(
             update_id=update_id,
             round=raw[0],
             provider=raw[1],
             blob_hash=bytes(raw[2]),
             n_samples=raw[3],
-            num_votes=raw[4],
+            num_votes=len(cast),
             median=raw[5],
             final=raw[6],
             qualified=raw[7],
@@ -301,29 +349,50 @@ class Ledger(ABC):
     def submit_scores(self, round: int, update_ids: Sequence[int], scores: Sequence[int], batch_size: int | None = None) -> list[TxResult]:
         """Record this member's scores, in batches that fit a block in the worst case.
 
-        The transaction that completes the last votes computes those medians
-        (and may trigger aggregation); :func:`score_batch_size` sizes each
-        batch from the committee's size so that no vote order can run it out
-        of gas.
+        When a batch completes the committee's votes (``ScoringComplete``),
+        this member closes scoring at once (:meth:`close_phase`); its
+        transactions are returned after the votes. Another member closing
+        first is not an error.
         """
         if len(update_ids) != len(scores):
             raise ConfigError(f"{len(update_ids)} update ids but {len(scores)} scores", "give one score per update")
         ids, values = list(update_ids), list(scores)
         if not ids:
             return [self._transact("submit_scores", round, [], [])]
-        size = self._batch_size(round) if batch_size is None else batch_size
-        return [self._transact("submit_scores", round, ids[i : i + size], values[i : i + size]) for i in range(0, len(ids), size)]
-
-    def close_phase(self, round: int, batch_size: int | None = None) -> list[TxResult]:
-        """Close the current phase after its deadline; a scoring close examines ``batch_size`` updates per transaction."""
-        size = self._batch_size(round) if batch_size is None else batch_size
-        results = [self._transact("close_phase", round, size)]
-        while self.phase() == Phase.SCORING and self.current_round() == round and results[-1].events_named("PhaseStarted") == []:
-            results.append(self._transact("close_phase", round, size))
+        size = score_batch_size(len(ids)) if batch_size is None else batch_size
+        results = [self._transact("submit_scores", round, ids[i : i + size], values[i : i + size]) for i in range(0, len(ids), size)]
+        if any(r.events_named("ScoringComplete") for r in results):
+            try:
+                results += self.close_phase(round)
+            except ContractRevert:
+                if self._scoring(round):
+                    raise
         return results
 
-    def _batch_size(self, round: int) -> int:
-        return score_batch_size(len(self.committee(round)), len(self.round_update_ids(round)))
+    def close_phase(self, round: int, batch_size: int | None = None) -> list[TxResult]:
+        """Close the current phase after its deadline (scoring also once every vote is in).
+
+        A scoring close claims the lower median of ``batch_size`` updates per
+        transaction (sized to fit a block by default), computed from the
+        votes on chain; the contract checks every claim.
+        """
+        if not self._scoring(round):
+            return [self._transact("close_phase", round, [])]
+        claims = self.scoring_claims(round)
+        committee_size = len(self.committee(round))
+        results: list[TxResult] = []
+        while self._scoring(round):
+            start = int(self._call("close_cursor"))
+            size = close_batch_size(committee_size, len(claims), len(claims) - start) if batch_size is None else batch_size
+            results.append(self._transact("close_phase", round, claims[start : start + size]))
+        return results
+
+    def scoring_claims(self, round: int) -> list[int]:
+        """What a scoring close of ``round`` claims for each of its updates: the lower median of its votes, 0 without a quorum."""
+        return claimed_medians(self.votes(round), len(self.committee(round)))
+
+    def _scoring(self, round: int) -> bool:
+        return self.current_round() == round and self.phase() == Phase.SCORING
 
     def propose_model(self, round: int, blob_hash: bytes, uri: str) -> TxResult:
         """Propose the hash of the aggregate of the qualified updates as the next global model."""

@@ -14,10 +14,14 @@ from bflc.protocol import BPS
 
 SCORE_ONE = 1_000_000
 MAX_MANAGERS = 16
-MAX_COMMITTEE = 64
-MAX_UPDATES = 128
-MAX_BATCH = 128
+MAX_COMMITTEE = 255
+MAX_UPDATES = 320
+MAX_BATCH = 320
 MAX_URI = 256
+# How the contract stores a vote: score + 1 in a 20-bit field (0: no vote),
+# twelve fields to a 256-bit word (docs/gas.md).
+VOTE_BITS = 20
+VOTES_PER_WORD = 12
 
 
 class ElectionMode(enum.IntEnum):
@@ -233,6 +237,44 @@ class ProtocolParams:
 
 def _bps(fraction: float) -> int:
     return round(fraction * BPS)
+
+
+def decode_votes(words: list[int], committee_size: int, num_updates: int) -> list[list[int | None]]:
+    """Every vote of a round from the contract's ``get_vote_words``.
+
+    Parameters
+    ----------
+    words:
+        For each committee member in committee order, ``ceil(num_updates / 12)``
+        words of twelve 20-bit fields (score + 1; 0 where the member has not
+        voted).
+    committee_size, num_updates:
+        The round's committee size and number of revealed updates.
+
+    Returns
+    -------
+    list of list of int or None
+        ``votes[u][j]``: member ``j``'s score of the round's ``u``-th update,
+        ``None`` where it has not voted.
+
+    Raises
+    ------
+    ValueError
+        If ``words`` does not hold ``committee_size`` members' words.
+
+    >>> decode_votes([(500_001 << 20) | 1, 0], 2, 2)
+    [[0, None], [500000, None]]
+    """
+    per_member = -(-num_updates // VOTES_PER_WORD)
+    if len(words) != committee_size * per_member:
+        raise ValueError(f"{len(words)} vote words for {committee_size} members and {num_updates} updates")
+    mask = (1 << VOTE_BITS) - 1
+    votes: list[list[int | None]] = []
+    for u in range(num_updates):
+        word, offset = divmod(u, VOTES_PER_WORD)
+        fields = [(words[j * per_member + word] >> (offset * VOTE_BITS)) & mask for j in range(committee_size)]
+        votes.append([f - 1 if f else None for f in fields])
+    return votes
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,61 @@
         scores every revealed update, then aggregates the qualified ones.
         Every loop is bounded by a named constant; a round costs O(K + M)
         transactions and no function loops over all registered nodes.
+        Storage is laid out for gas (docs/gas.md): a vote is a 20-bit field,
+        twelve to a storage word; an update's verdict (median, final,
+        qualified, vote count) a 32-bit field, eight to a word; an update is
+        two words (its blob hash, and provider, sample count and round under
+        the blob hash); a round's updates have consecutive ids; a node's
+        commitment and its commit and reveal marks share one reused word.
+        Medians are not sorted on chain: whoever closes scoring claims each
+        update's lower median and the contract checks the claim by counting
+        the votes below and at it.
 """
 
 # ---------------------------------------------------------------- constants
 
 MAX_MANAGERS: constant(uint256) = 16
-MAX_COMMITTEE: constant(uint256) = 64
-MAX_UPDATES: constant(uint256) = 128
-MAX_BATCH: constant(uint256) = 128
+MAX_COMMITTEE: constant(uint256) = 255
+MAX_UPDATES: constant(uint256) = 320
+MAX_BATCH: constant(uint256) = 320
 MAX_URI: constant(uint256) = 256
 SCORE_ONE: constant(uint256) = 1_000_000
 BPS: constant(uint256) = 10_000
+
+# A vote: score + 1 in a 20-bit field (0 = no vote), twelve to a word; member
+# i's word w of a round is votes[round][i * WORDS_PER_MEMBER + w].
+VOTE_BITS: constant(uint256) = 20
+VOTES_PER_WORD: constant(uint256) = 12
+VOTE_MASK: constant(uint256) = 2**20 - 1
+WORDS_PER_MEMBER: constant(uint256) = 64
+MAX_VOTE_WORDS: constant(uint256) = 6_885
+# A verdict: median (bits 0-19), final (bit 20), qualified (bit 21), number of
+# votes (bits 22-31), eight to a word.
+VERDICT_BITS: constant(uint256) = 32
+VERDICTS_PER_WORD: constant(uint256) = 8
+VERDICT_MASK: constant(uint256) = 2**32 - 1
+FINAL_BIT: constant(uint256) = 2**20
+QUALIFIED_BIT: constant(uint256) = 2**21
+VOTES_SHIFT: constant(uint256) = 22
+# The qualified updates of a round: 16-bit positions in the round, best first.
+RANK_BITS: constant(uint256) = 16
+RANKS_PER_WORD: constant(uint256) = 16
+RANK_MASK: constant(uint256) = 2**16 - 1
+# An update record (blob_record[blob hash]): provider (bits 0-159), sample
+# count (160-223), round (224-255). A global model's hash holds MODEL_RECORD.
+ADDRESS_MASK: constant(uint256) = 2**160 - 1
+SAMPLES_LIMIT: constant(uint256) = 2**64
+MODEL_RECORD: constant(uint256) = 1
+# A node's commit word: the commitment's upper 224 bits, bit 31 set once it
+# revealed, and bits 0-30 its round + 1.
+ROUND_LIMIT: constant(uint256) = 2**31 - 1
+COMMIT_ROUND_MASK: constant(uint256) = 2**31 - 1
+REVEALED_BIT: constant(uint256) = 2**31
+LOW_32: constant(uint256) = 2**32 - 1
+# A round's span (round_span[round]): first update id (bits 0-127), number of
+# revealed updates (128-191), number of qualified updates (192-255).
+LOW_64: constant(uint256) = 2**64 - 1
+LOW_128: constant(uint256) = 2**128 - 1
 
 # ---------------------------------------------------------------- roles and states
 
@@ -108,22 +152,21 @@ num_commits: public(uint256)
 num_final: public(uint256)
 num_updates: public(uint256)
 close_cursor: public(uint256)
+votes_cast: public(uint256)
 
 models: HashMap[uint256, Model]
 committees: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
-in_committee: HashMap[uint256, HashMap[address, bool]]
+member_slot: HashMap[uint256, HashMap[address, uint256]]
 
-updates: HashMap[uint256, Update]
-round_updates: HashMap[uint256, DynArray[uint256, MAX_UPDATES]]
-qualified: HashMap[uint256, DynArray[uint256, MAX_UPDATES]]
-commitment: public(HashMap[uint256, HashMap[address, bytes32]])
-submitted: HashMap[uint256, HashMap[address, bool]]
-blob_used: public(HashMap[bytes32, bool])
+commit_word: HashMap[address, uint256]
+round_span: HashMap[uint256, uint256]
+update_hash: HashMap[uint256, bytes32]
+blob_record: HashMap[bytes32, uint256]
 entropy: public(HashMap[uint256, uint256])
 
-vote_members: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
-vote_scores: HashMap[uint256, DynArray[uint256, MAX_COMMITTEE]]
-has_voted: HashMap[uint256, HashMap[address, bool]]
+votes: HashMap[uint256, HashMap[uint256, uint256]]
+verdicts: HashMap[uint256, HashMap[uint256, uint256]]
+qualified_ranks: HashMap[uint256, HashMap[uint256, uint256]]
 
 proposal_of: HashMap[uint256, HashMap[address, bytes32]]
 proposal_count: public(HashMap[uint256, HashMap[bytes32, uint256]])
@@ -185,6 +228,10 @@ event ScoresSubmitted:
     round: indexed(uint256)
     member: indexed(address)
     count: uint256
+
+event ScoringComplete:
+    round: indexed(uint256)
+    num_votes: uint256
 
 event UpdateFinalized:
     round: indexed(uint256)
@@ -264,20 +311,20 @@ def __init__(
     @param params Protocol parameters; see docs/protocol.md.
     """
     assert len(managers) > 0, "at least one manager is required"
-    assert params.committee_size % 2 == 1, "committee size must be odd"
-    assert params.committee_size <= MAX_COMMITTEE, "committee size above MAX_COMMITTEE"
-    assert params.min_committee_size % 2 == 1, "minimum committee size must be odd"
-    assert params.min_committee_size <= params.committee_size, "minimum committee size above committee size"
-    assert params.updates_per_round > 0, "updates per round must be positive"
-    assert params.updates_per_round <= MAX_UPDATES, "updates per round above MAX_UPDATES"
-    assert params.qualify_top_bps > 0 and params.qualify_top_bps <= BPS, "qualify_top_bps must be in 1..10000"
-    assert params.min_score <= SCORE_ONE, "min score above 1.0"
-    assert params.relative_score_bps <= BPS, "relative_score_bps above 10000"
-    assert params.score_weight_bps + params.factor_weight_bps == BPS, "election weights must add up to 10000"
-    assert params.committee_share_bps <= BPS, "committee share above 10000"
-    assert params.commit_deadline_blocks > 0 and params.reveal_deadline_blocks > 0 and params.score_deadline_blocks > 0, "phase deadlines must be positive"
-    assert params.round_deadline_blocks >= params.commit_deadline_blocks + params.reveal_deadline_blocks + params.score_deadline_blocks, "round deadline before the phase deadlines add up"
-    assert genesis_hash != empty(bytes32), "genesis hash is empty"
+    self._require(params.committee_size % 2 == 1, "committee size must be odd")
+    self._require(params.committee_size <= MAX_COMMITTEE, "committee size above MAX_COMMITTEE")
+    self._require(params.min_committee_size % 2 == 1, "minimum committee size must be odd")
+    self._require(params.min_committee_size <= params.committee_size, "minimum committee size above committee size")
+    self._require(params.updates_per_round > 0, "updates per round must be positive")
+    self._require(params.updates_per_round <= MAX_UPDATES, "updates per round above MAX_UPDATES")
+    self._require(params.qualify_top_bps > 0 and params.qualify_top_bps <= BPS, "qualify_top_bps must be in 1..10000")
+    self._require(params.min_score <= SCORE_ONE, "min score above 1.0")
+    self._require(params.relative_score_bps <= BPS, "relative_score_bps above 10000")
+    self._require(params.score_weight_bps + params.factor_weight_bps == BPS, "election weights must add up to 10000")
+    self._require(params.committee_share_bps <= BPS, "committee share above 10000")
+    self._require(params.commit_deadline_blocks > 0 and params.reveal_deadline_blocks > 0 and params.score_deadline_blocks > 0, "phase deadlines must be positive")
+    self._require(params.round_deadline_blocks >= params.commit_deadline_blocks + params.reveal_deadline_blocks + params.score_deadline_blocks, "round deadline before the phase deadlines add up")
+    self._require(genesis_hash != empty(bytes32), "genesis hash is empty")
     self._check_committee_size(len(first_committee), params)
 
     self.params = params
@@ -287,20 +334,30 @@ def __init__(
         self.is_manager[m] = True
         self.status[m] = NodeStatus.ADMITTED
         self.managers.append(m)
-    for c: address in first_committee:
+    for i: uint256 in range(MAX_COMMITTEE):
+        if i >= len(first_committee):
+            break
+        c: address = first_committee[i]
         assert c != empty(address), "committee member is the zero address"
-        assert not self.in_committee[0][c], "duplicate committee member"
-        self.in_committee[0][c] = True
+        assert self.member_slot[0][c] == 0, "duplicate committee member"
+        self.member_slot[0][c] = i + 1
         self.status[c] = NodeStatus.ADMITTED
 
     self.committees[0] = first_committee
     self.models[0] = Model(blob_hash=genesis_hash, uri=genesis_uri, block=block.number, origin=ModelOrigin.GENESIS)
-    self.blob_used[genesis_hash] = True
+    self.blob_record[genesis_hash] = MODEL_RECORD
     self.phase = Phase.COMMIT
     self.round_start_block = block.number
     self.phase_start_block = block.number
     log RoundStarted(round=0, blob_hash=genesis_hash, origin=ModelOrigin.GENESIS)
     log CommitteeElected(round=0, members=first_committee, carried_over=False)
+
+@internal
+@pure
+def _require(ok: bool, reason: String[96]):
+    # One copy of the revert code for every check outside a loop: the
+    # contract must fit in 24,576 bytes (EIP-170).
+    assert ok, reason
 
 # ---------------------------------------------------------------- admission
 
@@ -312,9 +369,9 @@ def apply():
     @notice A new node asks to join, paying exactly the permission fee into escrow.
     @dev Emits NodeApplied. The fee goes to the managers when a manager admits the node.
     """
-    assert self.status[msg.sender] != NodeStatus.BLACKLISTED, "node is blacklisted"
-    assert self.status[msg.sender] == empty(NodeStatus), "node already applied or admitted"
-    assert msg.value == self.params.permission_fee, "value must equal the permission fee"
+    self._require(self.status[msg.sender] != NodeStatus.BLACKLISTED, "node is blacklisted")
+    self._require(self.status[msg.sender] == empty(NodeStatus), "node already applied or admitted")
+    self._require(msg.value == self.params.permission_fee, "value must equal the permission fee")
     self.status[msg.sender] = NodeStatus.APPLIED
     self.escrow[msg.sender] = msg.value
     log NodeApplied(node=msg.sender, fee=msg.value)
@@ -326,7 +383,7 @@ def withdraw_application():
     @notice An applicant not yet admitted takes its application back; the fee
             is credited to its balance.
     """
-    assert self.status[msg.sender] == NodeStatus.APPLIED, "no pending application"
+    self._require(self.status[msg.sender] == NodeStatus.APPLIED, "no pending application")
     refund: uint256 = self._release_escrow(msg.sender)
     self.status[msg.sender] = empty(NodeStatus)
     log ApplicationWithdrawn(node=msg.sender, refund=refund)
@@ -339,12 +396,12 @@ def admit(node: address):
             must have applied; the fee is shared among the managers to the wei.
     @dev Emits NodeAdmitted and one FeeShared per manager paid.
     """
-    assert self.is_manager[msg.sender], "caller is not a manager"
-    assert node != empty(address), "node is the zero address"
+    self._require(self.is_manager[msg.sender], "caller is not a manager")
+    self._require(node != empty(address), "node is the zero address")
     st: NodeStatus = self.status[node]
-    assert st != NodeStatus.BLACKLISTED, "node is blacklisted"
-    assert st != NodeStatus.ADMITTED and st != NodeStatus.LEFT, "node already admitted"
-    assert st == NodeStatus.APPLIED or self.params.permission_fee == 0, "node has not applied and paid the fee"
+    self._require(st != NodeStatus.BLACKLISTED, "node is blacklisted")
+    self._require(st != NodeStatus.ADMITTED and st != NodeStatus.LEFT, "node already admitted")
+    self._require(st == NodeStatus.APPLIED or self.params.permission_fee == 0, "node has not applied and paid the fee")
     fee: uint256 = self.escrow[node]
     self.escrow[node] = 0
     self._share_fee(fee)
@@ -359,9 +416,9 @@ def blacklist(node: address):
             elected or be admitted again. A pending application fee is refunded
             to its balance. Votes and updates it already recorded stay.
     """
-    assert self.is_manager[msg.sender], "caller is not a manager"
-    assert not self.is_manager[node], "managers cannot be blacklisted"
-    assert self.status[node] != NodeStatus.BLACKLISTED, "node already blacklisted"
+    self._require(self.is_manager[msg.sender], "caller is not a manager")
+    self._require(not self.is_manager[node], "managers cannot be blacklisted")
+    self._require(self.status[node] != NodeStatus.BLACKLISTED, "node already blacklisted")
     if self.status[node] == NodeStatus.APPLIED:
         self._release_escrow(node)
     self.status[node] = NodeStatus.BLACKLISTED
@@ -374,8 +431,8 @@ def leave():
     @notice An admitted node leaves. Its recorded update and votes stay valid;
             it can rejoin later without paying the fee again.
     """
-    assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
-    assert not self.is_manager[msg.sender], "managers cannot leave"
+    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(not self.is_manager[msg.sender], "managers cannot leave")
     self.status[msg.sender] = NodeStatus.LEFT
     log NodeLeft(node=msg.sender)
 
@@ -385,7 +442,7 @@ def rejoin():
     """
     @notice A node that left comes back.
     """
-    assert self.status[msg.sender] == NodeStatus.LEFT, "node has not left"
+    self._require(self.status[msg.sender] == NodeStatus.LEFT, "node has not left")
     self.status[msg.sender] = NodeStatus.ADMITTED
     log NodeRejoined(node=msg.sender)
 
@@ -396,8 +453,8 @@ def declare_factor(factor_value: uint256):
     @notice A node declares the extra factor (for example normalised bandwidth)
             used by multi-factor election; fixed-point like scores.
     """
-    assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
-    assert factor_value <= SCORE_ONE, "factor above 1.0"
+    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(factor_value <= SCORE_ONE, "factor above 1.0")
     self.factor[msg.sender] = factor_value
     log FactorDeclared(node=msg.sender, value=factor_value)
 
@@ -408,7 +465,7 @@ def fund():
     """
     @notice Anyone adds native value to the reward pool paid out per round.
     """
-    assert msg.value > 0, "nothing to fund"
+    self._require(msg.value > 0, "nothing to fund")
     self.reward_pool += msg.value
     log Funded(sender=msg.sender, amount=msg.value)
 
@@ -423,7 +480,7 @@ def withdraw():
          refuses re-entry.
     """
     amount: uint256 = self.balances[msg.sender]
-    assert amount > 0, "nothing to withdraw"
+    self._require(amount > 0, "nothing to withdraw")
     self.balances[msg.sender] = 0
     raw_call(msg.sender, b"", value=amount)
     log Withdrawn(node=msg.sender, amount=amount)
@@ -462,8 +519,8 @@ def _share_fee(fee: uint256):
 @internal
 @view
 def _check_round(round: uint256):
-    assert round <= self.current_round, "future round"
-    assert round == self.current_round, "stale round"
+    self._require(round <= self.current_round, "future round")
+    self._require(round == self.current_round, "stale round")
 
 
 @internal
@@ -479,9 +536,21 @@ def _check_phase(round: uint256, phase: Phase):
     # The caller is admitted, the round is current and it is in `phase`
     # (commit, reveal or scoring). A deadline does not end a phase by itself:
     # it lets anyone close it (close_phase).
-    assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
+    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round(round)
-    assert self.phase == phase, "not this phase of the round"
+    self._require(self.phase == phase, "not this phase of the round")
+
+
+@internal
+@pure
+def _span_first(span: uint256) -> uint256:
+    return span & LOW_128
+
+
+@internal
+@pure
+def _span_count(span: uint256) -> uint256:
+    return (span >> 128) & LOW_64
 
 
 @external
@@ -493,13 +562,15 @@ def commit_update(round: uint256, commitment: bytes32):
             Commitments close when K have arrived or when a node closes the
             phase after the commit deadline; only then are blobs uploaded and
             revealed, so nobody can copy an update in time to commit to it.
-    @dev One commitment per node per round. Emits UpdateCommitted.
+    @dev One commitment per node per round; the contract keeps its upper 224
+         bits (a second preimage still takes about 2**224 hashes). Emits
+         UpdateCommitted.
     """
     self._check_phase(round, Phase.COMMIT)
-    assert not self.in_committee[round][msg.sender], "committee members do not train in their round"
-    assert self.commitment[round][msg.sender] == empty(bytes32), "node already committed an update this round"
-    assert commitment != empty(bytes32), "commitment is empty"
-    self.commitment[round][msg.sender] = commitment
+    self._require(self.member_slot[round][msg.sender] == 0, "committee members do not train in their round")
+    self._require(self.commit_word[msg.sender] & COMMIT_ROUND_MASK != round + 1, "node already committed an update this round")
+    self._require(commitment != empty(bytes32), "commitment is empty")
+    self.commit_word[msg.sender] = (convert(commitment, uint256) & ~LOW_32) | (round + 1)
     count: uint256 = self.num_commits + 1
     self.num_commits = count
     log UpdateCommitted(round=round, provider=msg.sender)
@@ -513,66 +584,38 @@ def reveal_update(round: uint256, blob_hash: bytes32, n_samples: uint256, salt: 
     @notice A node that committed reveals its update: the sha256 of its blob
             (now in the store), its sample count and the salt of its
             commitment. The salt also feeds the round's shared randomness.
-    @return The update id.
+    @return The update id. The updates of a round have consecutive ids.
     @dev A blob hash can be used once ever (no update or global model twice).
          Scoring starts when every commitment is revealed or when a node
          closes the phase after the reveal deadline. Emits UpdateSubmitted.
     """
     self._check_phase(round, Phase.REVEAL)
-    assert not self.submitted[round][msg.sender], "node already revealed its update this round"
-    assert keccak256(abi_encode(msg.sender, round, blob_hash, n_samples, salt)) == self.commitment[round][msg.sender], "reveal does not match this node's commitment"
-    assert blob_hash != empty(bytes32), "blob hash is empty"
-    assert not self.blob_used[blob_hash], "blob already used"
-    assert n_samples > 0, "sample count must be positive"
+    word: uint256 = self.commit_word[msg.sender]
+    self._require(word & (REVEALED_BIT | COMMIT_ROUND_MASK) != REVEALED_BIT | (round + 1), "node already revealed its update this round")
+    opened: uint256 = convert(keccak256(abi_encode(msg.sender, round, blob_hash, n_samples, salt)), uint256)
+    self._require(word == (opened & ~LOW_32) | (round + 1), "reveal does not match this node's commitment")
+    self._require(blob_hash != empty(bytes32), "blob hash is empty")
+    self._require(self.blob_record[blob_hash] == 0, "blob already used")
+    self._require(n_samples > 0, "sample count must be positive")
+    self._require(n_samples < SAMPLES_LIMIT, "sample count above 2**64")
 
     update_id: uint256 = self.num_updates
     self.num_updates = update_id + 1
-    self.updates[update_id] = Update(
-        round=round, provider=msg.sender, blob_hash=blob_hash, n_samples=n_samples,
-        num_votes=0, median=0, final=False, qualified=False,
-    )
-    self.round_updates[round].append(update_id)
-    self.submitted[round][msg.sender] = True
-    self.blob_used[blob_hash] = True
+    span: uint256 = self.round_span[round]
+    revealed: uint256 = self._span_count(span) + 1
+    if revealed == 1:
+        span = update_id
+    self.round_span[round] = (span & ~(LOW_64 << 128)) | (revealed << 128)
+    self.update_hash[update_id] = blob_hash
+    self.blob_record[blob_hash] = convert(msg.sender, uint256) | (n_samples << 160) | (round << 224)
+    self.commit_word[msg.sender] = word | REVEALED_BIT
     self.entropy[round] = self.entropy[round] ^ convert(salt, uint256)
     log UpdateSubmitted(round=round, update_id=update_id, provider=msg.sender, blob_hash=blob_hash, n_samples=n_samples)
-    if len(self.round_updates[round]) == self.num_commits:
+    if revealed == self.num_commits:
         self._set_phase(round, Phase.SCORING)
     return update_id
 
 # ---------------------------------------------------------------- scoring
-
-
-@internal
-@pure
-def _lower_median(values: DynArray[uint256, MAX_COMMITTEE]) -> uint256:
-    # Insertion sort, then the lower middle element: for an even count the
-    # smaller of the two middle scores, so colluders who inflate scores need a
-    # strict majority of the votes to raise it.
-    s: DynArray[uint256, MAX_COMMITTEE] = values
-    n: uint256 = len(s)
-    for i: uint256 in range(1, MAX_COMMITTEE):
-        if i >= n:
-            break
-        v: uint256 = s[i]
-        j: uint256 = i
-        for _k: uint256 in range(MAX_COMMITTEE):
-            if j == 0 or s[j - 1] <= v:
-                break
-            s[j] = s[j - 1]
-            j -= 1
-        s[j] = v
-    return s[(n - 1) // 2]
-
-
-@internal
-def _finalize(round: uint256, update_id: uint256, num_votes: uint256):
-    # Exactly once per update: both callers check that it is not final yet.
-    median: uint256 = self._lower_median(self.vote_scores[update_id])
-    self.updates[update_id].median = median
-    self.updates[update_id].final = True
-    self.num_final += 1
-    log UpdateFinalized(round=round, update_id=update_id, median=median, num_votes=num_votes)
 
 
 @external
@@ -580,85 +623,148 @@ def submit_scores(round: uint256, update_ids: DynArray[uint256, MAX_BATCH], scor
     """
     @notice A committee member records its scores (accuracy on its own data,
             SCORE_ONE = 1.0) for a batch of this round's updates.
-    @dev One vote per member per update, until scoring begins to close. An update
-         is final once every member has scored it; aggregation triggers when
-         every revealed update is final, so no member decides alone which
-         updates are aggregated. Emits ScoresSubmitted, UpdateFinalized,
-         AggregationTriggered.
+    @dev One vote per member per update, until scoring begins to close. When
+         every member has scored every update the transaction emits
+         ScoringComplete and anyone may close scoring at once (close_phase);
+         otherwise scoring closes after its deadline with the updates that
+         a majority scored. No member decides alone which updates are
+         aggregated. Emits ScoresSubmitted.
     """
     self._check_phase(round, Phase.SCORING)
-    assert self.close_cursor == 0, "scoring is closing"
-    assert self.in_committee[round][msg.sender], "caller is not a committee member"
-    assert len(update_ids) == len(scores), "update_ids and scores differ in length"
-    assert len(update_ids) > 0, "empty batch"
-    size: uint256 = len(self.committees[round])
+    self._require(self.close_cursor == 0, "scoring is closing")
+    slot: uint256 = self.member_slot[round][msg.sender]
+    self._require(slot != 0, "caller is not a committee member")
+    self._require(len(update_ids) == len(scores), "update_ids and scores differ in length")
+    self._require(len(update_ids) > 0, "empty batch")
+    span: uint256 = self.round_span[round]
+    first: uint256 = self._span_first(span)
+    n: uint256 = self._span_count(span)
+    base: uint256 = (slot - 1) * WORDS_PER_MEMBER
+    # The member's word being filled; written back before another is read.
+    at: uint256 = max_value(uint256)
+    word: uint256 = 0
     for i: uint256 in range(MAX_BATCH):
         if i >= len(update_ids):
             break
         uid: uint256 = update_ids[i]
+        assert uid >= first and uid < first + n, "unknown update for this round"
         score: uint256 = scores[i]
-        assert uid < self.num_updates and self.updates[uid].round == round, "unknown update for this round"
-        assert not self.has_voted[uid][msg.sender], "member already voted on this update"
         assert score <= SCORE_ONE, "score out of range"
-        self.has_voted[uid][msg.sender] = True
-        self.vote_members[uid].append(msg.sender)
-        self.vote_scores[uid].append(score)
-        votes: uint256 = self.updates[uid].num_votes + 1
-        self.updates[uid].num_votes = votes
-        if votes == size:
-            self._finalize(round, uid, votes)
+        pos: uint256 = uid - first
+        w: uint256 = pos // VOTES_PER_WORD
+        if w != at:
+            if at != max_value(uint256):
+                self.votes[round][base + at] = word
+            at = w
+            word = self.votes[round][base + w]
+        offset: uint256 = (pos % VOTES_PER_WORD) * VOTE_BITS
+        assert (word >> offset) & VOTE_MASK == 0, "member already voted on this update"
+        word = word | ((score + 1) << offset)
+    self.votes[round][base + at] = word
+    cast: uint256 = self.votes_cast + len(update_ids)
+    self.votes_cast = cast
     log ScoresSubmitted(round=round, member=msg.sender, count=len(update_ids))
-    if self.num_final == len(self.round_updates[round]):
-        self._qualify(round)
+    if cast == n * len(self.committees[round]):
+        log ScoringComplete(round=round, num_votes=cast)
 
 
 @external
-def close_phase(round: uint256, max_updates: uint256):
+def close_phase(round: uint256, medians: DynArray[uint256, MAX_BATCH]):
     """
-    @notice After the current phase's deadline, any admitted node closes it:
-            commitments (if any arrived) go on to be revealed, reveals (if
-            any arrived) go on to be scored, and scoring ends: every update
-            with votes from more than half of the committee becomes final
-            and aggregation triggers with the final updates.
-    @param max_updates How many not yet examined updates a scoring close
-           examines, so that a large round closes over several transactions
-           that each fit in a block.
+    @notice Any admitted node closes the current phase after its deadline, and
+            scoring also as soon as every member has scored every update:
+            commitments (if any arrived) go on to be revealed, reveals (if any
+            arrived) go on to be scored, and scoring ends: every update with
+            votes from more than half of the committee becomes final and
+            aggregation triggers with the final updates.
+    @param medians For a scoring close, the claimed lower median of each of
+           the next len(medians) updates not yet examined (0 for an update
+           without a quorum): the contract checks each claim by counting the
+           update's votes below and at it and reverts on a wrong one. A large
+           round closes over several transactions that each fit in a block.
+           Ignored for the other phases.
     @dev No vote is accepted once a scoring close began, so a close that
          takes several transactions sees the same votes throughout. The call
          that examines the last update reverts if no update has a quorum (the
          committee then fails and is replaced after the round deadline).
     """
-    assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
+    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round(round)
     p: Phase = self.phase
+    self._require(p != Phase.AGGREGATING, "round is aggregating")
+    span: uint256 = self.round_span[round]
+    n: uint256 = self._span_count(span)
+    size: uint256 = len(self.committees[round])
+    complete: bool = p == Phase.SCORING and self.votes_cast == n * size
     deadline: uint256 = self.params.score_deadline_blocks
     if p == Phase.COMMIT:
         deadline = self.params.commit_deadline_blocks
     elif p == Phase.REVEAL:
         deadline = self.params.reveal_deadline_blocks
-    assert p != Phase.AGGREGATING, "round is aggregating"
-    assert block.number >= self.phase_start_block + deadline, "phase deadline not reached"
+    self._require(complete or block.number >= self.phase_start_block + deadline, "phase deadline not reached")
     if p == Phase.COMMIT:
-        assert self.num_commits > 0, "no update was committed"
+        self._require(self.num_commits > 0, "no update was committed")
         self._set_phase(round, Phase.REVEAL)
         return
-    n: uint256 = len(self.round_updates[round])
     if p == Phase.REVEAL:
-        assert n > 0, "no update was revealed"
+        self._require(n > 0, "no update was revealed")
         self._set_phase(round, Phase.SCORING)
         return
-    assert max_updates > 0, "max_updates must be positive"
-    size: uint256 = len(self.committees[round])
+    self._require(len(medians) > 0, "give the claimed median of at least one update")
     start: uint256 = self.close_cursor
-    stop: uint256 = min(n, start + max_updates)
+    self._require(start + len(medians) <= n, "more medians than updates left to examine")
+    stop: uint256 = start + len(medians)
+    first: uint256 = self._span_first(span)
+    final_count: uint256 = self.num_final
+    # The committee's vote words for the current group of VOTES_PER_WORD updates.
+    group: uint256 = max_value(uint256)
+    column: DynArray[uint256, MAX_COMMITTEE] = []
+    # The verdict word being filled; written back before another is read.
+    at: uint256 = max_value(uint256)
+    word: uint256 = 0
     for i: uint256 in range(start, stop, bound=MAX_UPDATES):
-        uid: uint256 = self.round_updates[round][i]
-        votes: uint256 = self.updates[uid].num_votes
-        if not self.updates[uid].final and 2 * votes > size:
-            self._finalize(round, uid, votes)
+        if i // VOTES_PER_WORD != group:
+            group = i // VOTES_PER_WORD
+            column = []
+            for j: uint256 in range(MAX_COMMITTEE):
+                if j >= size:
+                    break
+                column.append(self.votes[round][j * WORDS_PER_MEMBER + group])
+        offset: uint256 = (i % VOTES_PER_WORD) * VOTE_BITS
+        claim: uint256 = medians[i - start]
+        # A stored vote v means score v - 1: below the claim when v <= claim.
+        num_votes: uint256 = 0
+        below: uint256 = 0
+        at_most: uint256 = 0
+        for v_word: uint256 in column:
+            v: uint256 = (v_word >> offset) & VOTE_MASK
+            if v != 0:
+                num_votes += 1
+                if v <= claim:
+                    below += 1
+                if v <= claim + 1:
+                    at_most += 1
+        verdict: uint256 = num_votes << VOTES_SHIFT
+        if 2 * num_votes > size:
+            # The lower median is the vote of rank (num_votes - 1) // 2 (from 0).
+            rank: uint256 = (num_votes - 1) // 2
+            assert below <= rank and rank < at_most, "claimed median is not the lower median of the update's votes"
+            verdict = verdict | claim | FINAL_BIT
+            final_count += 1
+            log UpdateFinalized(round=round, update_id=first + i, median=claim, num_votes=num_votes)
+        else:
+            assert claim == 0, "an update without a quorum of votes takes 0 as its claimed median"
+        if i // VERDICTS_PER_WORD != at:
+            if at != max_value(uint256):
+                self.verdicts[round][at] = word
+            at = i // VERDICTS_PER_WORD
+            word = self.verdicts[round][at]
+        word = word | (verdict << ((i % VERDICTS_PER_WORD) * VERDICT_BITS))
+    self.verdicts[round][at] = word
+    self.num_final = final_count
     self.close_cursor = stop
     if stop == n:
-        assert self.num_final > 0, "no update reached a quorum of votes"
+        self._require(final_count > 0, "no update reached a quorum of votes")
         self._qualify(round)
 
 
@@ -666,46 +772,130 @@ def close_phase(round: uint256, max_updates: uint256):
 
 
 @internal
+@view
+def _record(update_id: uint256) -> uint256:
+    return self.blob_record[self.update_hash[update_id]]
+
+
+@internal
+@view
+def _provider(update_id: uint256) -> address:
+    return convert(convert(self._record(update_id) & ADDRESS_MASK, uint160), address)
+
+
+@internal
+@view
+def _verdict(round: uint256, pos: uint256) -> uint256:
+    # The verdict field of the update at position `pos` of `round`.
+    return (self.verdicts[round][pos // VERDICTS_PER_WORD] >> ((pos % VERDICTS_PER_WORD) * VERDICT_BITS)) & VERDICT_MASK
+
+
+@internal
+@pure
+def _sort_descending(keys: DynArray[uint256, MAX_UPDATES]) -> DynArray[uint256, MAX_UPDATES]:
+    # Heapsort with a min-heap, so that the smallest keys end up last:
+    # O(n log n) whatever the order (an insertion sort of 320 keys in the
+    # worst order does not fit in a block).
+    a: DynArray[uint256, MAX_UPDATES] = keys
+    n: uint256 = len(a)
+    start: uint256 = n // 2
+    end: uint256 = n
+    for _step: uint256 in range(2 * MAX_UPDATES):
+        if start > 0:
+            start -= 1
+        elif end > 1:
+            end -= 1
+            smallest: uint256 = a[0]
+            a[0] = a[end]
+            a[end] = smallest
+        else:
+            break
+        # Sift a[start] down the heap a[0:end] (at most log2(MAX_UPDATES) levels).
+        root: uint256 = start
+        for _level: uint256 in range(10):
+            child: uint256 = 2 * root + 1
+            if child >= end:
+                break
+            if child + 1 < end and a[child + 1] < a[child]:
+                child += 1
+            if a[root] <= a[child]:
+                break
+            top: uint256 = a[root]
+            a[root] = a[child]
+            a[child] = top
+            root = child
+    return a
+
+
+@internal
 def _qualify(round: uint256):
     # Rank final updates by median (descending), ties by update id (ascending);
     # keep the top fraction, then drop those below the minimum score or below
     # relative_score_bps of the best median.
+    span: uint256 = self.round_span[round]
+    first: uint256 = self._span_first(span)
+    n: uint256 = self._span_count(span)
+    # Sort keys: median above, the complement of the position below (ties by id).
+    keys: DynArray[uint256, MAX_UPDATES] = []
+    for pos: uint256 in range(MAX_UPDATES):
+        if pos >= n:
+            break
+        verdict: uint256 = self._verdict(round, pos)
+        if verdict & FINAL_BIT == 0 or self.status[self._provider(first + pos)] == NodeStatus.BLACKLISTED:
+            continue
+        keys.append(((verdict & VOTE_MASK) << RANK_BITS) | (RANK_MASK - pos))
+    keys = self._sort_descending(keys)
     ranked: DynArray[uint256, MAX_UPDATES] = []
     medians: DynArray[uint256, MAX_UPDATES] = []
-    for uid: uint256 in self.round_updates[round]:
-        u: Update = self.updates[uid]
-        if not u.final or self.status[u.provider] == NodeStatus.BLACKLISTED:
-            continue
-        ranked.append(uid)
-        medians.append(u.median)
-        j: uint256 = len(ranked) - 1
-        for _k: uint256 in range(MAX_UPDATES):
-            if j == 0 or medians[j - 1] >= u.median:
-                break
-            ranked[j] = ranked[j - 1]
-            medians[j] = medians[j - 1]
-            j -= 1
-        ranked[j] = uid
-        medians[j] = u.median
+    for key: uint256 in keys:
+        ranked.append(RANK_MASK - (key & RANK_MASK))
+        medians.append(key >> RANK_BITS)
 
     top: uint256 = (len(ranked) * self.params.qualify_top_bps + BPS - 1) // BPS
     threshold: uint256 = self.params.min_score
     if len(ranked) > 0:
         threshold = max(threshold, medians[0] * self.params.relative_score_bps // BPS)
-    chosen: DynArray[uint256, MAX_UPDATES] = []
+    chosen: uint256 = 0
+    ranks: uint256 = 0
     for i: uint256 in range(MAX_UPDATES):
-        if i >= len(ranked) or len(chosen) >= top:
+        if i >= len(ranked) or chosen >= top:
             break
-        if medians[i] >= threshold:
-            chosen.append(ranked[i])
-            self.updates[ranked[i]].qualified = True
-
-    self.qualified[round] = chosen
+        if medians[i] < threshold:
+            continue
+        pos: uint256 = ranked[i]
+        ranks = ranks | (pos << ((chosen % RANKS_PER_WORD) * RANK_BITS))
+        chosen += 1
+        if chosen % RANKS_PER_WORD == 0:
+            self.qualified_ranks[round][chosen // RANKS_PER_WORD - 1] = ranks
+            ranks = 0
+        w: uint256 = pos // VERDICTS_PER_WORD
+        self.verdicts[round][w] = self.verdicts[round][w] | (QUALIFIED_BIT << ((pos % VERDICTS_PER_WORD) * VERDICT_BITS))
+    if chosen % RANKS_PER_WORD != 0:
+        self.qualified_ranks[round][chosen // RANKS_PER_WORD] = ranks
+    self.round_span[round] = (span & ~(LOW_64 << 192)) | (chosen << 192)
     self.phase = Phase.AGGREGATING
-    log AggregationTriggered(round=round, num_final=self.num_final, num_qualified=len(chosen))
-    if len(chosen) == 0:
+    log AggregationTriggered(round=round, num_final=self.num_final, num_qualified=chosen)
+    if chosen == 0:
         log RoundSkipped(round=round)
         self._start_round(self.committees[round], self.models[round].blob_hash, self.models[round].uri, ModelOrigin.CARRIED_OVER)
+
+
+@internal
+@view
+def _qualified(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
+    # The ids of the qualified updates of `round`, best median first.
+    span: uint256 = self.round_span[round]
+    first: uint256 = self._span_first(span)
+    count: uint256 = span >> 192
+    out: DynArray[uint256, MAX_UPDATES] = []
+    ranks: uint256 = 0
+    for i: uint256 in range(MAX_UPDATES):
+        if i >= count:
+            break
+        if i % RANKS_PER_WORD == 0:
+            ranks = self.qualified_ranks[round][i // RANKS_PER_WORD]
+        out.append(first + ((ranks >> ((i % RANKS_PER_WORD) * RANK_BITS)) & RANK_MASK))
+    return out
 
 
 @external
@@ -718,12 +908,12 @@ def propose_model(round: uint256, blob_hash: bytes32, uri: String[MAX_URI]):
     @dev Emits ModelProposed, then on acceptance ModelAccepted, RewardPaid,
          CommitteeElected and RoundStarted.
     """
-    assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
+    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round(round)
-    assert self.in_committee[round][msg.sender], "caller is not a committee member"
-    assert self.phase == Phase.AGGREGATING, "round is not aggregating yet"
-    assert self.proposal_of[round][msg.sender] == empty(bytes32), "member already proposed a model"
-    assert blob_hash != empty(bytes32), "blob hash is empty"
+    self._require(self.member_slot[round][msg.sender] != 0, "caller is not a committee member")
+    self._require(self.phase == Phase.AGGREGATING, "round is not aggregating yet")
+    self._require(self.proposal_of[round][msg.sender] == empty(bytes32), "member already proposed a model")
+    self._require(blob_hash != empty(bytes32), "blob hash is empty")
     self.proposal_of[round][msg.sender] = blob_hash
     count: uint256 = self.proposal_count[round][blob_hash] + 1
     self.proposal_count[round][blob_hash] = count
@@ -738,9 +928,11 @@ def propose_model(round: uint256, blob_hash: bytes32, uri: String[MAX_URI]):
 def _accept(round: uint256, blob_hash: bytes32):
     uri: String[MAX_URI] = self.proposal_uri[round][blob_hash]
     log ModelAccepted(round=round, blob_hash=blob_hash, uri=uri)
-    self.blob_used[blob_hash] = True
-    self._pay_rewards(round, blob_hash)
-    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round, round, self._seed(round))
+    if self.blob_record[blob_hash] == 0:
+        self.blob_record[blob_hash] = MODEL_RECORD
+    qualified: DynArray[uint256, MAX_UPDATES] = self._qualified(round)
+    self._pay_rewards(round, blob_hash, qualified)
+    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round, qualified, round, self._seed(round))
     self._start_round(self._successor_committee(round, elected), blob_hash, uri, ModelOrigin.AGGREGATED)
 
 # ---------------------------------------------------------------- election
@@ -758,32 +950,28 @@ def _seed(round: uint256) -> bytes32:
 @internal
 @view
 def _check_committee_size(n: uint256, params: Params):
-    assert n >= params.min_committee_size and n > 0, "committee smaller than the minimum committee size"
-    assert n <= params.committee_size, "committee larger than committee size"
-    assert n % 2 == 1, "committee size must be odd"
+    self._require(n >= params.min_committee_size and n > 0, "committee smaller than the minimum committee size")
+    self._require(n <= params.committee_size, "committee larger than committee size")
+    self._require(n % 2 == 1, "committee size must be odd")
 
 
 @internal
 @view
-def _candidates(source_round: uint256, exclude_round: uint256) -> DynArray[uint256, MAX_UPDATES]:
-    # Qualified updates of source_round, best median first, whose providers
-    # are still admitted and did not serve in exclude_round.
-    out: DynArray[uint256, MAX_UPDATES] = []
-    for uid: uint256 in self.qualified[source_round]:
-        p: address = self.updates[uid].provider
-        if self.status[p] == NodeStatus.ADMITTED and not self.in_committee[exclude_round][p]:
-            out.append(uid)
-    return out
-
-
-@internal
-@view
-def _elect(source_round: uint256, exclude_round: uint256, seed: bytes32) -> DynArray[address, MAX_COMMITTEE]:
-    # Orders the candidate updates by the election mode, then takes the
-    # providers of the first m: M, or the largest odd number of candidates
-    # (odd, so that half of a committee never holds the median); none if that
-    # is below the minimum committee size. SCORE keeps the median ranking.
-    cands: DynArray[uint256, MAX_UPDATES] = self._candidates(source_round, exclude_round)
+def _elect(source_round: uint256, qualified: DynArray[uint256, MAX_UPDATES], exclude_round: uint256, seed: bytes32) -> DynArray[address, MAX_COMMITTEE]:
+    # Candidates: the qualified updates of source_round (best median first)
+    # whose providers are still admitted and did not serve in exclude_round.
+    # Orders them by the election mode, then takes the providers of the first
+    # m: M, or the largest odd number of candidates (odd, so that half of a
+    # committee never holds the median); none if that is below the minimum
+    # committee size. SCORE keeps the median ranking.
+    first: uint256 = self._span_first(self.round_span[source_round])
+    cands: DynArray[uint256, MAX_UPDATES] = []
+    providers: DynArray[address, MAX_UPDATES] = []
+    for uid: uint256 in qualified:
+        p: address = self._provider(uid)
+        if self.status[p] == NodeStatus.ADMITTED and self.member_slot[exclude_round][p] == 0:
+            cands.append(uid)
+            providers.append(p)
     n: uint256 = len(cands)
     m: uint256 = min(self.params.committee_size, n)
     if m % 2 == 0 and m > 0:
@@ -796,33 +984,28 @@ def _elect(source_round: uint256, exclude_round: uint256, seed: bytes32) -> DynA
             if i >= m:
                 break
             j: uint256 = i + convert(keccak256(abi_encode(seed, i)), uint256) % (n - i)
-            tmp: uint256 = cands[i]
-            cands[i] = cands[j]
-            cands[j] = tmp
+            tmp: address = providers[i]
+            providers[i] = providers[j]
+            providers[j] = tmp
     elif self.params.election == Election.MULTI_FACTOR:
-        # Stable insertion sort by score_weight * median + factor_weight * factor,
-        # descending; equal weights keep the median ranking.
-        weights: DynArray[uint256, MAX_UPDATES] = []
+        # By score_weight * median + factor_weight * factor, descending;
+        # equal weights keep the median ranking.
+        keys: DynArray[uint256, MAX_UPDATES] = []
         for i: uint256 in range(MAX_UPDATES):
             if i >= n:
                 break
-            uid: uint256 = cands[i]
-            w: uint256 = self.params.score_weight_bps * self.updates[uid].median + self.params.factor_weight_bps * self.factor[self.updates[uid].provider]
-            weights.append(w)
-            j: uint256 = i
-            for _k: uint256 in range(MAX_UPDATES):
-                if j == 0 or weights[j - 1] >= w:
-                    break
-                weights[j] = weights[j - 1]
-                cands[j] = cands[j - 1]
-                j -= 1
-            weights[j] = w
-            cands[j] = uid
+            w: uint256 = self.params.score_weight_bps * (self._verdict(source_round, cands[i] - first) & VOTE_MASK) + self.params.factor_weight_bps * self.factor[providers[i]]
+            keys.append((w << RANK_BITS) | (RANK_MASK - i))
+        keys = self._sort_descending(keys)
+        ordered: DynArray[address, MAX_UPDATES] = []
+        for key: uint256 in keys:
+            ordered.append(providers[RANK_MASK - (key & RANK_MASK)])
+        providers = ordered
     elected: DynArray[address, MAX_COMMITTEE] = []
     for i: uint256 in range(MAX_COMMITTEE):
         if i >= m:
             break
-        elected.append(self.updates[cands[i]].provider)
+        elected.append(providers[i])
     return elected
 
 
@@ -841,7 +1024,7 @@ def _successor_committee(round: uint256, elected: DynArray[address, MAX_COMMITTE
 
 
 @internal
-def _pay_rewards(round: uint256, blob_hash: bytes32):
+def _pay_rewards(round: uint256, blob_hash: bytes32, qualified: DynArray[uint256, MAX_UPDATES]):
     # The round reward (capped by the pool) is split: committee_share_bps to the
     # members who proposed the accepted hash, equally; the rest to the providers
     # of qualified updates in proportion to their median scores. Shares are
@@ -851,24 +1034,29 @@ def _pay_rewards(round: uint256, blob_hash: bytes32):
         return
     committee_part: uint256 = reward * self.params.committee_share_bps // BPS
     provider_part: uint256 = reward - committee_part
-    qual: DynArray[uint256, MAX_UPDATES] = self.qualified[round]
+    first: uint256 = self._span_first(self.round_span[round])
+    medians: DynArray[uint256, MAX_UPDATES] = []
     total_score: uint256 = 0
-    for uid: uint256 in qual:
-        total_score += self.updates[uid].median
+    for uid: uint256 in qualified:
+        median: uint256 = self._verdict(round, uid - first) & VOTE_MASK
+        medians.append(median)
+        total_score += median
     paid: uint256 = 0
-    for uid: uint256 in qual:
-        u: Update = self.updates[uid]
-        if self.status[u.provider] == NodeStatus.BLACKLISTED:
+    for i: uint256 in range(MAX_UPDATES):
+        if i >= len(qualified):
+            break
+        provider: address = self._provider(qualified[i])
+        if self.status[provider] == NodeStatus.BLACKLISTED:
             continue
         share: uint256 = 0
         if total_score == 0:
-            share = provider_part // len(qual)
+            share = provider_part // len(qualified)
         else:
-            share = provider_part * u.median // total_score
+            share = provider_part * medians[i] // total_score
         if share > 0:
-            self.balances[u.provider] += share
+            self.balances[provider] += share
             paid += share
-            log RewardPaid(round=round, node=u.provider, amount=share, for_committee=False)
+            log RewardPaid(round=round, node=provider, amount=share, for_committee=False)
     agreeing: uint256 = self.proposal_count[round][blob_hash]
     each: uint256 = committee_part // agreeing
     if each > 0:
@@ -885,9 +1073,12 @@ def _pay_rewards(round: uint256, blob_hash: bytes32):
 @internal
 def _start_round(committee: DynArray[address, MAX_COMMITTEE], blob_hash: bytes32, uri: String[MAX_URI], origin: ModelOrigin):
     new_round: uint256 = self.current_round + 1
+    self._require(new_round < ROUND_LIMIT, "round numbers exhausted")
     self.committees[new_round] = committee
-    for a: address in committee:
-        self.in_committee[new_round][a] = True
+    for i: uint256 in range(MAX_COMMITTEE):
+        if i >= len(committee):
+            break
+        self.member_slot[new_round][committee[i]] = i + 1
     self.models[new_round] = Model(blob_hash=blob_hash, uri=uri, block=block.number, origin=origin)
     self.current_round = new_round
     self.phase = Phase.COMMIT
@@ -896,6 +1087,7 @@ def _start_round(committee: DynArray[address, MAX_COMMITTEE], blob_hash: bytes32
     self.num_commits = 0
     self.num_final = 0
     self.close_cursor = 0
+    self.votes_cast = 0
     log RoundStarted(round=new_round, blob_hash=blob_hash, origin=origin)
 
 
@@ -903,7 +1095,7 @@ def _start_round(committee: DynArray[address, MAX_COMMITTEE], blob_hash: bytes32
 @view
 def _check_round_expired(round: uint256):
     self._check_round(round)
-    assert block.number >= self.round_start_block + self.params.round_deadline_blocks, "round deadline not reached"
+    self._require(block.number >= self.round_start_block + self.params.round_deadline_blocks, "round deadline not reached")
 
 
 @external
@@ -914,7 +1106,7 @@ def replace_committee(round: uint256, members: DynArray[address, MAX_COMMITTEE])
             the same model and the given committee (admitted nodes, none of
             whom served in the failed committee).
     """
-    assert self.is_manager[msg.sender], "caller is not a manager"
+    self._require(self.is_manager[msg.sender], "caller is not a manager")
     self._check_round_expired(round)
     self._check_committee_size(len(members), self.params)
     for i: uint256 in range(MAX_COMMITTEE):
@@ -922,7 +1114,7 @@ def replace_committee(round: uint256, members: DynArray[address, MAX_COMMITTEE])
             break
         a: address = members[i]
         assert self.status[a] == NodeStatus.ADMITTED, "committee member is not admitted"
-        assert not self.in_committee[round][a], "member served in the failed committee"
+        assert self.member_slot[round][a] == 0, "member served in the failed committee"
         for j: uint256 in range(MAX_COMMITTEE):
             if j >= i:
                 break
@@ -940,11 +1132,11 @@ def reelect_committee(round: uint256):
             the round's shared randomness. The next round starts with the
             same model.
     """
-    assert self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted"
+    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round_expired(round)
-    assert round > 0, "no previous round to elect from: a manager must replace the committee"
-    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round - 1, round, self._seed(round))
-    assert len(elected) > 0, "too few eligible candidates: a manager must replace the committee"
+    self._require(round > 0, "no previous round to elect from: a manager must replace the committee")
+    elected: DynArray[address, MAX_COMMITTEE] = self._elect(round - 1, self._qualified(round - 1), round, self._seed(round))
+    self._require(len(elected) > 0, "too few eligible candidates: a manager must replace the committee")
     log CommitteeReplaced(round=round, by=msg.sender, members=elected)
     self._start_round(elected, self.models[round].blob_hash, self.models[round].uri, ModelOrigin.CARRIED_OVER)
 
@@ -956,8 +1148,8 @@ def failback(target_round: uint256):
             round. The current round is abandoned; the next round starts from
             that model with the current committee.
     """
-    assert self.is_manager[msg.sender], "caller is not a manager"
-    assert target_round <= self.current_round, "no model for that round yet"
+    self._require(self.is_manager[msg.sender], "caller is not a manager")
+    self._require(target_round <= self.current_round, "no model for that round yet")
     m: Model = self.models[target_round]
     log Failback(from_round=self.current_round, to_round=target_round, blob_hash=m.blob_hash, by=msg.sender)
     self._start_round(self.committees[self.current_round], m.blob_hash, m.uri, ModelOrigin.FAILBACK)
@@ -971,7 +1163,7 @@ def get_model(round: uint256) -> Model:
     """
     @notice The global model of a round (G_round).
     """
-    assert round <= self.current_round, "no model for that round yet"
+    self._require(round <= self.current_round, "no model for that round yet")
     return self.models[round]
 
 
@@ -987,7 +1179,60 @@ def get_committee(round: uint256) -> DynArray[address, MAX_COMMITTEE]:
 @external
 @view
 def is_committee_member(round: uint256, node: address) -> bool:
-    return self.in_committee[round][node]
+    return self.member_slot[round][node] != 0
+
+
+@external
+@view
+def blob_used(blob_hash: bytes32) -> bool:
+    """
+    @notice Whether a blob hash was revealed as an update or accepted as a model.
+    """
+    return self.blob_record[blob_hash] != 0
+
+
+@external
+@view
+def commitment(round: uint256, node: address) -> bytes32:
+    """
+    @notice The upper 224 bits of the commitment `node` made in `round` (the
+            lower 32 zero); zero if none. Answers for the node's latest
+            commitment only: an earlier round's reads as none.
+    """
+    word: uint256 = self.commit_word[node]
+    if word & COMMIT_ROUND_MASK != round + 1:
+        return empty(bytes32)
+    return convert(word & ~LOW_32, bytes32)
+
+
+@external
+@view
+def has_submitted(round: uint256, node: address) -> bool:
+    """
+    @notice Whether `node` revealed an update in `round`. Answers for the
+            node's latest commitment only: an earlier round's reads as none.
+    """
+    return self.commit_word[node] & (REVEALED_BIT | COMMIT_ROUND_MASK) == REVEALED_BIT | (round + 1)
+
+
+@internal
+@view
+def _update(update_id: uint256) -> Update:
+    # num_votes is counted when scoring closes (0 before): the votes
+    # themselves are in get_vote_words.
+    record: uint256 = self._record(update_id)
+    round: uint256 = record >> 224
+    verdict: uint256 = self._verdict(round, update_id - self._span_first(self.round_span[round]))
+    return Update(
+        round=round,
+        provider=convert(convert(record & ADDRESS_MASK, uint160), address),
+        blob_hash=self.update_hash[update_id],
+        n_samples=(record >> 160) & LOW_64,
+        num_votes=verdict >> VOTES_SHIFT,
+        median=verdict & VOTE_MASK,
+        final=verdict & FINAL_BIT != 0,
+        qualified=verdict & QUALIFIED_BIT != 0,
+    )
 
 
 @external
@@ -996,24 +1241,45 @@ def get_update(update_id: uint256) -> Update:
     """
     @notice One update with its vote count, median and verdict.
     """
-    assert update_id < self.num_updates, "unknown update"
-    return self.updates[update_id]
+    self._require(update_id < self.num_updates, "unknown update")
+    return self._update(update_id)
 
 
 @external
 @view
-def get_votes(update_id: uint256) -> (DynArray[address, MAX_COMMITTEE], DynArray[uint256, MAX_COMMITTEE]):
+def get_vote_words(round: uint256) -> DynArray[uint256, MAX_VOTE_WORDS]:
     """
-    @notice The members who scored an update and their scores, in vote order.
+    @notice Every vote of a round as stored: for each committee member in
+            committee order, ceil(n / 12) words of twelve 20-bit fields (score
+            + 1, 0 for no vote), where n is the number of revealed updates.
+            What a node needs to claim the medians when it closes scoring.
     """
-    assert update_id < self.num_updates, "unknown update"
-    return self.vote_members[update_id], self.vote_scores[update_id]
+    n: uint256 = self._span_count(self.round_span[round])
+    words: uint256 = (n + VOTES_PER_WORD - 1) // VOTES_PER_WORD
+    out: DynArray[uint256, MAX_VOTE_WORDS] = []
+    for j: uint256 in range(MAX_COMMITTEE):
+        if j >= len(self.committees[round]):
+            break
+        for w: uint256 in range(WORDS_PER_MEMBER):
+            if w >= words:
+                break
+            out.append(self.votes[round][j * WORDS_PER_MEMBER + w])
+    return out
 
 
 @external
 @view
 def get_round_updates(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
-    return self.round_updates[round]
+    """
+    @notice The ids of a round's updates in submission order (consecutive).
+    """
+    span: uint256 = self.round_span[round]
+    out: DynArray[uint256, MAX_UPDATES] = []
+    for i: uint256 in range(MAX_UPDATES):
+        if i >= self._span_count(span):
+            break
+        out.append(self._span_first(span) + i)
+    return out
 
 
 @external
@@ -1022,9 +1288,12 @@ def get_round_update_records(round: uint256) -> DynArray[Update, MAX_UPDATES]:
     """
     @notice Every update of a round in submission order (one call instead of one per update).
     """
+    span: uint256 = self.round_span[round]
     out: DynArray[Update, MAX_UPDATES] = []
-    for uid: uint256 in self.round_updates[round]:
-        out.append(self.updates[uid])
+    for i: uint256 in range(MAX_UPDATES):
+        if i >= self._span_count(span):
+            break
+        out.append(self._update(self._span_first(span) + i))
     return out
 
 
@@ -1034,7 +1303,7 @@ def get_qualified(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
     """
     @notice The qualified updates of a round, best median first.
     """
-    return self.qualified[round]
+    return self._qualified(round)
 
 
 @external
@@ -1047,15 +1316,3 @@ def get_managers() -> DynArray[address, MAX_MANAGERS]:
 @view
 def get_proposal(round: uint256, member: address) -> bytes32:
     return self.proposal_of[round][member]
-
-
-@external
-@view
-def has_submitted(round: uint256, node: address) -> bool:
-    return self.submitted[round][node]
-
-
-@external
-@view
-def member_has_voted(update_id: uint256, member: address) -> bool:
-    return self.has_voted[update_id][member]

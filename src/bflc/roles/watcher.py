@@ -54,6 +54,14 @@ class Watcher(ChainRole):
         """Whether ``state``'s round is past its round deadline."""
         return block >= state.start_block + self.params.round_deadline_blocks
 
+    def scoring_complete(self, state: RoundState) -> bool:
+        """Whether every member has scored every update: scoring may close before its deadline.
+
+        The member whose vote completes scoring closes it at once; this
+        covers a member that crashed in between.
+        """
+        return state.phase is Phase.SCORING and all(v is not None for votes in self.ledger.votes(state.round) for v in votes)
+
     def close_phase(self, round: int) -> None:
         """Close the current phase: commitments go on to reveals, reveals to scoring, quorum updates are final."""
         with self.timer.phase("chain"):
@@ -107,7 +115,7 @@ class Watcher(ChainRole):
             The duty, and for :attr:`Duty.REPLACED_COMMITTEE` the new committee.
         """
         block = self.ledger.block_number()
-        if self.phase_overdue(state, block) and self.can_close(state):
+        if (self.phase_overdue(state, block) or self.scoring_complete(state)) and self.can_close(state):
             return Duty.CLOSED_PHASE, []
         if not self.round_overdue(state, block):
             return Duty.NOTHING, []
