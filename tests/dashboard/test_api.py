@@ -46,7 +46,7 @@ def test_overview_is_the_chains_current_round(url: str, scenario: Scenario) -> N
     phase_deadline = state.phase_start_block + PARAMS.score_deadline_blocks
     assert o["deadlines"]["phase"] == {"block": phase_deadline, "blocks_left": phase_deadline - o["block"], "passed": False}
     assert o["deadlines"]["round"]["block"] == state.start_block + PARAMS.round_deadline_blocks
-    assert o["updates"] == {"commitments": 2, "revealed": 2, "final": 1, "needed": PARAMS.updates_per_round}
+    assert o["updates"] == {"commitments": 2, "revealed": 2, "final": 0, "needed": PARAMS.updates_per_round}  # final only once scoring closes
     assert o["committee"] == [{"address": who["t2"], "manager": False, "votes": 1, "proposal": None}]
     assert o["model"] == {"round": 3, "hash": H1, "uri": "file:///model-1", "origin": "failback", "block": state.model.block}
     assert o["managers"] == [who["m0"]]

@@ -10,6 +10,7 @@ import pytest
 from bflc.chain import Ledger, Phase, ProtocolParams
 from bflc.chain.fast import FastChain
 from bflc.errors import BlobError
+from bflc.protocol import stored_commitment
 from bflc.roles import ModelBlobs, SealedUpdate, TrainedUpdate, Trainer
 from bflc.seeds import NodeSeeds
 from bflc.storage import LocalBlobStore, MemoryBlobStore, blob_hash, bytes32_to_hash, encode_model, hash_to_bytes32, model_spec
@@ -84,7 +85,7 @@ def test_the_commitment_opens_with_the_sealed_blob_count_and_salt():
     trainer = s.trainers[0]
     [update, _] = sealed_updates(s)
     trainer.commit(0, update)
-    assert s.ledger.commitment(0, trainer.ledger.account) == update.commitment(trainer.ledger.account, 0)
+    assert s.ledger.commitment(0, trainer.ledger.account) == stored_commitment(update.commitment(trainer.ledger.account, 0))
     assert update.n_samples == TinyLearner().samples and update.salt == SALT
     with pytest.raises(ValueError, match="a salt is 32 bytes, got 31"):
         trainer.seal(TrainedUpdate(TinyLearner().initial_parameters(), 1, 0), SALT[:31])

@@ -20,8 +20,8 @@ def test_protocol_round_metrics_come_from_the_chain():
     result = simulate(SMALL, progress=False)
     for m in result["rounds"]:
         assert m["updates"] == m["accepted"] + m["rejected"]
-        # a commitment and a reveal per update, one batch of scores per member, a majority of proposals
-        assert m["transactions"] == 2 * m["updates"] + len(m["committee"]) + len(m["committee"]) // 2 + 1
+        # a commitment and a reveal per update, one batch of scores per member, the scoring close, a majority of proposals
+        assert m["transactions"] == 2 * m["updates"] + len(m["committee"]) + 1 + len(m["committee"]) // 2 + 1
         assert m["transmission_units"] == len(m["trainers"]) + m["updates"] * len(m["committee"])
         assert set(m["committee"]).isdisjoint(m["trainers"])
     # no consecutive terms: a committee elected from round r's trainers never repeats round r's committee

@@ -61,10 +61,11 @@ except ImportError:  # pragma: no cover - eth-tester is a pinned dependency
 GAS_LIMITS = {
     "submit_scores": 25_000_000,
     "close_phase": 25_000_000,
-    "propose_model": 20_000_000,
-    "replace_committee": 8_000_000,
-    "reelect_committee": 10_000_000,
-    "failback": 8_000_000,
+    # The accepting proposal pays up to K + M, elects and seats the next committee.
+    "propose_model": 29_000_000,
+    "replace_committee": 20_000_000,
+    "reelect_committee": 20_000_000,
+    "failback": 20_000_000,
 }
 DEFAULT_GAS = 500_000
 DEPLOY_GAS = 29_000_000

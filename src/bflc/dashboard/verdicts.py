@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from bflc.chain.types import ProtocolParams, UpdateRecord, from_fixed, to_fixed
-from bflc.protocol import BPS, Candidate, qualify
+from bflc.protocol import BPS, Candidate, is_quorum, qualify
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,13 @@ def judge_round(
 
 
 def _open_verdict(u: UpdateRecord, committee_size: int, current: bool) -> Verdict:
-    if current and not u.final:
+    if current and not u.final and u.num_votes < committee_size:
         return Verdict("pending", "not_final", f"{u.num_votes} of {committee_size} votes so far")
+    if current and not u.final:
+        return Verdict("pending", "awaiting_aggregation", "scored by every member; waiting for the round's other updates")
     if current:
         return Verdict("pending", "awaiting_aggregation", f"final with median {from_fixed(u.median):.4f}; waiting for the round's other updates")
-    if not u.final:
+    if not u.final and not is_quorum(u.num_votes, committee_size):
         return Verdict("rejected", "not_final", f"the round ended with {u.num_votes} of {committee_size} votes")
     return Verdict("rejected", "round_abandoned", "the round ended before aggregation (committee replaced or failback)")
 
