@@ -236,8 +236,14 @@ class Ledger(ABC):
         )
 
     def update(self, update_id: int, with_votes: bool = True) -> UpdateRecord:
-        """One update with its vote count, median and verdict (and its votes if ``with_votes``)."""
+        """One update with its median and verdict, and with ``with_votes`` its votes.
+
+        Without votes (one call instead of three) ``num_votes`` is the count
+        the scoring close recorded: 0 before scoring closes.
+        """
         raw = self._call("get_update", update_id)
+        if not with_votes:
+            return self._update_record(update_id, raw, None, with_votes)
         first = self.round_update_ids(raw[0])[0]
         return self._update_record(update_id, raw, self.votes(raw[0])[update_id - first], with_votes)
 
@@ -261,8 +267,8 @@ class Ledger(ABC):
         # Not strict: an update submitted between the calls only lengthens ``raws``.
         return [self._update_record(uid, raw, scores, with_votes) for uid, raw, scores in zip(ids, raws, votes, strict=False)]
 
-    def _update_record(self, update_id: int, raw: Any, votes: list[int | None], with_votes: bool) -> UpdateRecord:
-        cast = [(j, s) for j, s in enumerate(votes) if s is not None]
+    def _update_record(self, update_id: int, raw: Any, votes: list[int | None] | None, with_votes: bool) -> UpdateRecord:
+        cast = [(j, s) for j, s in enumerate(votes or []) if s is not None]
         voters: tuple[str, ...] = ()
         scores: tuple[int, ...] = ()
         if with_votes and cast:
@@ -274,7 +280,7 @@ class Ledger(ABC):
             provider=raw[1],
             blob_hash=bytes(raw[2]),
             n_samples=raw[3],
-            num_votes=len(cast),
+            num_votes=raw[4] if votes is None else len(cast),
             median=raw[5],
             final=raw[6],
             qualified=raw[7],
