@@ -217,11 +217,11 @@ def test_the_front_runner_owns_and_earns_nothing_and_every_claim_reverts(run):
 def test_every_honest_commitment_is_revealed_and_scored(run):
     admin = run.admin
     for r in range(ROUNDS):
+        # Every honest node off the committee committed (the contract keeps only a
+        # node's latest commitment, so a past round shows it through the reveal).
         trainers = {a for a in run.honest.values() if a not in admin.committee(r)}
-        committed = {a for a in run.honest.values() if admin.commitment(r, a) != EMPTY}
-        assert committed == trainers
         updates = {u.provider: u for u in admin.round_updates(r, with_votes=False)}
-        assert all(a in updates and updates[a].final for a in committed), f"round {r}: an honest update was dropped"
+        assert all(a in updates and updates[a].final for a in trainers), f"round {r}: an honest update was dropped"
 
 
 def test_qualified_sets_follow_the_medians_of_the_recorded_votes(run):

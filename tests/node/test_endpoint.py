@@ -19,7 +19,7 @@ from bflc.chain import ProtocolParams
 from bflc.chain.anvil import AnvilChain
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.cluster.watch import report_endpoints, watch
-from bflc.errors import ConfigError, EndpointError
+from bflc.errors import BlobUnavailable, ConfigError, EndpointError
 from bflc.net.connect import open_web3
 from bflc.node.daemon import NodeDaemon, Role
 from bflc.node.journal import Journal, read_journal
@@ -58,6 +58,19 @@ def scripted_round_state(daemon: NodeDaemon, failures: list[Exception], passes: 
         return real()
 
     return round_state
+
+
+def test_another_kind_of_failure_starts_its_own_backoff(tmp_path):
+    """A store outage that pushed the pause up must not keep a node away as long
+    once the chain is what fails: the chaos run saw a node miss rounds that way."""
+    net = build_net(tmp_path)
+    daemon = net.daemon(net.trainers[0], poll_seconds=1.0, max_backoff_seconds=30.0)
+    delay = daemon.poll_seconds
+    delays = []
+    for error in [BlobUnavailable("store down")] * 5 + [EndpointError("chain down")] * 2 + [BlobUnavailable("store down")]:
+        delay = daemon._retry(error, delay)
+        delays.append(delay)
+    assert delays == [2.0, 4.0, 8.0, 16.0, 30.0, 2.0, 4.0, 2.0]
 
 
 def test_malformed_answers_are_retried_and_the_endpoint_shows_unhealthy_until_it_recovers(net, monkeypatch):

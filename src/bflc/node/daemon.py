@@ -180,6 +180,7 @@ class NodeDaemon:
         self._stop = threading.Event()
         self._said: set[str] = set()
         self._last_revert: tuple[str | None, str] | None = None
+        self._last_failure: type[Exception] | None = None
         self._seen: tuple[int, Phase] | None = None
         self._reconciled = False
         self._sat_out: set[int] = set()  # rounds without a usable update: training diverged, or a used blob
@@ -218,6 +219,7 @@ class NodeDaemon:
                         self._endpoint_answered(None)
                         delay = self.poll_seconds
                         self._last_revert = None
+                        self._last_failure = None
                     except StopRequested:
                         break
                     except ContractRevert as error:
@@ -278,6 +280,12 @@ class NodeDaemon:
         return min(max(2 * delay, self.poll_seconds), self.max_backoff_seconds)
 
     def _retry(self, error: Exception, delay: float) -> float:
+        # Another kind of failure starts its own backoff: a store outage that
+        # pushed the pause to its maximum must not keep the node away for as
+        # long once the chain is what fails (and comes back).
+        if type(error) is not self._last_failure:
+            delay = self.poll_seconds
+        self._last_failure = type(error)
         delay = self._backoff(delay)
         self._log("retry", f"{type(error).__name__}: {_one_line(error)}; retrying in {delay:.1f} s", level="warning")
         return delay
