@@ -243,9 +243,9 @@ class Ledger(ABC):
         """
         raw = self._call("get_update", update_id)
         if not with_votes:
-            return self._update_record(update_id, raw, None, with_votes)
-        first = self.round_update_ids(raw[0])[0]
-        return self._update_record(update_id, raw, self.votes(raw[0])[update_id - first], with_votes)
+            return self._update_record(update_id, raw, None, ())
+        ids, committee = self.round_update_ids(raw[0]), self.committee(raw[0])
+        return self._update_record(update_id, raw, self._votes(raw[0], len(ids), committee)[update_id - ids[0]], committee)
 
     def round_update_ids(self, round: int) -> list[int]:
         """The ids of the updates of ``round`` in submission order (consecutive)."""
@@ -253,26 +253,30 @@ class Ledger(ABC):
 
     def votes(self, round: int) -> list[list[int | None]]:
         """Every vote of ``round``: ``votes[u][j]`` is member ``j``'s score of the round's ``u``-th update (``None``: no vote)."""
-        num_updates = len(self.round_update_ids(round))
+        return self._votes(round, len(self.round_update_ids(round)), self.committee(round))
+
+    def _votes(self, round: int, num_updates: int, committee: Sequence[str]) -> list[list[int | None]]:
         words = [int(w) for w in self._call("get_vote_words", round)]
-        return decode_votes(words, len(self.committee(round)), num_updates)
+        return decode_votes(words, len(committee), num_updates)
 
     def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
-        """Every update of ``round`` in submission order, with live vote counts (three calls)."""
+        """Every update of ``round`` in submission order, with live vote counts (four calls)."""
         ids = self.round_update_ids(round)
         if not ids:
             return []
         raws = self._call("get_round_update_records", round)
-        votes = self.votes(round)
+        committee = self.committee(round)
+        votes = self._votes(round, len(ids), committee)
+        voters = committee if with_votes else ()
         # Not strict: an update submitted between the calls only lengthens ``raws``.
-        return [self._update_record(uid, raw, scores, with_votes) for uid, raw, scores in zip(ids, raws, votes, strict=False)]
+        return [self._update_record(uid, raw, scores, voters) for uid, raw, scores in zip(ids, raws, votes, strict=False)]
 
-    def _update_record(self, update_id: int, raw: Any, votes: list[int | None] | None, with_votes: bool) -> UpdateRecord:
+    def _update_record(self, update_id: int, raw: Any, votes: list[int | None] | None, committee: Sequence[str]) -> UpdateRecord:
+        """``votes`` in committee order (``None``: the recorded count stands); voters named only when ``committee`` is given."""
         cast = [(j, s) for j, s in enumerate(votes or []) if s is not None]
         voters: tuple[str, ...] = ()
         scores: tuple[int, ...] = ()
-        if with_votes and cast:
-            committee = self.committee(raw[0])
+        if committee and cast:
             voters, scores = tuple(committee[j] for j, _ in cast), tuple(s for _, s in cast)
         return UpdateRecord(
             update_id=update_id,
