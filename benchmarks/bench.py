@@ -23,8 +23,8 @@ from typing import Any
 from common import RESULTS, machine
 
 HERE = Path(__file__).parent
-BENCHMARKS = ("ml_compute", "overhead", "chain_throughput", "scale", "flower_compare")
-RESULT_OF = {"flower_compare": "flower"}
+BENCHMARKS = ("ml_compute", "overhead", "chain_throughput", "scale", "flower_compare", "compare_versions")
+RESULT_OF = {"flower_compare": "flower", "compare_versions": "versions"}
 GIB = 2**30
 
 
@@ -234,12 +234,37 @@ def flower_section(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def versions_section(r: dict[str, Any]) -> list[str]:
+    base, new, sim = r["versions"]["baseline"], r["versions"]["new"], r["simulator"]
+    uncommitted = " with its uncommitted changes" if new["includes_uncommitted_changes"] else ""
+    lines = [
+        f"Baseline `{base['revision']}` (contract artifact `{base['contract_artifact_sha256'][:8]}…`) against `{new['revision']}` at "
+        f"`{new['commit'][:7]}`{uncommitted} (artifact `{new['contract_artifact_sha256'][:8]}…`): gas from each version's gas_table.py "
+        f"rounds ({r['gas']['rounds']} per shape, score election, one batch), seconds from each version's simulator; per function in `versions.md`.",
+        "",
+        "| | baseline | new | new / baseline |",
+        "|---|---|---|---|",
+    ]
+    for row in r["gas"]["comparison"]:
+        for label in ("gas per round", "heaviest transaction"):
+            cells = [f"{side['values'][label]:,.0f}" if "values" in side else "cannot play it" for side in (row["baseline"], row["new"])]
+            ratio = f"{row['ratio'][label]:.3f}" if row["ratio"] else "-"
+            lines.append(f"| {label}, K={row['k']}, M={row['m']} | {cells[0]} | {cells[1]} | {ratio} |")
+    for metric, label in (("chain_s_per_round", "chain s/round"), ("round_s_per_round", "total s/round")):
+        lines.append(
+            f"| simulator {label} (Fig. 4 setting, no attack, {sim['rounds']} rounds, best of {sim['repeats']}) "
+            f"| {sim['best']['baseline'][metric]:.3f} | {sim['best']['new'][metric]:.3f} | {sim['ratio'][metric]:.3f} |"
+        )
+    return lines
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "ml_compute": ("1-2. Committee scoring and client training", ml_section),
     "overhead": ("3. Protocol overhead: BFLC round vs FedAvg round", overhead_section),
     "chain_throughput": ("4. Chain throughput", chain_section),
     "scale": ("5. Scale", scale_section),
     "flower_compare": ("6. Against Flower", flower_section),
+    "compare_versions": ("7. Baseline code version against this one", versions_section),
 }
 
 

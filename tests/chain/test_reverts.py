@@ -146,15 +146,27 @@ def test_vote_rules(net):
     with pytest.raises(ContractRevert, match="score out of range"):
         member.submit_scores(0, ids, [1_000_001, 5])
     with pytest.raises(ContractRevert, match="unknown update for this round"):
-        member.submit_scores(0, [99], [5])
+        member.submit_scores(0, [ids[0] + 99], [5])
     with pytest.raises(ConfigError, match="2 update ids but 1 scores"):
         member.submit_scores(0, ids, [5])
-    with pytest.raises(ContractRevert, match="update_ids and scores differ in length"):
-        member._transact("submit_scores", 0, ids, [5])
-    with pytest.raises(ContractRevert, match="empty batch"):
+    with pytest.raises(ConfigError, match="no scores to submit"):
         member.submit_scores(0, [], [])
-    with pytest.raises(ContractRevert, match="member already voted on this update"):
+    with pytest.raises(ConfigError, match="an update appears twice"):
         member.submit_scores(0, [ids[0], ids[0]], [5, 6])
+    with pytest.raises(ConfigError, match="outside 0..2"):
+        member.submit_scores(0, ids, [2**20, 5])
+    # What a hand-made call can send: no vote at all, a field beyond the round's
+    # two updates, a word beyond them.
+    with pytest.raises(ContractRevert, match="empty batch"):
+        member._transact("submit_scores", 0, 0, [0])
+    with pytest.raises(ContractRevert, match="empty batch"):
+        member._transact("submit_scores", 0, 0, [])
+    with pytest.raises(ContractRevert, match="unknown update for this round"):
+        member._transact("submit_scores", 0, 0, [1 << 40])
+    with pytest.raises(ContractRevert, match="unknown update for this round"):
+        member._transact("submit_scores", 0, 1, [1])
+    with pytest.raises(ContractRevert, match="unknown update for this round"):
+        member._transact("submit_scores", 0, 0, [1 << 250])
     member.submit_scores(0, ids, [1_000_000, 0])
     with pytest.raises(ContractRevert, match="member already voted on this update"):
         member.submit_scores(0, ids[:1], [5])
@@ -167,7 +179,7 @@ def test_vote_on_an_update_of_another_round(net):
     net.propose_all(MODEL)
     new_committee = net.ledger.committee(1)
     net.submit([t for t in net.trainers if t not in new_committee][:3])
-    with pytest.raises(ContractRevert, match="unknown update for this round"):
+    with pytest.raises(ConfigError, match="an update of an earlier round"):
         net.at(new_committee[0]).submit_scores(1, [ids[0]], [5])
 
 

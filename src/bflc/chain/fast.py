@@ -90,6 +90,9 @@ class FastChain:
         self._state = self._vm.state
         self._base_context = self._state.execution_context
         self._head: int = self._header.block_number - 1
+        # Events of the ledgers' transactions with an indexed round, by
+        # (contract address, event name, round): what eth_getLogs would find.
+        self._round_events: dict[tuple[str, str, int], list[tuple[int, ChainEvent]]] = {}
 
     @property
     def gas_limit(self) -> int:
@@ -204,6 +207,16 @@ class FastChain:
         finally:
             self._state.revert(snapshot)
 
+    def record_events(self, address: str, block: int, events: tuple[ChainEvent, ...]) -> None:
+        """Keep the events of a transaction mined in ``block`` for :meth:`round_events`."""
+        for event in events:
+            if "round" in event.args:
+                self._round_events.setdefault((address, event.name, int(event.args["round"])), []).append((block, event))
+
+    def round_events(self, address: str, name: str, round: int, from_block: int) -> list[ChainEvent]:
+        """The events ``name`` of ``round`` that contract ``address`` emitted from ``from_block`` on, in chain order."""
+        return [event for block, event in self._round_events.get((address, name, round), []) if block >= from_block]
+
     def _at_block(self, number: int) -> None:
         """Make the state execute as in block ``number`` (only ``block.number`` changes)."""
         if self._state.execution_context.block_number == number:
@@ -268,12 +281,12 @@ class FastLedger(Ledger):
             raise ContractRevert(_failure_reason(computation), function)
         self.stats.record(function, receipt.gas_used)
         block = self.chain.block_number()
-        return TxResult(
-            tx_hash=signed.hash.hex(),
-            gas_used=receipt.gas_used,
-            block=block,
-            events=tuple(_codec().decode_events(receipt, self.address, signed.hash, block)),
-        )
+        events = tuple(_codec().decode_events(receipt, self.address, signed.hash, block))
+        self.chain.record_events(self.address, block, events)
+        return TxResult(tx_hash=signed.hash.hex(), gas_used=receipt.gas_used, block=block, events=events)
+
+    def _round_events(self, name: str, round: int, from_block: int) -> list[ChainEvent]:
+        return self.chain.round_events(self.address, name, round, from_block)
 
 
 class _Codec:

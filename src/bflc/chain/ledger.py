@@ -17,6 +17,7 @@ from typing import Any
 
 from bflc.chain.types import (
     VOTES_PER_WORD,
+    ChainEvent,
     ModelOrigin,
     ModelRecord,
     NodeStatus,
@@ -26,19 +27,23 @@ from bflc.chain.types import (
     TxResult,
     UpdateRecord,
     decode_votes,
+    encode_votes,
+    vote_words,
 )
 from bflc.errors import ChainError, ConfigError, ContractRevert
 from bflc.protocol import is_quorum, lower_median
 
-# Gas the client plans for per transaction of scores or of a scoring close:
-# inside the 25M it sends with and a 30M block.
+# Gas the client plans for per transaction of a scoring close: inside the
+# 25M it sends with and a 30M block.
 TX_GAS_BUDGET = 24_000_000
-# Worst-case gas, measured by tests/chain/test_gas_model.py: a vote alone in
-# a fresh storage word; a scoring close: per update examined (its verdict,
-# event and claim) and per vote counted against the claim, and each member's
-# vote word read cold once per twelve updates; ranking and qualifying K
-# final updates (a heapsort, and each provider's record and status).
-VOTE_GAS = 30_000
+# Worst-case gas, measured by tests/chain/test_gas_model.py: a vote word
+# (eleven votes) written to a fresh storage slot, with its calldata; a
+# scoring close: per update examined (its verdict, event and claim) and per
+# vote counted against the claim, and each member's vote word read cold once
+# per eleven updates; ranking and qualifying K final updates (a heapsort, and
+# each provider's record and status). A member's votes on a whole round (at
+# most 30 words) take under 1M gas, so they go in one transaction.
+VOTE_WORD_GAS = 30_000
 CLOSE_GAS_PER_UPDATE = 30_000
 CLOSE_GAS_PER_VOTE = 450
 CLOSE_GAS_PER_WORD = 2_300
@@ -55,11 +60,6 @@ def close_gas(committee_size: int, num_examined: int) -> int:
 def qualify_gas(num_updates: int) -> int:
     """Upper bound on the gas of ranking and qualifying ``num_updates`` final updates."""
     return QUALIFY_GAS + QUALIFY_GAS_PER_UPDATE * num_updates
-
-
-def score_batch_size(num_updates: int, budget: int = TX_GAS_BUDGET) -> int:
-    """Most votes per ``submit_scores`` that fit ``budget`` in the worst case (every vote in a fresh word)."""
-    return max(1, min(num_updates, budget // VOTE_GAS))
 
 
 def close_batch_size(committee_size: int, num_updates: int, num_left: int, budget: int = TX_GAS_BUDGET) -> int:
@@ -138,6 +138,10 @@ class Ledger(ABC):
         """Send a transaction, wait for it, raise ContractRevert on revert."""
 
     @abstractmethod
+    def _round_events(self, name: str, round: int, from_block: int) -> list[ChainEvent]:
+        """The contract's ``name`` events of ``round`` (their indexed ``round``), mined from ``from_block`` on, in chain order."""
+
+    @abstractmethod
     def block_number(self) -> int:
         """The latest block number."""
 
@@ -194,7 +198,8 @@ class Ledger(ABC):
 
     def is_committee_member(self, round: int, node: str | None = None) -> bool:
         """Whether ``node`` (default: this account) is on the committee of ``round``."""
-        return bool(self._call("is_committee_member", round, node or self.account))
+        wanted = (node or self.account).lower()
+        return any(member.lower() == wanted for member in self.committee(round))
 
     def has_submitted(self, round: int, node: str | None = None) -> bool:
         """Whether ``node`` (default: this account) has revealed an update in ``round``."""
@@ -249,15 +254,33 @@ class Ledger(ABC):
 
     def round_update_ids(self, round: int) -> list[int]:
         """The ids of the updates of ``round`` in submission order (consecutive)."""
-        return list(self._call("get_round_updates", round))
+        first, count = self._call("round_updates", round)
+        return list(range(first, first + count))
 
     def votes(self, round: int) -> list[list[int | None]]:
         """Every vote of ``round``: ``votes[u][j]`` is member ``j``'s score of the round's ``u``-th update (``None``: no vote)."""
         return self._votes(round, len(self.round_update_ids(round)), self.committee(round))
 
     def _votes(self, round: int, num_updates: int, committee: Sequence[str]) -> list[list[int | None]]:
-        words = [int(w) for w in self._call("get_vote_words", round)]
+        """The contract keeps the current round's votes; earlier rounds' are read from their ScoresSubmitted events."""
+        try:
+            words = [int(w) for w in self._call("get_vote_words", round)]
+        except ContractRevert:
+            words = self._past_vote_words(round, num_updates, committee)
         return decode_votes(words, len(committee), num_updates)
+
+    def _past_vote_words(self, round: int, num_updates: int, committee: Sequence[str]) -> list[int]:
+        """A past round's vote words, as get_vote_words gave them, rebuilt from the votes its members sent."""
+        seats = {member.lower(): j for j, member in enumerate(committee)}
+        per_member = vote_words(num_updates)
+        words = [0] * (len(committee) * per_member)
+        for event in self._round_events("ScoresSubmitted", round, self.model(round).block):
+            seat = seats.get(str(event.args["member"]).lower())
+            if seat is None:
+                continue
+            for i, word in enumerate(event.args["words"]):
+                words[seat * per_member + int(event.args["first_word"]) + i] |= int(word)
+        return words
 
     def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
         """Every update of ``round`` in submission order, with live vote counts (four calls)."""
@@ -296,9 +319,14 @@ class Ledger(ABC):
         """The ids of the qualified updates of ``round``, best median first."""
         return list(self._call("get_qualified", round))
 
+    def proposals(self, round: int) -> dict[str, bytes]:
+        """The model hash each member who proposed in ``round`` proposed, by checksummed address (from the ModelProposed events)."""
+        return {str(e.args["member"]): bytes(e.args["blob_hash"]) for e in self._round_events("ModelProposed", round, self.model(round).block)}
+
     def proposal(self, round: int, member: str | None = None) -> bytes:
         """The model hash ``member`` (default: this account) proposed in ``round``; zero bytes if none."""
-        return bytes(self._call("get_proposal", round, member or self.account))
+        wanted = (member or self.account).lower()
+        return next((h for a, h in self.proposals(round).items() if a.lower() == wanted), bytes(32))
 
     def proposal_count(self, round: int, blob_hash: bytes) -> int:
         """How many committee members proposed ``blob_hash`` in ``round``."""
@@ -366,11 +394,16 @@ class Ledger(ABC):
         """
         if len(update_ids) != len(scores):
             raise ConfigError(f"{len(update_ids)} update ids but {len(scores)} scores", "give one score per update")
-        ids, values = list(update_ids), list(scores)
-        if not ids:
-            return [self._transact("submit_scores", round, [], [])]
-        size = score_batch_size(len(ids)) if batch_size is None else batch_size
-        results = [self._transact("submit_scores", round, ids[i : i + size], values[i : i + size]) for i in range(0, len(ids), size)]
+        if not update_ids:
+            raise ConfigError("no scores to submit", "give at least one score")
+        round_ids = self.round_update_ids(round)
+        first = round_ids[0] if round_ids else 0
+        positions, values = [uid - first for uid in update_ids], list(scores)
+        size = len(positions) if batch_size is None else batch_size
+        results = [
+            self._transact("submit_scores", round, *encode_votes(positions[i : i + size], values[i : i + size]))
+            for i in range(0, len(positions), size)
+        ]
         if any(r.events_named("ScoringComplete") for r in results):
             try:
                 results += self.close_phase(round)

@@ -6,6 +6,7 @@ Scores and factors are fixed-point on chain: ``SCORE_ONE`` stands for 1.0.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +17,12 @@ SCORE_ONE = 1_000_000
 MAX_MANAGERS = 16
 MAX_COMMITTEE = 255
 MAX_UPDATES = 320
-MAX_BATCH = 320
-MAX_URI = 256
 # How the contract stores a vote: score + 1 in a 20-bit field (0: no vote),
-# twelve fields to a 256-bit word (docs/gas.md).
+# eleven fields to a 256-bit word (docs/gas.md); a member sends its votes
+# packed the same way.
 VOTE_BITS = 20
-VOTES_PER_WORD = 12
+VOTES_PER_WORD = 11
+VOTE_MASK = (1 << VOTE_BITS) - 1
 
 
 class ElectionMode(enum.IntEnum):
@@ -239,14 +240,72 @@ def _bps(fraction: float) -> int:
     return round(fraction * BPS)
 
 
+def vote_words(num_updates: int) -> int:
+    """How many vote words a member needs for a round of ``num_updates`` updates.
+
+    >>> vote_words(0), vote_words(11), vote_words(12)
+    (0, 1, 2)
+    """
+    return -(-num_updates // VOTES_PER_WORD)
+
+
+def encode_votes(positions: Sequence[int], scores: Sequence[int]) -> tuple[int, list[int]]:
+    """Pack one member's votes as ``submit_scores`` takes them.
+
+    Parameters
+    ----------
+    positions:
+        The positions of the voted updates in their round (update id minus
+        the round's first id), each at most once.
+    scores:
+        The scores, fixed-point (``SCORE_ONE`` = 1.0), one per position.
+
+    Returns
+    -------
+    tuple of int and list of int
+        The first word's index and the words from it to the last voted one:
+        field ``p % 11`` of word ``p // 11`` holds score + 1 (0: no vote).
+
+    Raises
+    ------
+    ConfigError
+        If the lengths differ, a position repeats or is negative, or a score
+        does not fit a field. The contract checks the rest (positions of
+        the round, scores of at most ``SCORE_ONE``).
+
+    >>> first, words = encode_votes([12, 11], [4, 0])
+    >>> first, words == [(5 << 20) | 1]
+    (1, True)
+    """
+    problem = ""
+    if len(positions) != len(scores):
+        problem = f"{len(positions)} update positions but {len(scores)} scores"
+    elif not positions:
+        problem = "no votes to send"
+    elif len(set(positions)) != len(positions):
+        problem = "an update appears twice among the scores"
+    elif min(positions) < 0:
+        problem = "an update of an earlier round among the scores"
+    elif not all(0 <= s < VOTE_MASK for s in scores):
+        problem = "a score is outside 0..2**20-2"
+    if problem:
+        raise ConfigError(problem, f"give each of this round's updates at most one score, fixed-point with 1.0 = {SCORE_ONE}")
+    first = min(positions) // VOTES_PER_WORD
+    words = [0] * (max(positions) // VOTES_PER_WORD - first + 1)
+    for position, score in zip(positions, scores, strict=True):
+        word, field_index = divmod(position, VOTES_PER_WORD)
+        words[word - first] |= (score + 1) << (field_index * VOTE_BITS)
+    return first, words
+
+
 def decode_votes(words: list[int], committee_size: int, num_updates: int) -> list[list[int | None]]:
     """Every vote of a round from the contract's ``get_vote_words``.
 
     Parameters
     ----------
     words:
-        For each committee member in committee order, ``ceil(num_updates / 12)``
-        words of twelve 20-bit fields (score + 1; 0 where the member has not
+        For each committee member in committee order, ``ceil(num_updates / 11)``
+        words of eleven 20-bit fields (score + 1; 0 where the member has not
         voted).
     committee_size, num_updates:
         The round's committee size and number of revealed updates.
@@ -265,14 +324,13 @@ def decode_votes(words: list[int], committee_size: int, num_updates: int) -> lis
     >>> decode_votes([(500_001 << 20) | 1, 0], 2, 2)
     [[0, None], [500000, None]]
     """
-    per_member = -(-num_updates // VOTES_PER_WORD)
+    per_member = vote_words(num_updates)
     if len(words) != committee_size * per_member:
         raise ValueError(f"{len(words)} vote words for {committee_size} members and {num_updates} updates")
-    mask = (1 << VOTE_BITS) - 1
     votes: list[list[int | None]] = []
     for u in range(num_updates):
         word, offset = divmod(u, VOTES_PER_WORD)
-        fields = [(words[j * per_member + word] >> (offset * VOTE_BITS)) & mask for j in range(committee_size)]
+        fields = [(words[j * per_member + word] >> (offset * VOTE_BITS)) & VOTE_MASK for j in range(committee_size)]
         votes.append([f - 1 if f else None for f in fields])
     return votes
 

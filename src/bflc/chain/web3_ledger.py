@@ -575,6 +575,10 @@ class Web3Ledger(Ledger):
             events=tuple(self._decode_events(receipt)),
         )
 
+    def _round_events(self, name: str, round: int, from_block: int) -> list[ChainEvent]:
+        logs = self.contract.events[name]().get_logs(argument_filters={"round": round}, from_block=from_block)
+        return [ChainEvent(name=name, args=dict(log["args"])) for log in logs]
+
     def _replay_reason(self, function: str, args: tuple[Any, ...], gas: int, value: int, receipt: Any) -> str:
         # Nodes that mine failed transactions report no reason; replaying the
         # call on the parent block recovers it.

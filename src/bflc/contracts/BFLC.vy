@@ -38,13 +38,18 @@ MAX_URI: constant(uint256) = 256
 SCORE_ONE: constant(uint256) = 1_000_000
 BPS: constant(uint256) = 10_000
 
-# A vote: score + 1 in a 20-bit field (0 = no vote), twelve to a word; member
-# i's word w of a round is votes[round][i * WORDS_PER_MEMBER + w].
+# A vote: score + 1 in a 20-bit field (0 = no vote), eleven to a word; the
+# member in seat i (its committee index) keeps its word w in
+# votes[i * WORDS_PER_MEMBER + w], reused by whoever holds seat i later.
 VOTE_BITS: constant(uint256) = 20
-VOTES_PER_WORD: constant(uint256) = 12
+VOTES_PER_WORD: constant(uint256) = 11
 VOTE_MASK: constant(uint256) = 2**20 - 1
-WORDS_PER_MEMBER: constant(uint256) = 64
-MAX_VOTE_WORDS: constant(uint256) = 6_885
+# A member's vote word is reused from round to round: fields in bits 0-219,
+# the round it belongs to (round + 1) in bits 224-255.
+VOTE_FIELDS: constant(uint256) = 2**220 - 1
+ROUND_TAG_SHIFT: constant(uint256) = 224
+WORDS_PER_MEMBER: constant(uint256) = 30
+MAX_VOTE_WORDS: constant(uint256) = 7_650
 # A verdict: median (bits 0-19), final (bit 20), qualified (bit 21), number of
 # votes (bits 22-31), eight to a word.
 VERDICT_BITS: constant(uint256) = 32
@@ -68,6 +73,7 @@ ROUND_LIMIT: constant(uint256) = 2**31 - 1
 COMMIT_ROUND_MASK: constant(uint256) = 2**31 - 1
 REVEALED_BIT: constant(uint256) = 2**31
 LOW_32: constant(uint256) = 2**32 - 1
+STATUS_MASK: constant(uint256) = 2**8 - 1
 # A round's span (round_span[round]): first update id (bits 0-127), number of
 # revealed updates (128-191), number of qualified updates (192-255).
 LOW_64: constant(uint256) = 2**64 - 1
@@ -137,7 +143,9 @@ struct Model:
 params: public(Params)
 managers: public(DynArray[address, MAX_MANAGERS])
 is_manager: public(HashMap[address, bool])
-status: public(HashMap[address, NodeStatus])
+# A node's word: its status (bits 0-7), and its seat on the committee of the
+# round it last served in: round + 1 (bits 8-39) and index + 1 (bits 40-55).
+node_word: HashMap[address, uint256]
 factor: public(HashMap[address, uint256])
 
 balances: public(HashMap[address, uint256])
@@ -154,9 +162,12 @@ num_updates: public(uint256)
 close_cursor: public(uint256)
 votes_cast: public(uint256)
 
-models: HashMap[uint256, Model]
+# G_round: its blob hash, and block | origin << 128; a blob's URI is kept
+# once per hash (the first proposal of that hash names it).
+model_hash: HashMap[uint256, bytes32]
+model_meta: HashMap[uint256, uint256]
+uri_of: HashMap[bytes32, String[MAX_URI]]
 committees: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
-member_slot: HashMap[uint256, HashMap[address, uint256]]
 
 commit_word: HashMap[address, uint256]
 round_span: HashMap[uint256, uint256]
@@ -164,13 +175,15 @@ update_hash: HashMap[uint256, bytes32]
 blob_record: HashMap[bytes32, uint256]
 entropy: public(HashMap[uint256, uint256])
 
-votes: HashMap[uint256, HashMap[uint256, uint256]]
+votes: HashMap[uint256, uint256]
 verdicts: HashMap[uint256, HashMap[uint256, uint256]]
 qualified_ranks: HashMap[uint256, HashMap[uint256, uint256]]
 
-proposal_of: HashMap[uint256, HashMap[address, bytes32]]
+# The proposal of the member in seat i of the current round, reused like the
+# vote words: the hash's upper 224 bits | round + 1 (ModelProposed keeps the
+# whole hash for the record).
+proposal_word: HashMap[uint256, uint256]
 proposal_count: public(HashMap[uint256, HashMap[bytes32, uint256]])
-proposal_uri: HashMap[uint256, HashMap[bytes32, String[MAX_URI]]]
 
 # ---------------------------------------------------------------- events
 
@@ -228,6 +241,8 @@ event ScoresSubmitted:
     round: indexed(uint256)
     member: indexed(address)
     count: uint256
+    first_word: uint256
+    words: DynArray[uint256, WORDS_PER_MEMBER]
 
 event ScoringComplete:
     round: indexed(uint256)
@@ -332,25 +347,57 @@ def __init__(
         assert m != empty(address), "manager is the zero address"
         assert not self.is_manager[m], "duplicate manager"
         self.is_manager[m] = True
-        self.status[m] = NodeStatus.ADMITTED
+        self._set_status(m, NodeStatus.ADMITTED)
         self.managers.append(m)
     for i: uint256 in range(MAX_COMMITTEE):
         if i >= len(first_committee):
             break
         c: address = first_committee[i]
         assert c != empty(address), "committee member is the zero address"
-        assert self.member_slot[0][c] == 0, "duplicate committee member"
-        self.member_slot[0][c] = i + 1
-        self.status[c] = NodeStatus.ADMITTED
+        assert self._seat(0, c) == 0, "duplicate committee member"
+        self.node_word[c] = convert(NodeStatus.ADMITTED, uint256) | (1 << 8) | ((i + 1) << 40)
 
     self.committees[0] = first_committee
-    self.models[0] = Model(blob_hash=genesis_hash, uri=genesis_uri, block=block.number, origin=ModelOrigin.GENESIS)
+    self.model_hash[0] = genesis_hash
+    self.model_meta[0] = block.number | (convert(ModelOrigin.GENESIS, uint256) << 128)
+    self.uri_of[genesis_hash] = genesis_uri
     self.blob_record[genesis_hash] = MODEL_RECORD
     self.phase = Phase.COMMIT
     self.round_start_block = block.number
     self.phase_start_block = block.number
     log RoundStarted(round=0, blob_hash=genesis_hash, origin=ModelOrigin.GENESIS)
     log CommitteeElected(round=0, members=first_committee, carried_over=False)
+
+@internal
+@view
+def _status(node: address) -> NodeStatus:
+    return convert(self.node_word[node] & STATUS_MASK, NodeStatus)
+
+
+@internal
+def _set_status(node: address, st: NodeStatus):
+    self.node_word[node] = (self.node_word[node] & ~STATUS_MASK) | convert(st, uint256)
+
+
+@internal
+@view
+def _seat(round: uint256, node: address) -> uint256:
+    # Seat index + 1 of `node` on the committee of `round`, 0 if none: the
+    # current round (or the round it last served in) only.
+    word: uint256 = self.node_word[node]
+    if (word >> 8) & LOW_32 != round + 1:
+        return 0
+    return (word >> 40) & RANK_MASK
+
+
+@external
+@view
+def status(node: address) -> NodeStatus:
+    """
+    @notice A node's admission state.
+    """
+    return self._status(node)
+
 
 @internal
 @pure
@@ -369,10 +416,10 @@ def apply():
     @notice A new node asks to join, paying exactly the permission fee into escrow.
     @dev Emits NodeApplied. The fee goes to the managers when a manager admits the node.
     """
-    self._require(self.status[msg.sender] != NodeStatus.BLACKLISTED, "node is blacklisted")
-    self._require(self.status[msg.sender] == empty(NodeStatus), "node already applied or admitted")
+    self._require(self._status(msg.sender) != NodeStatus.BLACKLISTED, "node is blacklisted")
+    self._require(self._status(msg.sender) == empty(NodeStatus), "node already applied or admitted")
     self._require(msg.value == self.params.permission_fee, "value must equal the permission fee")
-    self.status[msg.sender] = NodeStatus.APPLIED
+    self._set_status(msg.sender, NodeStatus.APPLIED)
     self.escrow[msg.sender] = msg.value
     log NodeApplied(node=msg.sender, fee=msg.value)
 
@@ -383,9 +430,9 @@ def withdraw_application():
     @notice An applicant not yet admitted takes its application back; the fee
             is credited to its balance.
     """
-    self._require(self.status[msg.sender] == NodeStatus.APPLIED, "no pending application")
+    self._require(self._status(msg.sender) == NodeStatus.APPLIED, "no pending application")
     refund: uint256 = self._release_escrow(msg.sender)
-    self.status[msg.sender] = empty(NodeStatus)
+    self._set_status(msg.sender, empty(NodeStatus))
     log ApplicationWithdrawn(node=msg.sender, refund=refund)
 
 
@@ -398,14 +445,14 @@ def admit(node: address):
     """
     self._require(self.is_manager[msg.sender], "caller is not a manager")
     self._require(node != empty(address), "node is the zero address")
-    st: NodeStatus = self.status[node]
+    st: NodeStatus = self._status(node)
     self._require(st != NodeStatus.BLACKLISTED, "node is blacklisted")
     self._require(st != NodeStatus.ADMITTED and st != NodeStatus.LEFT, "node already admitted")
     self._require(st == NodeStatus.APPLIED or self.params.permission_fee == 0, "node has not applied and paid the fee")
     fee: uint256 = self.escrow[node]
     self.escrow[node] = 0
     self._share_fee(fee)
-    self.status[node] = NodeStatus.ADMITTED
+    self._set_status(node, NodeStatus.ADMITTED)
     log NodeAdmitted(node=node, by=msg.sender, fee=fee)
 
 
@@ -418,10 +465,10 @@ def blacklist(node: address):
     """
     self._require(self.is_manager[msg.sender], "caller is not a manager")
     self._require(not self.is_manager[node], "managers cannot be blacklisted")
-    self._require(self.status[node] != NodeStatus.BLACKLISTED, "node already blacklisted")
-    if self.status[node] == NodeStatus.APPLIED:
+    self._require(self._status(node) != NodeStatus.BLACKLISTED, "node already blacklisted")
+    if self._status(node) == NodeStatus.APPLIED:
         self._release_escrow(node)
-    self.status[node] = NodeStatus.BLACKLISTED
+    self._set_status(node, NodeStatus.BLACKLISTED)
     log NodeBlacklisted(node=node, by=msg.sender)
 
 
@@ -431,9 +478,9 @@ def leave():
     @notice An admitted node leaves. Its recorded update and votes stay valid;
             it can rejoin later without paying the fee again.
     """
-    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
     self._require(not self.is_manager[msg.sender], "managers cannot leave")
-    self.status[msg.sender] = NodeStatus.LEFT
+    self._set_status(msg.sender, NodeStatus.LEFT)
     log NodeLeft(node=msg.sender)
 
 
@@ -442,8 +489,8 @@ def rejoin():
     """
     @notice A node that left comes back.
     """
-    self._require(self.status[msg.sender] == NodeStatus.LEFT, "node has not left")
-    self.status[msg.sender] = NodeStatus.ADMITTED
+    self._require(self._status(msg.sender) == NodeStatus.LEFT, "node has not left")
+    self._set_status(msg.sender, NodeStatus.ADMITTED)
     log NodeRejoined(node=msg.sender)
 
 
@@ -453,7 +500,7 @@ def declare_factor(factor_value: uint256):
     @notice A node declares the extra factor (for example normalised bandwidth)
             used by multi-factor election; fixed-point like scores.
     """
-    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
     self._require(factor_value <= SCORE_ONE, "factor above 1.0")
     self.factor[msg.sender] = factor_value
     log FactorDeclared(node=msg.sender, value=factor_value)
@@ -536,7 +583,7 @@ def _check_phase(round: uint256, phase: Phase):
     # The caller is admitted, the round is current and it is in `phase`
     # (commit, reveal or scoring). A deadline does not end a phase by itself:
     # it lets anyone close it (close_phase).
-    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round(round)
     self._require(self.phase == phase, "not this phase of the round")
 
@@ -567,7 +614,7 @@ def commit_update(round: uint256, commitment: bytes32):
          UpdateCommitted.
     """
     self._check_phase(round, Phase.COMMIT)
-    self._require(self.member_slot[round][msg.sender] == 0, "committee members do not train in their round")
+    self._require(self._seat(round, msg.sender) == 0, "committee members do not train in their round")
     self._require(self.commit_word[msg.sender] & COMMIT_ROUND_MASK != round + 1, "node already committed an update this round")
     self._require(commitment != empty(bytes32), "commitment is empty")
     self.commit_word[msg.sender] = (convert(commitment, uint256) & ~LOW_32) | (round + 1)
@@ -619,51 +666,53 @@ def reveal_update(round: uint256, blob_hash: bytes32, n_samples: uint256, salt: 
 
 
 @external
-def submit_scores(round: uint256, update_ids: DynArray[uint256, MAX_BATCH], scores: DynArray[uint256, MAX_BATCH]):
+def submit_scores(round: uint256, first_word: uint256, words: DynArray[uint256, WORDS_PER_MEMBER]):
     """
     @notice A committee member records its scores (accuracy on its own data,
-            SCORE_ONE = 1.0) for a batch of this round's updates.
+            SCORE_ONE = 1.0) of this round's updates, packed: word i holds the
+            votes on updates (first_word + i) * 11 to (first_word + i) * 11 + 10
+            of the round (positions in submission order), one 20-bit field
+            each from the lowest bits: score + 1, or 0 for no vote in this
+            call. A member may vote in several calls, once per update.
     @dev One vote per member per update, until scoring begins to close. When
          every member has scored every update the transaction emits
          ScoringComplete and anyone may close scoring at once (close_phase);
          otherwise scoring closes after its deadline with the updates that
          a majority scored. No member decides alone which updates are
-         aggregated. Emits ScoresSubmitted.
+         aggregated. The words are kept for the current round only;
+         ScoresSubmitted carries them for the record. Emits ScoresSubmitted.
     """
     self._check_phase(round, Phase.SCORING)
     self._require(self.close_cursor == 0, "scoring is closing")
-    slot: uint256 = self.member_slot[round][msg.sender]
+    slot: uint256 = self._seat(round, msg.sender)
     self._require(slot != 0, "caller is not a committee member")
-    self._require(len(update_ids) == len(scores), "update_ids and scores differ in length")
-    self._require(len(update_ids) > 0, "empty batch")
-    span: uint256 = self.round_span[round]
-    first: uint256 = self._span_first(span)
-    n: uint256 = self._span_count(span)
+    self._require(len(words) > 0, "empty batch")
+    n: uint256 = self._span_count(self.round_span[round])
+    self._require(first_word + len(words) <= (n + VOTES_PER_WORD - 1) // VOTES_PER_WORD, "unknown update for this round")
     base: uint256 = (slot - 1) * WORDS_PER_MEMBER
-    # The member's word being filled; written back before another is read.
-    at: uint256 = max_value(uint256)
-    word: uint256 = 0
-    for i: uint256 in range(MAX_BATCH):
-        if i >= len(update_ids):
+    tag: uint256 = (round + 1) << ROUND_TAG_SHIFT
+    count: uint256 = 0
+    for i: uint256 in range(WORDS_PER_MEMBER):
+        if i >= len(words):
             break
-        uid: uint256 = update_ids[i]
-        assert uid >= first and uid < first + n, "unknown update for this round"
-        score: uint256 = scores[i]
-        assert score <= SCORE_ONE, "score out of range"
-        pos: uint256 = uid - first
-        w: uint256 = pos // VOTES_PER_WORD
-        if w != at:
-            if at != max_value(uint256):
-                self.votes[round][base + at] = word
-            at = w
-            word = self.votes[round][base + w]
-        offset: uint256 = (pos % VOTES_PER_WORD) * VOTE_BITS
-        assert (word >> offset) & VOTE_MASK == 0, "member already voted on this update"
-        word = word | ((score + 1) << offset)
-    self.votes[round][base + at] = word
-    cast: uint256 = self.votes_cast + len(update_ids)
+        w: uint256 = first_word + i
+        fields: uint256 = min(n - w * VOTES_PER_WORD, VOTES_PER_WORD)
+        new: uint256 = words[i]
+        assert new >> (fields * VOTE_BITS) == 0, "unknown update for this round"
+        stored: uint256 = self.votes[base + w]
+        if stored & ~VOTE_FIELDS != tag:
+            stored = 0
+        for j: uint256 in range(VOTES_PER_WORD):
+            v: uint256 = (new >> (j * VOTE_BITS)) & VOTE_MASK
+            if v != 0:
+                assert v <= SCORE_ONE + 1, "score out of range"
+                assert (stored >> (j * VOTE_BITS)) & VOTE_MASK == 0, "member already voted on this update"
+                count += 1
+        self.votes[base + w] = stored | new | tag
+    self._require(count > 0, "empty batch")
+    cast: uint256 = self.votes_cast + count
     self.votes_cast = cast
-    log ScoresSubmitted(round=round, member=msg.sender, count=len(update_ids))
+    log ScoresSubmitted(round=round, member=msg.sender, count=count, first_word=first_word, words=words)
     if cast == n * len(self.committees[round]):
         log ScoringComplete(round=round, num_votes=cast)
 
@@ -688,7 +737,7 @@ def close_phase(round: uint256, medians: DynArray[uint256, MAX_BATCH]):
          that examines the last update reverts if no update has a quorum (the
          committee then fails and is replaced after the round deadline).
     """
-    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round(round)
     p: Phase = self.phase
     self._require(p != Phase.AGGREGATING, "round is aggregating")
@@ -719,6 +768,7 @@ def close_phase(round: uint256, medians: DynArray[uint256, MAX_BATCH]):
     # The committee's vote words for the current group of VOTES_PER_WORD updates.
     group: uint256 = max_value(uint256)
     column: DynArray[uint256, MAX_COMMITTEE] = []
+    tag: uint256 = (round + 1) << ROUND_TAG_SHIFT
     # The verdict word being filled; written back before another is read.
     at: uint256 = max_value(uint256)
     word: uint256 = 0
@@ -729,21 +779,26 @@ def close_phase(round: uint256, medians: DynArray[uint256, MAX_BATCH]):
             for j: uint256 in range(MAX_COMMITTEE):
                 if j >= size:
                     break
-                column.append(self.votes[round][j * WORDS_PER_MEMBER + group])
+                v_word: uint256 = self.votes[j * WORDS_PER_MEMBER + group]
+                if v_word & ~VOTE_FIELDS != tag:
+                    v_word = 0
+                column.append(v_word)
         offset: uint256 = (i % VOTES_PER_WORD) * VOTE_BITS
         claim: uint256 = medians[i - start]
         # A stored vote v means score v - 1: below the claim when v <= claim.
         num_votes: uint256 = 0
         below: uint256 = 0
         at_most: uint256 = 0
+        # Unchecked: counts stay below MAX_COMMITTEE, and a claim of 2**256 - 1
+        # wraps to 0 in claim + 1 and then fails the median check below.
         for v_word: uint256 in column:
             v: uint256 = (v_word >> offset) & VOTE_MASK
             if v != 0:
-                num_votes += 1
+                num_votes = unsafe_add(num_votes, 1)
                 if v <= claim:
-                    below += 1
-                if v <= claim + 1:
-                    at_most += 1
+                    below = unsafe_add(below, 1)
+                if v <= unsafe_add(claim, 1):
+                    at_most = unsafe_add(at_most, 1)
         verdict: uint256 = num_votes << VOTES_SHIFT
         if 2 * num_votes > size:
             # The lower median is the vote of rank (num_votes - 1) // 2 (from 0).
@@ -841,7 +896,7 @@ def _qualify(round: uint256):
         if pos >= n:
             break
         verdict: uint256 = self._verdict(round, pos)
-        if verdict & FINAL_BIT == 0 or self.status[self._provider(first + pos)] == NodeStatus.BLACKLISTED:
+        if verdict & FINAL_BIT == 0 or self._status(self._provider(first + pos)) == NodeStatus.BLACKLISTED:
             continue
         keys.append(((verdict & VOTE_MASK) << RANK_BITS) | (RANK_MASK - pos))
     keys = self._sort_descending(keys)
@@ -877,7 +932,7 @@ def _qualify(round: uint256):
     log AggregationTriggered(round=round, num_final=self.num_final, num_qualified=chosen)
     if chosen == 0:
         log RoundSkipped(round=round)
-        self._start_round(self.committees[round], self.models[round].blob_hash, self.models[round].uri, ModelOrigin.CARRIED_OVER)
+        self._start_round(self.committees[round], self.model_hash[round], ModelOrigin.CARRIED_OVER)
 
 
 @internal
@@ -908,32 +963,38 @@ def propose_model(round: uint256, blob_hash: bytes32, uri: String[MAX_URI]):
     @dev Emits ModelProposed, then on acceptance ModelAccepted, RewardPaid,
          CommitteeElected and RoundStarted.
     """
-    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round(round)
-    self._require(self.member_slot[round][msg.sender] != 0, "caller is not a committee member")
+    slot: uint256 = self._seat(round, msg.sender)
+    self._require(slot != 0, "caller is not a committee member")
     self._require(self.phase == Phase.AGGREGATING, "round is not aggregating yet")
-    self._require(self.proposal_of[round][msg.sender] == empty(bytes32), "member already proposed a model")
+    self._require(self.proposal_word[slot - 1] & LOW_32 != round + 1, "member already proposed a model")
     self._require(blob_hash != empty(bytes32), "blob hash is empty")
-    self.proposal_of[round][msg.sender] = blob_hash
+    self.proposal_word[slot - 1] = self._proposal_word(round, blob_hash)
     count: uint256 = self.proposal_count[round][blob_hash] + 1
     self.proposal_count[round][blob_hash] = count
-    if count == 1:
-        self.proposal_uri[round][blob_hash] = uri
+    if count == 1 and len(self.uri_of[blob_hash]) == 0:
+        self.uri_of[blob_hash] = uri
     log ModelProposed(round=round, member=msg.sender, blob_hash=blob_hash, votes_for_hash=count)
     if 2 * count > len(self.committees[round]):
         self._accept(round, blob_hash)
 
 
 @internal
+@pure
+def _proposal_word(round: uint256, blob_hash: bytes32) -> uint256:
+    return (convert(blob_hash, uint256) & ~LOW_32) | (round + 1)
+
+
+@internal
 def _accept(round: uint256, blob_hash: bytes32):
-    uri: String[MAX_URI] = self.proposal_uri[round][blob_hash]
-    log ModelAccepted(round=round, blob_hash=blob_hash, uri=uri)
+    log ModelAccepted(round=round, blob_hash=blob_hash, uri=self.uri_of[blob_hash])
     if self.blob_record[blob_hash] == 0:
         self.blob_record[blob_hash] = MODEL_RECORD
     qualified: DynArray[uint256, MAX_UPDATES] = self._qualified(round)
     self._pay_rewards(round, blob_hash, qualified)
     elected: DynArray[address, MAX_COMMITTEE] = self._elect(round, qualified, round, self._seed(round))
-    self._start_round(self._successor_committee(round, elected), blob_hash, uri, ModelOrigin.AGGREGATED)
+    self._start_round(self._successor_committee(round, elected), blob_hash, ModelOrigin.AGGREGATED)
 
 # ---------------------------------------------------------------- election
 
@@ -969,7 +1030,7 @@ def _elect(source_round: uint256, qualified: DynArray[uint256, MAX_UPDATES], exc
     providers: DynArray[address, MAX_UPDATES] = []
     for uid: uint256 in qualified:
         p: address = self._provider(uid)
-        if self.status[p] == NodeStatus.ADMITTED and self.member_slot[exclude_round][p] == 0:
+        if self._status(p) == NodeStatus.ADMITTED and self._seat(exclude_round, p) == 0:
             cands.append(uid)
             providers.append(p)
     n: uint256 = len(cands)
@@ -1046,7 +1107,7 @@ def _pay_rewards(round: uint256, blob_hash: bytes32, qualified: DynArray[uint256
         if i >= len(qualified):
             break
         provider: address = self._provider(qualified[i])
-        if self.status[provider] == NodeStatus.BLACKLISTED:
+        if self._status(provider) == NodeStatus.BLACKLISTED:
             continue
         share: uint256 = 0
         if total_score == 0:
@@ -1060,8 +1121,13 @@ def _pay_rewards(round: uint256, blob_hash: bytes32, qualified: DynArray[uint256
     agreeing: uint256 = self.proposal_count[round][blob_hash]
     each: uint256 = committee_part // agreeing
     if each > 0:
-        for member: address in self.committees[round]:
-            if self.proposal_of[round][member] == blob_hash and self.status[member] != NodeStatus.BLACKLISTED:
+        agreed: uint256 = self._proposal_word(round, blob_hash)
+        committee: DynArray[address, MAX_COMMITTEE] = self.committees[round]
+        for i: uint256 in range(MAX_COMMITTEE):
+            if i >= len(committee):
+                break
+            member: address = committee[i]
+            if self.proposal_word[i] == agreed and self._status(member) != NodeStatus.BLACKLISTED:
                 self.balances[member] += each
                 paid += each
                 log RewardPaid(round=round, node=member, amount=each, for_committee=True)
@@ -1071,15 +1137,17 @@ def _pay_rewards(round: uint256, blob_hash: bytes32, qualified: DynArray[uint256
 
 
 @internal
-def _start_round(committee: DynArray[address, MAX_COMMITTEE], blob_hash: bytes32, uri: String[MAX_URI], origin: ModelOrigin):
+def _start_round(committee: DynArray[address, MAX_COMMITTEE], blob_hash: bytes32, origin: ModelOrigin):
     new_round: uint256 = self.current_round + 1
     self._require(new_round < ROUND_LIMIT, "round numbers exhausted")
     self.committees[new_round] = committee
     for i: uint256 in range(MAX_COMMITTEE):
         if i >= len(committee):
             break
-        self.member_slot[new_round][committee[i]] = i + 1
-    self.models[new_round] = Model(blob_hash=blob_hash, uri=uri, block=block.number, origin=origin)
+        member: address = committee[i]
+        self.node_word[member] = (self.node_word[member] & STATUS_MASK) | ((new_round + 1) << 8) | ((i + 1) << 40)
+    self.model_hash[new_round] = blob_hash
+    self.model_meta[new_round] = block.number | (convert(origin, uint256) << 128)
     self.current_round = new_round
     self.phase = Phase.COMMIT
     self.round_start_block = block.number
@@ -1113,14 +1181,14 @@ def replace_committee(round: uint256, members: DynArray[address, MAX_COMMITTEE])
         if i >= len(members):
             break
         a: address = members[i]
-        assert self.status[a] == NodeStatus.ADMITTED, "committee member is not admitted"
-        assert self.member_slot[round][a] == 0, "member served in the failed committee"
+        assert self._status(a) == NodeStatus.ADMITTED, "committee member is not admitted"
+        assert self._seat(round, a) == 0, "member served in the failed committee"
         for j: uint256 in range(MAX_COMMITTEE):
             if j >= i:
                 break
             assert members[j] != a, "duplicate committee member"
     log CommitteeReplaced(round=round, by=msg.sender, members=members)
-    self._start_round(members, self.models[round].blob_hash, self.models[round].uri, ModelOrigin.CARRIED_OVER)
+    self._start_round(members, self.model_hash[round], ModelOrigin.CARRIED_OVER)
 
 
 @external
@@ -1132,13 +1200,13 @@ def reelect_committee(round: uint256):
             the round's shared randomness. The next round starts with the
             same model.
     """
-    self._require(self.status[msg.sender] == NodeStatus.ADMITTED, "node is not admitted")
+    self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
     self._check_round_expired(round)
     self._require(round > 0, "no previous round to elect from: a manager must replace the committee")
     elected: DynArray[address, MAX_COMMITTEE] = self._elect(round - 1, self._qualified(round - 1), round, self._seed(round))
     self._require(len(elected) > 0, "too few eligible candidates: a manager must replace the committee")
     log CommitteeReplaced(round=round, by=msg.sender, members=elected)
-    self._start_round(elected, self.models[round].blob_hash, self.models[round].uri, ModelOrigin.CARRIED_OVER)
+    self._start_round(elected, self.model_hash[round], ModelOrigin.CARRIED_OVER)
 
 
 @external
@@ -1150,9 +1218,9 @@ def failback(target_round: uint256):
     """
     self._require(self.is_manager[msg.sender], "caller is not a manager")
     self._require(target_round <= self.current_round, "no model for that round yet")
-    m: Model = self.models[target_round]
-    log Failback(from_round=self.current_round, to_round=target_round, blob_hash=m.blob_hash, by=msg.sender)
-    self._start_round(self.committees[self.current_round], m.blob_hash, m.uri, ModelOrigin.FAILBACK)
+    target: bytes32 = self.model_hash[target_round]
+    log Failback(from_round=self.current_round, to_round=target_round, blob_hash=target, by=msg.sender)
+    self._start_round(self.committees[self.current_round], target, ModelOrigin.FAILBACK)
 
 # ---------------------------------------------------------------- views
 
@@ -1164,7 +1232,9 @@ def get_model(round: uint256) -> Model:
     @notice The global model of a round (G_round).
     """
     self._require(round <= self.current_round, "no model for that round yet")
-    return self.models[round]
+    blob_hash: bytes32 = self.model_hash[round]
+    meta: uint256 = self.model_meta[round]
+    return Model(blob_hash=blob_hash, uri=self.uri_of[blob_hash], block=meta & LOW_128, origin=convert(meta >> 128, ModelOrigin))
 
 
 @external
@@ -1174,12 +1244,6 @@ def get_committee(round: uint256) -> DynArray[address, MAX_COMMITTEE]:
     @notice The committee of a round.
     """
     return self.committees[round]
-
-
-@external
-@view
-def is_committee_member(round: uint256, node: address) -> bool:
-    return self.member_slot[round][node] != 0
 
 
 @external
@@ -1249,13 +1313,17 @@ def get_update(update_id: uint256) -> Update:
 @view
 def get_vote_words(round: uint256) -> DynArray[uint256, MAX_VOTE_WORDS]:
     """
-    @notice Every vote of a round as stored: for each committee member in
-            committee order, ceil(n / 12) words of twelve 20-bit fields (score
-            + 1, 0 for no vote), where n is the number of revealed updates.
-            What a node needs to claim the medians when it closes scoring.
+    @notice Every vote of the current round as stored: for each committee
+            member in committee order, ceil(n / 11) words of eleven 20-bit
+            fields (score + 1, 0 for no vote) in bits 0-219, where n is the
+            number of revealed updates. What a node needs to claim the medians
+            when it closes scoring. Past rounds' votes are in their
+            ScoresSubmitted events.
     """
+    self._require(round == self.current_round, "votes are kept for the current round only (past rounds: ScoresSubmitted events)")
     n: uint256 = self._span_count(self.round_span[round])
     words: uint256 = (n + VOTES_PER_WORD - 1) // VOTES_PER_WORD
+    tag: uint256 = (round + 1) << ROUND_TAG_SHIFT
     out: DynArray[uint256, MAX_VOTE_WORDS] = []
     for j: uint256 in range(MAX_COMMITTEE):
         if j >= len(self.committees[round]):
@@ -1263,23 +1331,22 @@ def get_vote_words(round: uint256) -> DynArray[uint256, MAX_VOTE_WORDS]:
         for w: uint256 in range(WORDS_PER_MEMBER):
             if w >= words:
                 break
-            out.append(self.votes[round][j * WORDS_PER_MEMBER + w])
+            v_word: uint256 = self.votes[j * WORDS_PER_MEMBER + w]
+            if v_word & ~VOTE_FIELDS != tag:
+                v_word = 0
+            out.append(v_word & VOTE_FIELDS)
     return out
 
 
 @external
 @view
-def get_round_updates(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
+def round_updates(round: uint256) -> (uint256, uint256):
     """
-    @notice The ids of a round's updates in submission order (consecutive).
+    @notice The first update id of a round and its number of updates: the
+            round's ids are consecutive, in submission order.
     """
     span: uint256 = self.round_span[round]
-    out: DynArray[uint256, MAX_UPDATES] = []
-    for i: uint256 in range(MAX_UPDATES):
-        if i >= self._span_count(span):
-            break
-        out.append(self._span_first(span) + i)
-    return out
+    return self._span_first(span), self._span_count(span)
 
 
 @external
@@ -1310,9 +1377,3 @@ def get_qualified(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
 @view
 def get_managers() -> DynArray[address, MAX_MANAGERS]:
     return self.managers
-
-
-@external
-@view
-def get_proposal(round: uint256, member: address) -> bytes32:
-    return self.proposal_of[round][member]

@@ -247,7 +247,8 @@ class ChainView:
 
     def proposal(self, round: int, member: str) -> bytes:
         """The hash ``member`` proposed in ``round`` (32 zero bytes if none)."""
-        return self._cached(("proposal", round, member), self._finished(round), lambda: self.ledger.proposal(round, member))
+        by_member = self._cached(("proposals", round), self._finished(round), lambda: {a.lower(): h for a, h in self.ledger.proposals(round).items()})
+        return by_member.get(member.lower(), bytes(32))
 
     def account(self, node: str) -> NodeAccount:
         """``node``'s admission state, balance and escrow."""
