@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -162,7 +163,11 @@ def free_ports(count: int) -> list[int]:
 def ray_cluster(tmp_path_factory):
     """A Ray head of 2 CPUs on 127.0.0.1 (`ray start --head --block`), stopped at the end; yields its address and env."""
     # Ray binds to the machine's address unless told it is a one-machine cluster.
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    # Its files (and the ray_current_cluster file that a later `ray.init()` with
+    # no address would connect to) go to a directory of the test's own, short
+    # enough for Ray's socket paths, removed at the end.
+    temp = tempfile.mkdtemp(prefix="bflc-ray-")
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_TMPDIR": temp}
     port, client_port, dashboard_port = free_ports(3)
     log = tmp_path_factory.mktemp("ray") / "head.log"
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
@@ -186,6 +191,7 @@ def ray_cluster(tmp_path_factory):
         except subprocess.TimeoutExpired:
             head.kill()
             head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def bflc(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
