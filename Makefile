@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/bflc demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Style, types and layers: ruff (with NumPy docstring rules), strict mypy on
 # src/bflc, and import-linter's layer contract (docs/architecture.md).

@@ -304,9 +304,10 @@ def decode_votes(words: list[int], committee_size: int, num_updates: int) -> lis
     Parameters
     ----------
     words:
-        For each committee member in committee order, ``ceil(num_updates / 11)``
-        words of eleven 20-bit fields (score + 1; 0 where the member has not
-        voted).
+        For each committee member in committee order, the same number of
+        words, at least ``ceil(num_updates / 11)`` (more when updates were
+        revealed after ``num_updates`` was read), of eleven 20-bit fields
+        (score + 1; 0 where the member has not voted).
     committee_size, num_updates:
         The round's committee size and number of revealed updates.
 
@@ -323,9 +324,11 @@ def decode_votes(words: list[int], committee_size: int, num_updates: int) -> lis
 
     >>> decode_votes([(500_001 << 20) | 1, 0], 2, 2)
     [[0, None], [500000, None]]
+    >>> decode_votes([1, 0, 0, 0], 2, 1)  # two words a member: a 12th update came meanwhile
+    [[0, None]]
     """
-    per_member = vote_words(num_updates)
-    if len(words) != committee_size * per_member:
+    per_member = len(words) // committee_size if committee_size else vote_words(num_updates)
+    if len(words) != committee_size * per_member or per_member < vote_words(num_updates):
         raise ValueError(f"{len(words)} vote words for {committee_size} members and {num_updates} updates")
     votes: list[list[int | None]] = []
     for u in range(num_updates):
