@@ -4,8 +4,8 @@ and the most rounds per minute the contract allows at K = 90, M = 37.
 Backends: ``FastChain`` (py-evm without web3.py), ``InProcessChain``
 (eth-tester through web3.py) and anvil (``AnvilChain``, JSON-RPC). Each plays
 protocol rounds through the Ledger (K trainers commit, then reveal; every
-member scores in the client's batches, sized by
-``bflc.chain.ledger.score_batch_size``; a majority proposes) with
+member sends its scores in one transaction, packed as the contract stores
+them; a majority proposes) with
 :func:`chain_backends.bench_ledger`: small rounds (K = 10, M = 5) on all
 three, and full rounds (K = 90, M = 37; committees are odd since decision
 0006) where a round takes seconds (FastChain, anvil; eth-tester's is
