@@ -55,7 +55,7 @@ def test_to_dict_is_flat_and_leaves_out_later_fields_at_their_banked_value():
     values = SimConfig.create(sample_cap=0).to_dict()
     assert "training" not in values and "sample_cap" not in values
     assert {name: values[name] for name in TRAINING_FIELDS if name != "sample_cap"} == {
-        "local_epochs": 2, "batch_size": 10, "lr": 0.05, "momentum": 0.9, "max_validation_samples": 200
+        "local_epochs": 2, "batch_size": 10, "lr": 0.05, "momentum": 0.9, "max_validation_samples": 200, "max_loss_ratio": 4.0
     }
     assert SimConfig.create(sample_cap=4).to_dict()["sample_cap"] == 4
 

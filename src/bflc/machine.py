@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+
+# The installed distributions whose versions can change a result: bflc, its
+# training stack, and its chain stack (the EVM, the tester and the compiler).
+RESULT_PACKAGES = ("bflc", "torch", "numpy", "web3", "py-evm", "eth-tester", "vyper")
 
 
 def cpu_model() -> str:
@@ -39,3 +45,14 @@ def head_commit(checkout: Path = CHECKOUT) -> str | None:
     except OSError:
         return None
     return next((line.split()[0] for line in packed if line.endswith(f" {ref}")), None)
+
+
+def package_versions(names: Sequence[str] = RESULT_PACKAGES) -> dict[str, str | None]:
+    """The installed version of each distribution in ``names`` (``None``: not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions

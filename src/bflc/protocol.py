@@ -19,9 +19,11 @@ BPS = 10_000
 
 # Version of the rules a BFLC result depends on; bumped when a rule changes
 # what a round decides (not when only gas changes). Version 2: commit/reveal
-# rounds, scoring of every update, odd committees (decision 0006). Experiment
-# runs of BFLC are keyed by it, so results of older rules are never reused.
-PROTOCOL_VERSION = 2
+# rounds, scoring of every update, odd committees (decision 0006). Version 3:
+# members score against the global model's loss, and a median of 0 never
+# qualifies (decision 0008). Experiment runs of BFLC are keyed by it, so
+# results of older rules are never reused.
+PROTOCOL_VERSION = 3
 
 
 def lower_median(scores: Sequence[int]) -> int:

@@ -57,6 +57,14 @@ class TrainingSettings:
         FedAvg by inflating its count
         (:func:`bflc.aggregate.capped_sample_weights`); 0 turns clipping off,
         as in the paper's plain FedAvg.
+    max_loss_ratio:
+        A committee member scores an update 0 when the update's loss on the
+        member's validation data is above this multiple of the current
+        global model's loss there (the reference); otherwise the update
+        scores its accuracy. While the model is weak every update's accuracy
+        is near chance and accuracy alone cannot tell a poisoned update from
+        an honest one; the loss can (docs/decisions/0008). 0 turns the
+        reference off: the paper's plain accuracy score.
 
     Raises
     ------
@@ -72,6 +80,11 @@ class TrainingSettings:
     sample_cap: float = setting(
         4.0, "clip each claimed sample count to this multiple of the round's median claim; 0 = off (default: %(default)s)"
     )
+    max_loss_ratio: float = setting(
+        4.0,
+        "a committee member scores 0 an update whose loss on its data is above this multiple of the global model's; "
+        "0 = off, the paper's plain accuracy score (default: %(default)s)",
+    )
 
     def __post_init__(self) -> None:
         require(
@@ -82,6 +95,7 @@ class TrainingSettings:
                 (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
                 (self.max_validation_samples >= 1, "max_validation_samples must be at least 1"),
                 (self.sample_cap == 0 or self.sample_cap >= 1, "sample_cap must be 0 (off) or at least 1"),
+                (self.max_loss_ratio == 0 or self.max_loss_ratio >= 1, "max_loss_ratio must be 0 (off) or at least 1"),
             ],
             "training setting",
         )

@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -23,7 +22,7 @@ from bflc.experiments.setups import FULL, PRESETS, Setup, base
 from bflc.machine import head_commit
 from bflc.ml.models import build_model
 from bflc.sim.engine import without_timings
-from tests.ml.ml_leaf_json import write_leaf_file
+from tests.ml.ml_leaf_json import write_random_leaf_folder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WRITERS = 20  # 10% active: 2 nodes, a committee of 1 and a trainer
@@ -39,18 +38,7 @@ def paper_command(leaf: Path, out: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def leaf(tmp_path_factory) -> Path:
     """A LEAF data folder of 20 writers with 4 train and 2 test samples each."""
-    root = tmp_path_factory.mktemp("leaf") / "data"
-    rng = np.random.default_rng(7)
-
-    def users(samples: int) -> dict:
-        return {
-            f"f{w:04d}_{w % 100:02d}": (np.round(rng.random((samples, 784)), 2).tolist(), rng.integers(0, 62, samples).tolist())
-            for w in range(WRITERS)
-        }
-
-    write_leaf_file(root / "train" / "all_data_0_niid_05_keep_0_train_9.json", users(4))
-    write_leaf_file(root / "test" / "all_data_0_niid_05_keep_0_test_9.json", users(2))
-    return root
+    return write_random_leaf_folder(tmp_path_factory.mktemp("leaf") / "data", WRITERS)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from bflc.cli import main
 from bflc.experiments import EXPERIMENTS, fig4, fig5
 from bflc.experiments.fig5 import BROADCAST
 from bflc.sim.engine import without_timings
+from bflc.sim.transfers import bflc_round, broadcast_round, server_round
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -82,13 +83,16 @@ def test_fig5_counts_units_by_the_stated_rules(out):
     rows = data["rows"]
     runs = {method: json.loads((out / "runs" / f"{run.id}.json").read_text()) for method, run in fig5.runs(quick=True).items()}
     for m in runs[fig4.BFLC]["rounds"]:
-        assert row(rows, method=fig4.BFLC, round=m["round"])["units"] == len(m["trainers"]) + m["updates"] * len(m["committee"])
+        proposals = len(m["committee"]) // 2 + 1 if m["model_accepted"] else 0
+        assert m["transfers"] == bflc_round(len(m["trainers"]), len(m["committee"]), m["updates"], proposals)
     for m in runs[fig4.FEDAVG]["rounds"]:
-        active = len(m["trainers"])
-        assert row(rows, method=fig4.FEDAVG, round=m["round"])["units"] == 2 * active
-        broadcast = row(rows, method=BROADCAST, round=m["round"])
-        assert broadcast["units"] == active * (active - 1)
-        assert broadcast["accuracy"] == round(100 * m["accuracy"], 3)
+        assert m["transfers"] == server_round(len(m["trainers"]), m["updates"])
+    for m in runs[BROADCAST]["rounds"]:
+        assert m["transfers"] == broadcast_round(len(m["trainers"]), m["updates"])
+    for method, result in runs.items():
+        for m in result["rounds"]:
+            found = row(rows, method=method, round=m["round"])
+            assert found["units"] == m["transmission_units"] and found["accuracy"] == round(100 * m["accuracy"], 3)
     assert data["totals"][BROADCAST]["units"] > data["totals"][fig4.BFLC]["units"] > data["totals"][fig4.FEDAVG]["units"]
 
 

@@ -20,8 +20,8 @@ NOTHING = {"qualify_top_fraction": None, "min_score": None, "relative_min_score"
 
 def test_the_safe_filter_is_the_simulators() -> None:
     sim = SimConfig()
-    assert Qualification(qualify_top_fraction=sim.qualify_top_fraction, min_score=0.0, relative_min_score=sim.relative_min_score) == SAFE_FILTER
-    assert SAFE_FILTER.params() == {"qualify_top_fraction": 1.0, "min_score": 0.0, "relative_min_score": 0.5}
+    assert Qualification(qualify_top_fraction=sim.qualify_top_fraction, min_score=sim.min_score, relative_min_score=sim.relative_min_score) == SAFE_FILTER
+    assert SAFE_FILTER.params() == {"qualify_top_fraction": 1.0, "min_score": 0.001, "relative_min_score": 0.5}
     assert SAFE_FILTER.filters and not NO_FILTER.filters
     defaults = ProtocolParams()  # the contract's own defaults filter nothing: the CLI never deploys them as they are
     assert not Qualification(defaults.qualify_top_fraction, defaults.min_score, defaults.relative_min_score).filters
@@ -42,7 +42,7 @@ def test_given_values_replace_the_safe_ones(given: dict[str, float], expected: Q
 
 def test_values_that_filter_nothing_need_no_filter() -> None:
     with pytest.raises(ConfigError, match="filter nothing: every scored update would be aggregated") as info:
-        choose_qualification({**NOTHING, "relative_min_score": 0.0}, no_filter=False)
+        choose_qualification({**NOTHING, "relative_min_score": 0.0, "min_score": 0.0}, no_filter=False)
     assert info.value.hint == "pass --no-filter if that is what you want"
     assert choose_qualification(NOTHING, no_filter=True) == NO_FILTER
     with pytest.raises(ConfigError, match="--no-filter and --relative-min-score both given"):
@@ -65,7 +65,7 @@ def test_cluster_up_filters_by_default(capsys: pytest.CaptureFixture[str]) -> No
     settings = up_settings()
     assert settings == ClusterSettings() and settings.qualification == SAFE_FILTER
     params = settings.params()
-    assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.0, 0.5)
+    assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.001, 0.5)
     assert (params.committee_size, params.min_committee_size, params.updates_per_round) == (3, 3, 3)
     assert (params.commit_deadline_blocks, params.reveal_deadline_blocks, params.score_deadline_blocks, params.round_deadline_blocks) == (10, 10, 20, 60)
     assert capsys.readouterr().err == ""
@@ -90,7 +90,7 @@ def test_cluster_up_no_filter_warns(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         (["--committee", "4"], "invalid cluster setting: --committee must be odd, e.g. 3 or 5: half of an even committee could veto any update"),
-        (["--relative-min-score", "0"], "filter nothing"),
+        (["--relative-min-score", "0", "--min-score", "0"], "filter nothing"),
         (["--round-deadline", "39"], "round_deadline_blocks must be at least the phase deadlines together (40)"),
         (["--min-committee", "2"], "min_committee_size must be odd"),
     ],

@@ -128,7 +128,7 @@ def test_deploy_filters_by_default_as_the_simulator_does(
     anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     params, err = deployed_params(anvil, keys, tmp_path, capsys)
-    assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.0, 0.5)
+    assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.001, 0.5)
     assert err == ""
 
 
@@ -161,7 +161,7 @@ BAD_DEPLOYS = [
     (["--committee-size", "5", "--min-committee-size", "5"], "3 first committee members but a minimum committee size of 5"),
     (["--min-committee-size", "2"], "min_committee_size must be odd"),
     (["--round-deadline-blocks", "59"], "round_deadline_blocks must be at least the phase deadlines together (90)"),
-    (["--relative-min-score", "0"], "filter nothing: every scored update would be aggregated, noise included (pass --no-filter"),
+    (["--relative-min-score", "0", "--min-score", "0"], "filter nothing: every scored update would be aggregated, noise included (pass --no-filter"),
     (["--qualify-top-fraction", "1", "--min-score", "0", "--relative-min-score", "0"], "pass --no-filter if that is what you want"),
     (["--no-filter", "--min-score", "0.2"], "--no-filter and --min-score both given"),
     (["--input-shape", "1,8,8", "--num-classes", "10"], "--dataset and --input-shape/--num-classes both given"),

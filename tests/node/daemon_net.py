@@ -13,7 +13,7 @@ from bflc.chain import ProtocolParams
 from bflc.chain.inprocess import InProcessChain
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.ml.learner import Params
-from bflc.ml.models import flatten
+from bflc.ml.models import Score, flatten
 from bflc.node.daemon import NodeDaemon
 from bflc.storage import LocalBlobStore, hash_to_bytes32, put_model
 
@@ -40,11 +40,12 @@ class TinyLearner:
         out = {k: (v + 0.5 * (TARGET - v) + rng.normal(0, 0.01, v.shape)).astype(np.float32) for k, v in global_params.items()}
         return out, self.samples
 
-    def score(self, candidates: Sequence[Params]) -> list[float]:
-        return [float(1.0 / (1.0 + np.abs(flatten(dict(sorted(c.items()))) - TARGET).mean())) for c in candidates]
+    def score(self, candidates: Sequence[Params]) -> list[Score]:
+        accuracies = [float(1.0 / (1.0 + np.abs(flatten(dict(sorted(c.items()))) - TARGET).mean())) for c in candidates]
+        return [Score(a, 1.0 - a) for a in accuracies]
 
     def evaluate(self, params: Params) -> tuple[float, float]:
-        accuracy = self.score([params])[0]
+        accuracy = self.score([params])[0].accuracy
         return 1.0 - accuracy, accuracy
 
 

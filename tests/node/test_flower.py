@@ -112,11 +112,11 @@ def test_score_ranks_trained_above_untrained(femnist_learner: FlowerLearner) -> 
         for params in (untrained, trained)
     ]
     scores = femnist_learner.score([untrained, trained])
-    assert scores == pytest.approx(expected, abs=1 / len(client.test_y))
-    assert scores[1] > scores[0] + 0.2
+    assert [s.accuracy for s in scores] == pytest.approx(expected, abs=1 / len(client.test_y))
+    assert scores[1].accuracy > scores[0].accuracy + 0.2
     loss, accuracy = femnist_learner.evaluate(trained)
-    assert accuracy == scores[1]
-    assert loss < femnist_learner.evaluate(untrained)[0]
+    assert (accuracy, loss) == scores[1]
+    assert loss < scores[0].loss
 
 
 def test_updates_aggregate_with_fedavg_and_round_trip_through_the_store(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_updates_aggregate_with_fedavg_and_round_trip_through_the_store(tmp_path
             assert fetched[name].dtype == np.float32
             np.testing.assert_array_equal(fetched[name], params[name])
     next_round, _ = learners[1].fit(get_model(store, put_model(store, model), expected=spec), seed=3)
-    assert learners[1].score([next_round])[0] >= 0.0
+    assert learners[1].score([next_round])[0].accuracy >= 0.0
 
 
 # --- parameters: names, order, dtypes -----------------------------------------

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from bflc.errors import LearnerError
-from bflc.ml.models import Params
+from bflc.ml.models import Params, Score
 from bflc.roles import CommitteeMember
+from bflc.roles.member import reference_score
 from bflc.seeds import NodeSeeds
 from tests.node.daemon_net import TinyLearner
 from tests.roles.test_trainer import Setup, sealed_updates, setup
@@ -23,12 +24,12 @@ class Fragile(TinyLearner):
         self.limit = limit
         self.failure = failure
 
-    def score(self, candidates: Sequence[Params]) -> list[float]:
+    def score(self, candidates: Sequence[Params]) -> list[Score]:
         scores = super().score(candidates)
         bad = [float(c["b"][0]) > self.limit for c in candidates]
         if self.failure == "raise" and any(bad):
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return [float("nan") if b else s for s, b in zip(scores, bad, strict=True)]
+        return [Score(float("nan"), float("nan")) if b else s for s, b in zip(scores, bad, strict=True)]
 
 
 def revealed_round(s: Setup) -> list:
@@ -56,7 +57,7 @@ def test_an_update_the_learner_fails_on_scores_zero_and_the_others_are_scored(fa
     judgement = judge_with(Fragile(limit, failure), s, updates)
     healthy = [k for k in range(3) if k != fragile]
     assert judgement.scores[fragile] == 0.0
-    assert [judgement.scores[k] for k in healthy] == TinyLearner().score([params[k] for k in healthy])
+    assert [judgement.scores[k] for k in healthy] == [a for a, _ in TinyLearner().score([params[k] for k in healthy])]
     assert judgement.rejected == {
         updates[fragile].update_id: "scoring failed (RuntimeError: CUDA error: an illegal memory access was encountered)"
         if failure == "raise"
@@ -77,3 +78,49 @@ def test_a_learner_that_cannot_score_anything_votes_nothing():
     updates = revealed_round(s)
     with pytest.raises(LearnerError, match="the learner cannot score the global model either: scoring failed"):
         judge_with(Fragile(limit=-1.0), s, updates)
+
+
+# ---------------------------------------------------------------- the reference rule
+
+
+class Lossy(TinyLearner):
+    """Scores like TinyLearner, with a loss of ``spoiled`` for any model whose ``b[0]`` is above ``limit``."""
+
+    def __init__(self, limit: float, spoiled: float) -> None:
+        super().__init__()
+        self.limit = limit
+        self.spoiled = spoiled
+
+    def score(self, candidates: Sequence[Params]) -> list[Score]:
+        scores = super().score(candidates)
+        return [Score(s.accuracy, self.spoiled) if float(c["b"][0]) > self.limit else s for s, c in zip(scores, candidates, strict=True)]
+
+
+@pytest.mark.parametrize(("spoiled", "ratio", "zeroed"), [(1e3, 4.0, True), (float("inf"), 4.0, True), (1e3, 0.0, False), (0.5, 4.0, False)])
+def test_an_update_far_worse_in_loss_than_the_global_model_scores_zero(spoiled: float, ratio: float, zeroed: bool):
+    s = setup(num_trainers=3)
+    updates = revealed_round(s)
+    params = [s.trainers[0].blobs.fetch(u.blob_hash.hex()) for u in updates]
+    firsts = [float(p["b"][0]) for p in params]
+    worst = int(np.argmax(firsts))
+    learner = Lossy(limit=sorted(firsts)[-2], spoiled=spoiled)
+    member = CommitteeMember(s.ledger, s.trainers[0].blobs, learner, NodeSeeds((9,)), max_loss_ratio=ratio)
+    judgement = member.judge(0, updates)
+    accuracies = [a for a, _ in TinyLearner().score(params)]
+    expected = [0.0 if zeroed and k == worst else accuracies[k] for k in range(3)]
+    assert judgement.scores == expected
+    reference = TinyLearner().score([s.trainers[0].blobs.fetch(s.ledger.model(0).blob_hash.hex())])[0]
+    assert judgement.rejected == (
+        {updates[worst].update_id: f"loss {spoiled:.3g} on this node's data, above 4x the global model's ({reference.loss:.3g})"} if zeroed else {}
+    )
+
+
+def test_reference_score_known_answers():
+    assert reference_score(Score(0.08, 3.9), Score(0.07, 4.1), 4.0) == 0.08
+    assert reference_score(Score(0.08, 16.4), Score(0.07, 4.1), 4.0) == 0.08  # at the limit: kept
+    assert reference_score(Score(0.08, 16.5), Score(0.07, 4.1), 4.0) == "loss 16.5 on this node's data, above 4x the global model's (4.1)"
+    assert reference_score(Score(0.9, 0.04), Score(0.95, 0.0), 4.0) == 0.9  # a perfect global model: the limit is 4 x 0.01
+    assert isinstance(reference_score(Score(0.9, 0.05), Score(0.95, 0.0), 4.0), str)
+    assert reference_score(Score(0.08, float("nan")), None, 4.0) == 0.08  # no reference: accuracy alone
+    assert reference_score(Score(0.08, 1e9), Score(0.07, float("inf")), 4.0) == 0.08  # a diverged reference says nothing
+    assert isinstance(reference_score(Score(0.08, float("nan")), Score(0.07, 4.0), 4.0), str)

@@ -6,6 +6,7 @@ import pytest
 
 from bflc.sim.config import SimConfig
 from bflc.sim.engine import simulate, without_timings
+from bflc.sim.transfers import bflc_round
 
 SMALL = SimConfig.create(dataset="digits", model="mlp", nodes=20, active_fraction=0.5, rounds=3, lr=0.1, local_epochs=5, momentum=0.0, sample_cap=0.0, seed=3)
 
@@ -22,7 +23,9 @@ def test_protocol_round_metrics_come_from_the_chain():
         assert m["updates"] == m["accepted"] + m["rejected"]
         # a commitment and a reveal per update, one batch of scores per member, the scoring close, a majority of proposals
         assert m["transactions"] == 2 * m["updates"] + len(m["committee"]) + 1 + len(m["committee"]) // 2 + 1
-        assert m["transmission_units"] == len(m["trainers"]) + m["updates"] * len(m["committee"])
+        # a majority of the committee proposes the aggregate: the first uploads it, the others read it back
+        assert m["transfers"] == bflc_round(len(m["trainers"]), len(m["committee"]), m["updates"], len(m["committee"]) // 2 + 1)
+        assert m["transmission_units"] == sum(m["transfers"].values())
         assert set(m["committee"]).isdisjoint(m["trainers"])
     # no consecutive terms: a committee elected from round r's trainers never repeats round r's committee
     for before, after in zip(result["rounds"], result["rounds"][1:], strict=False):
@@ -37,7 +40,7 @@ def test_honest_committee_keeps_gaussian_updates_out():
     assert sum(m["malicious_submitted"] for m in result["rounds"]) > 0
 
 
-@pytest.mark.parametrize("aggregator", ["fedavg", "cwmed", "trimmed-mean", "krum", "multi-krum"])
+@pytest.mark.parametrize("aggregator", ["fedavg", "cwmed", "trimmed-mean", "krum", "multi-krum", "broadcast"])
 def test_baselines_run_on_the_same_clients(aggregator):
     result = simulate(SMALL.replace(aggregator=aggregator, rounds=2), progress=False)
     assert len(result["rounds"]) == 2

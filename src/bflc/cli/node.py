@@ -112,6 +112,7 @@ def _run_node(args: argparse.Namespace) -> int:
         seeds=seeds,
         light=args.light,
         sample_cap=network.learning.training.sample_cap_or_none,
+        max_loss_ratio=network.learning.training.max_loss_ratio,
         mirrors=mirrors,
     )
     return daemon.run()

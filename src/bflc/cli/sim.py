@@ -79,8 +79,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
         raise in_flags(error, flags_of(SimConfig, TrainingSettings)) from None
     table = RoundTable(config.aggregator)
     result = simulate(config, json_path=args.json, progress=not args.quiet, on_round=None if args.quiet else table.print_row)
+    diverged = " (the model diverged)" if result["rounds"][-1]["diverged"] else ""
     print(
-        f"final accuracy {100 * result['final_accuracy']:.2f}% after {config.rounds} rounds "
+        f"final accuracy {100 * result['final_accuracy']:.2f}%{diverged} after {config.rounds} rounds "
         f"({result['seconds']['total']:.1f} s)" + (f"; results in {args.json}" if args.json else "")
     )
     return 0

@@ -6,7 +6,8 @@ BFLC runs with each election mode beside the baselines FedAvg,
 coordinate-wise median, trimmed mean and Multi-Krum, under the paper's attack
 (pointwise Gaussian noise) and three more (sign-flip, scaling, label-flip).
 Each row also records how many malicious updates the method let into the
-model.
+model, and in how many rounds the model diverged (crossed out in the plot
+when the final one did).
 """
 
 from __future__ import annotations
@@ -18,16 +19,23 @@ from bflc.attacks import ATTACKS
 from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
+from bflc.plots import mark_diverged
 from bflc.sim.config import SimConfig
+from bflc.sim.metrics import diverged
 
 NAME = "fig4"
 ACTIVE_FRACTION = 0.1
 COMMITTEE_FRACTION = 0.2
 BFLC = "BFLC (score election)"
+BFLC_PLAIN = "BFLC (paper's plain rule)"
 FEDAVG = "FedAvg"
 CWMED = "CwMed"
-METHODS: dict[str, dict[str, str]] = {
+# BFLC's rows score with the reference rule (decision 0008) unless they say
+# otherwise; the paper's plain rule scores by accuracy alone and qualifies any
+# median, as the contract's first version did.
+METHODS: dict[str, dict[str, Any]] = {
     BFLC: {"aggregator": "bflc", "election": "score"},
+    BFLC_PLAIN: {"aggregator": "bflc", "election": "score", "max_loss_ratio": 0.0, "min_score": 0.0},
     "BFLC (random election)": {"aggregator": "bflc", "election": "random"},
     "BFLC (multi-factor election)": {"aggregator": "bflc", "election": "multi-factor"},
     FEDAVG: {"aggregator": "fedavg"},
@@ -41,6 +49,7 @@ class _Block(TypedDict):
     attacks: tuple[str, ...]
     methods: tuple[str, ...]
     malicious: tuple[float, ...]
+    seeds: tuple[int, ...]
 
 
 class _Grid(TypedDict):
@@ -51,20 +60,29 @@ class _QuickGrid(_Grid):
     size: dict[str, int]
 
 
-# Each block is a grid (attacks x methods x malicious fractions). The paper's
-# attack gets every method at every fraction; the extra attacks the three
-# methods the paper compares, at three fractions (2-core budget).
+# Each block is a grid (attacks x methods x malicious fractions x seeds).
+# BFLC with its default rule runs every point with three seeds; the other
+# rows (the paper's plain rule, the other election modes, the baselines) with
+# seed 0. The paper's attack gets every method at every fraction up to 60%;
+# the extra attacks BFLC and the paper's baselines at 10, 30, 50 and 60%
+# (their 0% point is the Gaussian block's: no node attacks).
+_EXTRA_ATTACKS = tuple(a for a in ATTACKS if a != "gaussian")
+_EXTRA_FRACTIONS = (0.1, 0.3, 0.5, 0.6)
+SEEDS = (0, 1, 2)
 FULL: _Grid = {
     "blocks": (
         # The paper's three methods first (they make Fig. 5 too), then the rest.
-        {"attacks": ("gaussian",), "methods": tuple(dict.fromkeys((BFLC, FEDAVG, CWMED, *METHODS))), "malicious": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)},
-        {"attacks": tuple(a for a in ATTACKS if a != "gaussian"), "methods": (BFLC, FEDAVG, CWMED), "malicious": (0.1, 0.3, 0.5)},
+        {"attacks": ("gaussian",), "methods": (BFLC, FEDAVG, CWMED), "malicious": (0.1,), "seeds": (0,)},
+        {"attacks": ("gaussian",), "methods": (BFLC,), "malicious": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6), "seeds": SEEDS},
+        {"attacks": _EXTRA_ATTACKS, "methods": (BFLC,), "malicious": _EXTRA_FRACTIONS, "seeds": SEEDS},
+        {"attacks": ("gaussian",), "methods": tuple(m for m in METHODS if m != BFLC), "malicious": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6), "seeds": (0,)},
+        {"attacks": _EXTRA_ATTACKS, "methods": (BFLC_PLAIN, FEDAVG, CWMED), "malicious": _EXTRA_FRACTIONS, "seeds": (0,)},
     )
 }
 # The quick variant keeps every writer: with 17 active nodes per round instead
 # of 10, BFLC (whose committee does not train) tracks FedAvg closely in few rounds.
 QUICK: _QuickGrid = {
-    "blocks": ({"attacks": ("gaussian",), "methods": (BFLC, FEDAVG), "malicious": (0.0, 0.3)},),
+    "blocks": ({"attacks": ("gaussian",), "methods": (BFLC, FEDAVG), "malicious": (0.0, 0.3), "seeds": (0,)},),
     "size": {"nodes": 0, "rounds": 15},
 }
 
@@ -81,13 +99,13 @@ def config(start: SimConfig, method: str, attack: str, malicious_fraction: float
     )
 
 
-def runs(quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[tuple[str, str, float], Run]:
-    """The runs by (attack, method, malicious fraction), from ``setup``."""
+def runs(quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[tuple[str, str, float, int], Run]:
+    """The runs by (attack, method, malicious fraction, seed), from ``setup``, in the grid's order."""
     sized = base(quick, QUICK["size"], setup)
     return {
-        (attack, method, q): Run(config(sized, method, attack, q))
+        (attack, method, q, seed): Run(config(sized.replace(seed=seed), method, attack, q))
         for block in (QUICK if quick else FULL)["blocks"]
-        for attack, method, q in product(block["attacks"], block["methods"], block["malicious"])
+        for attack, method, q, seed in product(block["attacks"], block["methods"], block["malicious"], block["seeds"])
     }
 
 
@@ -97,11 +115,14 @@ def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[s
     results = registry.results(list(planned.values()), desc=NAME)
     missing = [r.label for r in planned.values() if r.id not in results]
     planned = {key: r for key, r in planned.items() if r.id in results}
-    rows = [_row(attack, method, q, results[r.id]) for (attack, method, q), r in planned.items()]
+    rows = sorted(
+        (_row(attack, method, q, seed, results[r.id]) for (attack, method, q, seed), r in planned.items()),
+        key=lambda row: (ATTACKS.index(row["attack"]), list(METHODS).index(row["method"]), row["malicious_fraction"], row["seed"]),
+    )
     example = results[next(iter(planned.values())).id]
     settings = {
         **{k: v for k, v in example["config"].items() if k not in ("aggregator", "election")},
-        "methods": {m: METHODS[m] for m in dict.fromkeys(method for _, method, _ in planned)},
+        "methods": {m: METHODS[m] for m in dict.fromkeys(method for _, method, _, _ in planned)},
         "grid": (QUICK if quick else FULL)["blocks"],
         "writers": example["dataset"]["writers"],
     }
@@ -110,18 +131,21 @@ def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[s
     return summary
 
 
-def _row(attack: str, method: str, q: float, result: dict[str, Any]) -> dict[str, Any]:
+def _row(attack: str, method: str, q: float, seed: int, result: dict[str, Any]) -> dict[str, Any]:
     rounds = result["rounds"]
     captured = [m for m in rounds if "committee" in m and 2 * m["committee_malicious"] > len(m["committee"])]
     return {
         "attack": attack,
         "method": method,
         "malicious_fraction": q,
+        "seed": seed,
         "final_accuracy": round(100 * result["final_accuracy"], 3),
         "best_accuracy": round(100 * result["best_accuracy"], 3),
         "malicious_submitted": sum(m["malicious_submitted"] for m in rounds),
         "malicious_accepted": result["totals"]["malicious_accepted"],
         "rounds_with_malicious_committee_majority": len(captured) if "committee" in rounds[0] else None,
+        "diverged_rounds": sum(diverged(m) for m in rounds),
+        "final_model_diverged": diverged(rounds[-1]),
         "run": result["run"]["id"],
     }
 
@@ -133,8 +157,20 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
     for ax, attack in zip(axes[0], attacks, strict=True):
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r for r in rows if r["attack"] == attack and r["method"] == method]
+            if not mine:
+                continue
+            # several seeds: their mean, with the band from the worst to the best
+            by_q: dict[float, list[float]] = {}
+            for r in mine:
+                by_q.setdefault(100 * r["malicious_fraction"], []).append(r["final_accuracy"])
+            xs = list(by_q)
             style = "--" if method.startswith("BFLC") and method != BFLC else "-"
-            ax.plot([100 * r["malicious_fraction"] for r in mine], [r["final_accuracy"] for r in mine], style, marker="o", markersize=3, label=method)
+            seeds = len({r["seed"] for r in mine})
+            label = f"{method}, mean of {seeds} seeds" if seeds > 1 else method
+            line = ax.plot(xs, [sum(v) / len(v) for v in by_q.values()], style, marker="o", markersize=3, label=label)[0]
+            if seeds > 1:
+                ax.fill_between(xs, [min(v) for v in by_q.values()], [max(v) for v in by_q.values()], color=line.get_color(), alpha=0.15)
+            mark_diverged(ax, [(100 * r["malicious_fraction"], r["final_accuracy"]) for r in mine if r["final_model_diverged"]])
         ax.set_title(f"attack: {attack}")
         ax.set_xlabel("malicious nodes (%)")
         ax.grid(alpha=0.3)

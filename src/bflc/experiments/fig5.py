@@ -1,8 +1,11 @@
 """Fig. 5: transmission cost against accuracy at 10% malicious nodes.
 
 The Fig. 4 setting (10% active, committee 20% of active, colluding committee,
-Gaussian attack) with 10% malicious nodes. :data:`COUNTING_RULES` says how
-transmission units are counted; they are written into ``fig5.json`` too.
+Gaussian attack) with 10% malicious nodes, for BFLC, FedAvg, CwMed and a
+decentralized broadcast run (:class:`bflc.sim.baselines.BroadcastRunner`).
+Every run records its full-model transfers per round by kind
+(:mod:`bflc.sim.transfers`); :data:`COUNTING_RULES` states the formulas and
+is written into ``fig5.json`` too.
 """
 
 from __future__ import annotations
@@ -14,34 +17,58 @@ from bflc.experiments.fig4 import BFLC, CWMED, FEDAVG, config
 from bflc.experiments.output import finish_plot, partial_note, pyplot, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
+from bflc.plots import mark_diverged
+from bflc.sim.metrics import diverged
+from bflc.sim.transfers import bflc_round, server_round, summed
 
 NAME = "fig5"
 MALICIOUS_FRACTION = 0.1
 BROADCAST = "Decentralized broadcast (FedAvg)"
-METHODS = (BFLC, FEDAVG, CWMED)
 QUICK = {"size": {"nodes": 150, "rounds": 10}}
 COUNTING_RULES = {
-    "unit": "one transfer of a full model (a global model or an update) from one party to another; "
-    "hashes on the chain are not counted",
-    BFLC: "per round, trainers + updates * committee: each trainer fetches the global model and "
-    "each submitted update is sent to each committee member",
-    f"{FEDAVG}, {CWMED}": "per round, active + updates (2 * active when every node has one): a central "
-    "server sends the model to each active node and receives each update",
-    BROADCAST: "per round, active * (active - 1): each active node sends its update to every other "
-    "active node and aggregates locally with FedAvg; every node ends the round with the aggregate a "
-    "FedAvg server would compute, so the accuracy is that of the FedAvg run on the same nodes",
+    "unit": "one full model (a global model, an update or an aggregate) moved from one party to another: an upload "
+    "to the blob store and each download from it count separately; hashes and transactions on the chain, and the "
+    "store's time-based integrity re-checks, are not counted",
+    BFLC: "per round, (trainers + committee) + updates + updates * committee + proposals: every active node downloads "
+    "the round's global model from the store (model_downloads: trainers + committee; a node still holding a copy "
+    "would skip it); each trainer with a usable update uploads it (update_uploads: updates); each committee member "
+    "downloads every update to score it and aggregates the qualified ones from those copies (update_downloads: "
+    "updates * committee); each member that proposes the aggregate (a majority of the committee) builds it and puts "
+    "it in the store, which reads a stored copy back to check it before writing: the first proposer uploads it "
+    "(aggregate_uploads: 1) and each later one downloads it (aggregate_checks: proposals - 1)",
+    f"{FEDAVG}, {CWMED}": "per round, active + updates: a central server sends its model to each active node "
+    "(model_downloads: active) and receives each usable update (update_uploads: updates; 2 * active when every node "
+    "has one)",
+    BROADCAST: "per round, senders * (active - 1): each active node with a usable update sends it to every other "
+    "active node (update_sends) and every active node averages the updates it holds itself (FedAvg), keeping its "
+    "own model while offline; no model is sent. The accuracy is that of the model the lowest-numbered honest active "
+    "node holds after the round, which every active node holds when all send the same update to everyone",
 }
 
 
 def runs(quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Run]:
-    """The simulated runs by method, from ``setup`` (broadcast reuses FedAvg's)."""
+    """The simulated runs by method, from ``setup`` (broadcast in FedAvg's setting)."""
     sized = base(quick, QUICK["size"], setup)
-    return {method: Run(config(sized, method, "gaussian", MALICIOUS_FRACTION)) for method in METHODS}
+    configs = {method: config(sized, method, "gaussian", MALICIOUS_FRACTION) for method in (BFLC, FEDAVG, CWMED)}
+    configs[BROADCAST] = configs[FEDAVG].replace(aggregator="broadcast")
+    return {method: Run(c) for method, c in configs.items()}
 
 
-def broadcast_units(active: list[int]) -> int:
-    """Units of one broadcast round among the ``active`` nodes: each sends to every other."""
-    return len(active) * (len(active) - 1)
+def transfers(metrics: dict[str, Any]) -> dict[str, int]:
+    """A round's transfers by kind, as its run recorded them.
+
+    Runs saved before transfers were recorded (BFLC or a central server;
+    broadcast runs came later) are counted from the round by the same rules:
+    an accepted BFLC model was proposed by a majority of the committee, as
+    the simulator plays it.
+    """
+    if "transfers" in metrics:
+        return dict(metrics["transfers"])
+    if "committee" in metrics:
+        committee = len(metrics["committee"])
+        proposals = committee // 2 + 1 if metrics["model_accepted"] else 0
+        return bflc_round(len(metrics["trainers"]), committee, metrics["updates"], proposals)
+    return server_round(len(metrics["trainers"]), metrics["updates"])
 
 
 def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Any]:
@@ -51,20 +78,20 @@ def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[s
     missing = [r.label for r in planned.values() if r.id not in results]
     planned = {method: r for method, r in planned.items() if r.id in results}
     curves = {method: results[r.id]["rounds"] for method, r in planned.items()}
-    if FEDAVG in curves:
-        curves[BROADCAST] = [{**m, "transmission_units": broadcast_units(m["trainers"])} for m in curves[FEDAVG]]
     rows = []
     for method, rounds in curves.items():
         total = 0
         for m in rounds:
-            total += m["transmission_units"]
+            units = sum(transfers(m).values())
+            total += units
             rows.append({
                 "method": method,
                 "round": m["round"],
-                "units": m["transmission_units"],
+                "units": units,
                 "cumulative_units": total,
-                "log10_cumulative_units": round(math.log10(total), 6),
+                "log10_cumulative_units": round(math.log10(total), 6) if total else None,
                 "accuracy": round(100 * m["accuracy"], 3),
+                "diverged": diverged(m),
             })
     example = results[next(iter(planned.values())).id]
     summary = summarize(
@@ -76,7 +103,11 @@ def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[s
         setup={**example["config"], "aggregator": list(curves), "writers": example["dataset"]["writers"]},
         counting_rules=COUNTING_RULES,
         totals={
-            method: {"units": sum(m["transmission_units"] for m in rounds), "final_accuracy": round(100 * rounds[-1]["accuracy"], 3)}
+            method: {
+                "units": sum(r["units"] for r in rows if r["method"] == method),
+                "transfers": summed(transfers(m) for m in rounds),
+                "final_accuracy": round(100 * rounds[-1]["accuracy"], 3),
+            }
             for method, rounds in curves.items()
         },
         runs=[r.id for r in planned.values()],
@@ -89,8 +120,9 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for method in dict.fromkeys(r["method"] for r in rows):
-        mine = [r for r in rows if r["method"] == method]
+        mine = [r for r in rows if r["method"] == method and r["log10_cumulative_units"] is not None]  # none sent yet: no log
         ax.plot([r["log10_cumulative_units"] for r in mine], [r["accuracy"] for r in mine], marker="o", markersize=3, label=method)
+        mark_diverged(ax, [(r["log10_cumulative_units"], r["accuracy"]) for r in mine if r["diverged"]])
     labels = ("log10 transmission units (full-model transfers, cumulative)", "test accuracy (%)")
     title = f"Fig. 5: {setup}, {MALICIOUS_FRACTION:.0%} malicious, Gaussian attack"
     return finish_plot(fig, ax, labels, title, registry.out / f"{NAME}.png")

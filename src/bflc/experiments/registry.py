@@ -33,7 +33,7 @@ from tqdm import tqdm
 from bflc.chain.artifact import artifact_sha256
 from bflc.errors import BflcError, ConfigError
 from bflc.experiments.standalone import train_stand_alone
-from bflc.machine import cpu_model, head_commit
+from bflc.machine import cpu_model, head_commit, package_versions
 from bflc.ml.dataset import FederatedDataset
 from bflc.protocol import PROTOCOL_VERSION
 from bflc.redact import one_line
@@ -268,7 +268,13 @@ def failed(error: Exception) -> Outcome:
 def execute(
     run: Run, command: str, dataset: FederatedDataset | None = None, on_round: Callable[[dict[str, Any]], None] | None = None
 ) -> Result:
-    """Do ``run`` and return its result, with where and when it ran under ``run``.
+    """Do ``run`` and return its result, with where, when and on what it ran under ``run``.
+
+    The record holds the run's id, the command, the start time, the wall
+    time, the machine, the commit, the versions of the packages that can
+    change a result (:func:`bflc.machine.package_versions`), the protocol
+    version and the contract artifact's hash. Of these only the protocol
+    version enters the id (:attr:`Run.id`), so banked runs keep their ids.
 
     Parameters
     ----------
@@ -297,6 +303,7 @@ def execute(
         "wall_seconds": round(time.time() - started, 1),
         "machine": machine(),
         "commit": head_commit(),
+        "packages": package_versions(),
         "protocol": PROTOCOL_VERSION,
         "contract_artifact_sha256": artifact_sha256(),
     }

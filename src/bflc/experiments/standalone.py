@@ -17,6 +17,7 @@ from bflc.ml.models import build_model
 from bflc.ml.train import evaluate, train_local
 from bflc.seeds import derive_seed
 from bflc.sim.config import SimConfig
+from bflc.sim.metrics import model_quality
 
 
 def stand_alone_epochs(config: SimConfig) -> int:
@@ -41,7 +42,8 @@ def train_stand_alone(
 
     Returns a result shaped like a simulation's: ``config``, ``epochs``,
     ``rounds`` (one entry per epoch, ``round`` being the epoch index, with
-    ``accuracy`` and ``loss`` on ``dataset.pooled_test()``),
+    ``accuracy``, ``loss`` and ``diverged`` on ``dataset.pooled_test()``, as
+    :func:`bflc.sim.metrics.model_quality` records them),
     ``final_accuracy``, ``best_accuracy`` and ``seconds``. Torch runs with
     ``config.threads`` threads, as in :func:`bflc.sim.engine.simulate`.
     """
@@ -52,7 +54,7 @@ def train_stand_alone(
         model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=config.seed)
         x, y = dataset.pooled_train()
         test_x, test_y = dataset.pooled_test()
-        rounds = []
+        rounds: list[dict[str, Any]] = []
         for epoch in range(stand_alone_epochs(config)):
             train_local(
                 model,
@@ -64,8 +66,8 @@ def train_stand_alone(
                 momentum=config.training.momentum,
                 seed=derive_seed(config.seed, epoch),
             )
-            loss, accuracy = evaluate(model, test_x, test_y)
-            rounds.append({"round": epoch, "accuracy": round(accuracy, 6), "loss": round(loss, 6)})
+            accuracy, loss, diverged = model_quality(*evaluate(model, test_x, test_y))
+            rounds.append({"round": epoch, "accuracy": accuracy, "loss": loss, "diverged": diverged})
             if on_epoch:
                 on_epoch(rounds[-1])
     finally:

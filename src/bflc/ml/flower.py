@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bflc.errors import BflcError, ConfigError
-from bflc.ml.models import Params
+from bflc.ml.models import Params, Score
 
 __all__ = ["FlowerClientError", "FlowerLearner", "default_names", "load_flower_learner"]
 
@@ -171,8 +171,8 @@ class FlowerLearner:
         self._fits += 1
         return params, int(num_examples)
 
-    def score(self, candidates: Sequence[Params]) -> list[float]:
-        """Accuracy of each candidate from ``client.evaluate`` (``metrics["accuracy"]``).
+    def score(self, candidates: Sequence[Params]) -> list[Score]:
+        """Accuracy (``metrics["accuracy"]``) and loss of each candidate from ``client.evaluate``.
 
         Raises
         ------
@@ -182,7 +182,7 @@ class FlowerLearner:
         FlowerClientError
             If ``client.evaluate`` raises.
         """
-        return [self.evaluate(candidate)[1] for candidate in candidates]
+        return [Score(accuracy, loss) for loss, accuracy in map(self.evaluate, candidates)]
 
     def evaluate(self, params: Params) -> tuple[float, float]:
         """Loss and accuracy that ``client.evaluate`` reports for ``params``.

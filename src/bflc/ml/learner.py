@@ -18,7 +18,7 @@ from torch import nn
 
 from bflc.attacks import Attack
 from bflc.ml.dataset import FederatedDataset
-from bflc.ml.models import Params, build_model, get_parameters, set_parameters
+from bflc.ml.models import Params, Score, build_model, get_parameters, set_parameters
 from bflc.ml.scoring import score_candidates
 from bflc.ml.train import evaluate, train_local
 from bflc.settings import TrainingSettings
@@ -36,8 +36,8 @@ class Learner(Protocol):
         """Train from ``global_params``; return the new parameters and the number of local training samples used."""
         ...
 
-    def score(self, candidates: Sequence[Params]) -> list[float]:
-        """Accuracy in [0, 1] of each candidate on this node's validation data."""
+    def score(self, candidates: Sequence[Params]) -> list[Score]:
+        """Accuracy in [0, 1] and mean loss of each candidate on this node's validation data."""
         ...
 
     def evaluate(self, params: Params) -> tuple[float, float]:
@@ -122,10 +122,10 @@ class TorchLearner:
         )
         return get_parameters(self.model), len(self.train_y)
 
-    def score(self, candidates: Sequence[Params]) -> list[float]:
-        """Accuracy of each candidate on the validation samples."""
+    def score(self, candidates: Sequence[Params]) -> list[Score]:
+        """Accuracy and mean cross-entropy of each candidate on the validation samples."""
         result = score_candidates(self.model, list(candidates), self.validation_x, self.validation_y)
-        return [float(a) for a in result.accuracy]
+        return [Score(float(a), float(loss)) for a, loss in zip(result.accuracy, result.loss, strict=True)]
 
     def evaluate(self, params: Params) -> tuple[float, float]:
         """Mean cross-entropy and accuracy of ``params`` on the test data."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -18,6 +19,13 @@ from bflc.errors import BlobError, ConfigError
 
 # A model's parameters: one float32 array per ``state_dict`` name, in that order.
 Params = dict[str, np.ndarray]
+
+
+class Score(NamedTuple):
+    """A model's accuracy (in [0, 1]) and mean loss on one node's validation data."""
+
+    accuracy: float
+    loss: float
 
 _MISFIT_HINT = "the parameters were made for another model architecture"
 

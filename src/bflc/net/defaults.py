@@ -47,7 +47,7 @@ class Qualification:
     """
 
     qualify_top_fraction: float = 1.0
-    min_score: float = 0.0
+    min_score: float = 0.001
     relative_min_score: float = 0.5
 
     def __post_init__(self) -> None:
@@ -64,9 +64,9 @@ class Qualification:
 
 
 SAFE_FILTER = Qualification()
-"""The simulator's qualification (``SimConfig``): top fraction 1, minimum 0, half of the best median."""
+"""The simulator's qualification (``SimConfig``): top fraction 1, minimum 0.001 (a 0 never qualifies), half of the best median."""
 
-NO_FILTER = Qualification(relative_min_score=0.0)
+NO_FILTER = Qualification(min_score=0.0, relative_min_score=0.0)
 """Every final update qualifies."""
 
 FILTER_FLAGS = {

@@ -26,8 +26,10 @@
     momentum = 0.9
     max_validation_samples = 200
     sample_cap = 4.0
+    max_loss_ratio = 4.0
 
-Every key except ``store.mirrors`` is required and unknown keys are errors,
+Every key except ``store.mirrors`` and ``learning.max_loss_ratio`` (default
+4.0, for files written before it existed) is required and unknown keys are errors,
 so a typo never passes silently.
 """
 
@@ -200,8 +202,9 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
     "store": {"url": ("store", "str"), "mirrors": ("mirrors", "str list")},
     "learning": _learning_keys(),
 }
-# Keys that may be left out: the NetworkFile field's default applies.
-_OPTIONAL = frozenset({("store", "mirrors")})
+# Keys that may be left out: the field's default applies (max_loss_ratio: files
+# written before the reference rule existed get it on).
+_OPTIONAL = frozenset({("store", "mirrors"), ("learning", "max_loss_ratio")})
 _TYPE_NAMES = {
     "str": "a string",
     "int": "an integer",
@@ -229,8 +232,8 @@ def load_network(path: str | Path) -> NetworkFile:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"network file {path} is not valid TOML: {error}", "fix the syntax at that line") from None
     values = _read_tables(path, document)
-    learning = {name: values.pop(name) for name in _TABLES["learning"]}
-    training = {f.name: learning.pop(f.name) for f in dataclasses.fields(TrainingSettings)}
+    learning = {name: values.pop(name) for name in _TABLES["learning"] if name in values}
+    training = {f.name: learning.pop(f.name) for f in dataclasses.fields(TrainingSettings) if f.name in learning}
     try:
         return NetworkFile(**values, learning=LearningSettings(**learning, training=TrainingSettings(**training)))
     except ConfigError as error:

@@ -50,6 +50,7 @@ from bflc.node.state import NodeState, StateDir
 from bflc.redact import one_line
 from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, SealedUpdate, Trainer, Watcher
 from bflc.seeds import NodeSeeds
+from bflc.settings import TrainingSettings
 from bflc.storage import BlobStore, bytes32_to_hash, model_spec
 
 # Failures worth retrying: the chain or the store did not answer (or answered
@@ -135,6 +136,10 @@ class NodeDaemon:
         As a committee member, clip each qualified update's claimed sample
         count to this multiple of the round's median claim (the network
         file's ``learning.sample_cap``; ``None``: no clipping).
+    max_loss_ratio:
+        As a committee member, score 0 an update whose loss is above this
+        multiple of the global model's (the network file's
+        ``learning.max_loss_ratio``; 0: accuracy alone).
     mirrors:
         Other blob stores to fetch from when the shared store lacks a blob or
         serves a bad copy (the network file's ``store.mirrors``, ``--mirror``).
@@ -155,6 +160,7 @@ class NodeDaemon:
         echo: TextIO | None = sys.stderr,
         max_backoff_seconds: float = 30.0,
         sample_cap: float | None = None,
+        max_loss_ratio: float = TrainingSettings.max_loss_ratio,
         mirrors: tuple[BlobStore, ...] = (),
     ) -> None:
         self.ledger = ledger
@@ -173,7 +179,7 @@ class NodeDaemon:
         self.blobs = ModelBlobs(store, spec, cache=self.dir.blobs, mirrors=mirrors, memo=_MEMO_MODELS)
         seeds = seeds or NodeSeeds((int(self.account, 16),))
         self.trainer = Trainer(ledger, self.blobs, learner, seeds, misbehaviour.attack) if learner is not None else None
-        self.member = CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour) if learner is not None else None
+        self.member = CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour, max_loss_ratio) if learner is not None else None
         self.aggregator = Aggregator(ledger, self.blobs, sample_cap)
         self.watcher = Watcher(ledger, self.params, is_manager=self.is_manager)
         self.status: dict[str, Any] = {"account": self.account, "pid": os.getpid()}

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from bflc.attacks import HONEST, Misbehaviour, collude
 from bflc.chain import UpdateRecord, to_fixed
 from bflc.errors import BlobError, BlobUnavailable, LearnerError, UnverifiedBlob
-from bflc.ml.models import Params
+from bflc.ml.models import Params, Score
 from bflc.roles.base import LearningRole
+from bflc.settings import TrainingSettings
 from bflc.storage import bytes32_to_hash
 
 
@@ -18,8 +19,9 @@ from bflc.storage import bytes32_to_hash
 class Judgement:
     """A member's scores of some updates, in their order, and why any was rejected.
 
-    ``rejected`` maps an update id to the reason its blob was unusable (it
-    scores 0). ``unverified`` holds those of them whose blob the store had no
+    ``rejected`` maps an update id to the reason it scores 0: its blob was
+    unusable, the learner failed on it, or its loss broke the reference rule
+    (:func:`reference_score`). ``unverified`` holds those of them whose blob the store had no
     verified copy of (missing or changed): not necessarily their trainer's
     fault, so a runner may wait for the copy before voting.
     """
@@ -37,19 +39,26 @@ class CommitteeMember(LearningRole):
     ----------
     misbehaviour:
         Whom a malicious member favours (default: nobody).
+    max_loss_ratio:
+        The reference rule (:func:`reference_score`): an update whose loss
+        here is above this multiple of the global model's scores 0; 0 turns
+        it off. The network's ``TrainingSettings.max_loss_ratio``.
 
     See :class:`~bflc.roles.base.LearningRole` for the others.
     """
 
     misbehaviour: Misbehaviour = HONEST
+    max_loss_ratio: float = TrainingSettings.max_loss_ratio
 
     def judge(self, round: int, updates: Sequence[UpdateRecord]) -> Judgement:
         """The member's score of each update: its accuracy here, 0 for an unusable blob.
 
-        An update that the learner fails on (raises, or gives a score that is
-        not a finite number) scores 0 too, with the reason, as long as the
-        learner scores some other update of the batch: then the update, not
-        this node, is at fault.
+        The round's global model is scored in the same batch, as the
+        reference of :func:`reference_score`: an update much worse than the
+        model it started from scores 0. An update that the learner fails on
+        (raises, or gives a score that is not a finite number) scores 0 too,
+        with the reason, as long as the learner scores some other update of
+        the batch: then the update, not this node, is at fault.
 
         Raises
         ------
@@ -78,40 +87,50 @@ class CommitteeMember(LearningRole):
                     unverified.add(update.update_id)
         if candidates:
             with self.timer.phase("score"):
-                for k, outcome in zip(positions, self._score_each(candidates), strict=True):
-                    if isinstance(outcome, str):
-                        rejected[updates[k].update_id] = outcome
+                reference, outcomes = self._score_each(round, candidates)
+                for k, outcome in zip(positions, outcomes, strict=True):
+                    judged = outcome if isinstance(outcome, str) else reference_score(outcome, reference, self.max_loss_ratio)
+                    if isinstance(judged, str):
+                        rejected[updates[k].update_id] = judged
                     else:
-                        scores[k] = min(max(outcome, 0.0), 1.0)
+                        scores[k] = min(max(judged, 0.0), 1.0)
         if self.misbehaviour.colluders:
             favoured = [self.misbehaviour.favours(update.provider) for update in updates]
             scores = collude(scores, favoured, self.seeds.collusion(round))
         return Judgement(scores, rejected, frozenset(unverified))
 
-    def _score_each(self, candidates: list[Params]) -> list[float | str]:
-        """Each candidate's score, or why the learner could not score it.
+    def _score_each(self, round: int, candidates: list[Params]) -> tuple[Score | None, list[Score | str]]:
+        """The round's global model's score and each candidate's, or why the learner could not score it.
 
-        One batch first; if the learner raises, each candidate alone, so one
-        model that breaks it (a Flower client, a custom learner) costs only
-        that model a 0. If it fails on every candidate, the current global
-        model tells whose fault it is: a learner that cannot score that
-        either is broken here (LearnerError).
+        One batch first (the global model first); if the learner raises,
+        each model alone, so one model that breaks it (a Flower client, a
+        custom learner) costs only that model a 0. If it fails on every
+        candidate and on the global model, this node cannot score
+        (LearnerError). The global model's score is ``None`` when the rule
+        is off or the learner cannot score it (the rule is then not applied).
         """
+        models = candidates
+        if self.max_loss_ratio:
+            models = [self.blobs.fetch(bytes32_to_hash(self.ledger.model(round).blob_hash)), *candidates]
         try:
-            return [_checked(score) for score in self.learner.score(candidates)]
+            outcomes = [_checked(score) for score in self.learner.score(models)]
         except Exception:  # the learner may be anyone's code
-            pass
-        outcomes = [self._score_alone(candidate) for candidate in candidates]
-        if all(isinstance(outcome, str) for outcome in outcomes):
-            model = self.blobs.fetch(bytes32_to_hash(self.ledger.round_state().model.blob_hash))
+            outcomes = [self._score_alone(model) for model in models]
+        if len(models) > len(candidates):
+            first, *outcomes = outcomes
+            reference = first if isinstance(first, Score) else None
+        else:
+            reference = None
+        if all(isinstance(outcome, str) for outcome in outcomes) and reference is None:
+            model = self.blobs.fetch(bytes32_to_hash(self.ledger.model(round).blob_hash))
             if isinstance(self._score_alone(model), str):
                 raise LearnerError(
                     f"the learner cannot score the global model either: {outcomes[0]}",
                     "check this node's data and model code; it votes once it can score",
                 )
-        return outcomes
+        return reference, outcomes
 
-    def _score_alone(self, candidate: Params) -> float | str:
+    def _score_alone(self, candidate: Params) -> Score | str:
         try:
             return _checked(self.learner.score([candidate])[0])
         except Exception as error:  # the learner may be anyone's code
@@ -123,7 +142,38 @@ class CommitteeMember(LearningRole):
             self.ledger.submit_scores(round, list(update_ids), [to_fixed(float(s)) for s in scores])
 
 
-def _checked(score: float) -> float | str:
-    """``score`` as a float, or the reason it is not a usable one."""
-    value = float(score)
-    return value if math.isfinite(value) else f"the learner gave a non-finite score ({value})"
+# A global model's loss below this counts as this much in reference_score: a
+# model that fits a member's data perfectly would otherwise refuse every update.
+MIN_REFERENCE_LOSS = 0.01
+
+
+def reference_score(update: Score, reference: Score | None, max_loss_ratio: float) -> float | str:
+    """A member's score of an update: its accuracy, or why it scores 0.
+
+    The reference rule: an update whose loss on the member's data is above
+    ``max_loss_ratio`` times the loss of the round's global model (the
+    ``reference``, which every update started from) scores 0. While the model
+    is weak every update's accuracy is near chance, so a poisoned update's
+    accuracy alone can match an honest one's; its loss does not
+    (docs/decisions/0008-reference-loss-rule.md). With the rule off
+    (``max_loss_ratio`` 0) or no reference, the accuracy as it is.
+
+    >>> reference_score(Score(0.08, 3.9), Score(0.07, 4.1), 4.0)
+    0.08
+    >>> reference_score(Score(0.08, 80.0), Score(0.07, 4.0), 4.0)
+    "loss 80 on this node's data, above 4x the global model's (4)"
+    >>> reference_score(Score(0.08, 80.0), Score(0.07, 4.0), 0.0)
+    0.08
+    """
+    if not max_loss_ratio or reference is None or not math.isfinite(reference.loss):
+        return update.accuracy
+    limit = max_loss_ratio * max(reference.loss, MIN_REFERENCE_LOSS)
+    if math.isfinite(update.loss) and update.loss <= limit:
+        return update.accuracy
+    return f"loss {update.loss:.3g} on this node's data, above {max_loss_ratio:g}x the global model's ({reference.loss:.3g})"
+
+
+def _checked(score: Score) -> Score | str:
+    """``score`` as floats, or the reason it is not a usable one (a non-finite accuracy)."""
+    accuracy, loss = float(score[0]), float(score[1])
+    return Score(accuracy, loss) if math.isfinite(accuracy) else f"the learner gave a non-finite score ({accuracy})"

@@ -11,7 +11,7 @@ from bflc.chain.types import ElectionMode
 from bflc.errors import ConfigError, require
 from bflc.settings import TrainingSettings, setting
 
-AGGREGATORS = ("bflc", "fedavg", "cwmed", "trimmed-mean", "krum", "multi-krum")
+AGGREGATORS = ("bflc", "fedavg", "cwmed", "trimmed-mean", "krum", "multi-krum", "broadcast")
 ELECTIONS = ("score", "random", "multi-factor")
 # Fields added after full-size results were banked, with the value those runs
 # had: a run's id hashes :meth:`SimConfig.to_dict`, which leaves them out at
@@ -49,10 +49,16 @@ class SimConfig:
         score gets the rest). Each node declares a factor drawn uniformly from
         [0, 1], standing for its normalised bandwidth.
     aggregator:
-        ``bflc`` runs the protocol on the chain; the others are basic FL with
-        that aggregation rule and no committee.
-    qualify_top_fraction, relative_min_score:
-        BFLC qualification rule (see ``ProtocolParams``).
+        ``bflc`` runs the protocol on the chain; ``broadcast`` is
+        decentralized FL where each active node sends its update to every
+        other one and aggregates what it holds itself
+        (:class:`~bflc.sim.baselines.BroadcastRunner`); the others are basic
+        FL with that aggregation rule on a central server and no committee.
+    qualify_top_fraction, relative_min_score, min_score:
+        BFLC qualification rule (see ``ProtocolParams``). With a minimum
+        above 0, an update every honest member scored 0 (the reference rule
+        of ``training.max_loss_ratio``) cannot qualify in a round where
+        nothing scored better.
     malicious_fraction, attack, attack_scale, collude:
         The adversary: which share of nodes is malicious, what their updates
         do (a built-in attack or ``module:function``, see
@@ -83,9 +89,12 @@ class SimConfig:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     election: str = setting("score", "committee election (default: %(default)s)", choices=ELECTIONS)
     factor_weight: float = setting(0.5, "weight of the declared factor in multi-factor election (default: %(default)s)")
-    aggregator: str = setting("bflc", "bflc or a baseline (default: %(default)s)", choices=AGGREGATORS)
+    aggregator: str = setting("bflc", "bflc, a central server's rule, or broadcast (default: %(default)s)", choices=AGGREGATORS)
     qualify_top_fraction: float = setting(1.0, "top fraction of scored updates that may qualify (default: %(default)s)", flag="--qualify-top")
     relative_min_score: float = setting(0.5, "an update needs this fraction of the round's best median (default: %(default)s)")
+    min_score: float = setting(
+        0.001, "lowest median score that qualifies: an update the committee scored 0 never does (default: %(default)s)"
+    )
     malicious_fraction: float = setting(0.0, "share of malicious nodes (default: %(default)s)")
     attack: str = setting(
         "gaussian", f"what malicious updates do: {', '.join(ATTACKS)} or module:function (default: %(default)s; docs/simulator.md)"
@@ -113,6 +122,7 @@ class SimConfig:
             (0 <= self.factor_weight <= 1, "factor_weight must be in [0, 1]"),
             (0 < self.qualify_top_fraction <= 1, "qualify_top_fraction must be in (0, 1]"),
             (0 <= self.relative_min_score <= 1, "relative_min_score must be in [0, 1]"),
+            (0 <= self.min_score <= 1, "min_score must be in [0, 1]"),
             (self.threads >= 1, "threads must be >= 1"),
         ]
         require(checks, "simulation setting")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
 from collections.abc import Callable
@@ -15,14 +14,17 @@ from tqdm import tqdm
 
 from bflc.ml.data import load_dataset
 from bflc.ml.dataset import FederatedDataset, subset_writers
-from bflc.sim.baselines import BaselineRunner
+from bflc.sim.baselines import BaselineRunner, BroadcastRunner
 from bflc.sim.config import SimConfig
 from bflc.sim.nodes import VirtualNodes
 from bflc.sim.population import Population
 from bflc.sim.protocol_runner import ProtocolRunner
 from bflc.sim.runner import Runner
+from bflc.sim.transfers import summed
 
 RoundCallback = Callable[[dict[str, Any]], None]
+# The aggregators that are not a central server's rule (:data:`bflc.sim.baselines.RULES`).
+RUNNERS: dict[str, Callable[[SimConfig, VirtualNodes, Population], Runner]] = {"bflc": ProtocolRunner, "broadcast": BroadcastRunner}
 
 
 def load_nodes_dataset(config: SimConfig) -> FederatedDataset:
@@ -47,8 +49,9 @@ def simulate(
     """Run ``config`` and return its result (also written to ``json_path``).
 
     The result holds the configuration, one metrics dict per round (accuracy,
-    loss, accepted/rejected updates, malicious updates let in, committee,
-    transactions, gas, transmission units, seconds per phase) and totals.
+    loss, whether the model diverged, accepted/rejected updates, malicious
+    updates let in, committee, transactions, gas, full-model transfers by
+    kind and their total, seconds per phase) and totals.
     Everything but the ``seconds`` entries is identical for the same config.
     """
     threads_before = torch.get_num_threads()
@@ -70,7 +73,7 @@ def _simulate(
     dataset = dataset or load_nodes_dataset(config)
     population = Population.create(config, dataset.num_writers)
     nodes = VirtualNodes(dataset, config, population)
-    runner: Runner = (ProtocolRunner if config.aggregator == "bflc" else BaselineRunner)(config, nodes, population)
+    runner = RUNNERS.get(config.aggregator, BaselineRunner)(config, nodes, population)
     rounds = []
     bar = tqdm(range(config.rounds), desc=config.aggregator, unit="round", disable=None if progress else True, leave=False)
     for r in bar:
@@ -78,8 +81,7 @@ def _simulate(
         metrics = runner.run_round(r)
         with runner.timer.phase("evaluate"):
             loss, accuracy = nodes.evaluate(runner.current_parameters())
-        # a model blown up by an attack can have an infinite loss: JSON has no such number
-        metrics.accuracy, metrics.loss = round(accuracy, 6), round(loss, 6) if math.isfinite(loss) else None
+        metrics.record_test(loss, accuracy)  # a model blown up by an attack is marked diverged
         metrics.seconds = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
         rounds.append(metrics.to_dict())
         bar.set_postfix(acc=f"{accuracy:.3f}")
@@ -109,6 +111,8 @@ def _simulate(
             "transactions": sum(m["transactions"] for m in rounds),
             "gas": sum(m["gas"] for m in rounds),
             "transmission_units": sum(m["transmission_units"] for m in rounds),
+            "transfers": summed(m["transfers"] for m in rounds),
+            "diverged_rounds": sum(m["diverged"] for m in rounds),
             "malicious_accepted": sum(m["malicious_accepted"] for m in rounds),
         },
         "seconds": {"total": round(time.perf_counter() - started, 3), **runner.timer.snapshot()},

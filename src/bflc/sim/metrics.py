@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+
+def model_quality(loss: float, accuracy: float) -> tuple[float, float | None, bool]:
+    """A model's test accuracy and loss as results record them, and whether the model diverged.
+
+    A model diverged when its test loss is not finite: its parameters are
+    not finite, or so large that its outputs overflow. Its loss is then
+    recorded as ``None`` (JSON has no infinity or NaN).
+
+    Parameters
+    ----------
+    loss, accuracy:
+        Mean test loss and accuracy, as :func:`bflc.ml.train.evaluate` gives them.
+
+    Returns
+    -------
+    tuple[float, float | None, bool]
+        Accuracy and loss rounded to 6 digits (loss ``None`` when not
+        finite), and whether the model diverged.
+    """
+    finite = math.isfinite(loss)
+    return round(accuracy, 6), round(loss, 6) if finite else None, not finite
+
+
+def diverged(metrics: Mapping[str, Any]) -> bool:
+    """Whether a recorded round's (or stand-alone epoch's) model diverged.
+
+    Results saved before the flag was recorded tell it by their loss:
+    ``None`` (a simulated round) or NaN or infinite (a stand-alone epoch).
+    """
+    if "diverged" in metrics:
+        return bool(metrics["diverged"])
+    loss = metrics["loss"]
+    return loss is None or not math.isfinite(loss)
 
 
 @dataclass(frozen=True)
@@ -53,14 +88,14 @@ class RoundMetrics:
         Malicious nodes' updates submitted, and let into the aggregate.
     transactions, gas:
         On-chain cost of the round (0 for the baselines).
-    transmission_units:
-        Full model transfers: each trainer fetches the global model, each
-        update goes to each committee member (BFLC) or to the server.
+    transfers:
+        Full-model transfers by kind (:mod:`bflc.sim.transfers`); their sum
+        is :attr:`transmission_units`.
     committee:
         BFLC's committee metrics (``None`` for the baselines).
-    accuracy, loss:
-        The global model's after the round on the pooled test data
-        (``loss`` is ``None`` when not finite: JSON has no infinity).
+    accuracy, loss, diverged:
+        The global model's after the round on the pooled test data, and
+        whether it diverged (see :func:`model_quality`; ``loss`` is then ``None``).
     seconds:
         Wall-clock seconds per phase (train, score, chain, storage,
         aggregate, evaluate): the only entries that differ between runs.
@@ -75,10 +110,11 @@ class RoundMetrics:
     malicious_accepted: int
     transactions: int = 0
     gas: int = 0
-    transmission_units: int = 0
+    transfers: dict[str, int] = field(default_factory=dict)
     committee: CommitteeMetrics | None = None
     accuracy: float = 0.0
     loss: float | None = None
+    diverged: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -120,6 +156,15 @@ class RoundMetrics:
         )
 
     @property
+    def transmission_units(self) -> int:
+        """Full-model transfers of the round, every kind together."""
+        return sum(self.transfers.values())
+
+    def record_test(self, loss: float, accuracy: float) -> None:
+        """Record the global model's test loss and accuracy after the round (see :func:`model_quality`)."""
+        self.accuracy, self.loss, self.diverged = model_quality(loss, accuracy)
+
+    @property
     def unusable_updates(self) -> int:
         """Trainers without a usable update (their training diverged, or their blob was used before)."""
         return len(self.trainers) - self.updates
@@ -128,6 +173,7 @@ class RoundMetrics:
         """The JSON form: one flat dict (BFLC's committee keys included only for BFLC)."""
         values = asdict(self)
         committee = values.pop("committee")
+        values["transmission_units"] = self.transmission_units
         values["unusable_updates"] = self.unusable_updates
         if committee is not None:
             values.update(committee)

@@ -20,6 +20,7 @@ from bflc.sim.config import SimConfig
 from bflc.sim.metrics import CommitteeMetrics, RoundMetrics
 from bflc.sim.nodes import VirtualNodes
 from bflc.sim.population import Population
+from bflc.sim.transfers import bflc_round
 from bflc.storage import MemoryBlobStore, bytes32_to_hash, hash_to_bytes32, model_spec
 from bflc.timing import PhaseTimer
 
@@ -65,6 +66,7 @@ class ProtocolRunner:
             updates_per_round=population.updates_per_round,
             qualify_top_fraction=config.qualify_top_fraction,
             relative_min_score=config.relative_min_score,
+            min_score=config.min_score,
             election=election,
             score_weight=1.0 - factor_weight,
             factor_weight=factor_weight,
@@ -99,7 +101,10 @@ class ProtocolRunner:
 
     def _member(self, node: int) -> CommitteeMember:
         misbehaviour = self.misbehaviour if self.nodes.is_malicious(node) else HONEST
-        return CommitteeMember(self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), misbehaviour, timer=self.timer)
+        return CommitteeMember(
+            self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), misbehaviour,
+            self.config.training.max_loss_ratio, timer=self.timer,
+        )
 
     def _aggregator(self, node: int) -> Aggregator:
         return Aggregator(self._ledger(node), self.blobs, self.config.training.sample_cap_or_none, timer=self.timer)
@@ -141,9 +146,8 @@ class ProtocolRunner:
             self.nodes.is_malicious,
             transactions=self.chain.stats.transactions - tx_before,
             gas=self.chain.stats.gas_used - gas_before,
-            # one unit = one full model transfer: each trainer fetches the global
-            # model, each update goes to each committee member
-            transmission_units=len(trainers) + len(update_ids) * len(committee),
+            # full-model transfers as a network of `bflc node` daemons makes them
+            transfers=bflc_round(len(trainers), len(committee), len(update_ids), len(self.ledger.proposals(round))),
             committee=CommitteeMetrics(
                 committee=committee,
                 committee_malicious=sum(1 for c in committee if self.nodes.is_malicious(c)),

@@ -10,7 +10,8 @@ from tqdm import tqdm
 COLUMNS: list[tuple[str, int, Callable[[dict[str, Any]], Any]]] = [
     ("round", 5, lambda m: m["round"]),
     ("acc %", 6, lambda m: f"{100 * m['accuracy']:.2f}"),
-    ("loss", 6, lambda m: f"{m['loss']:.3f}" if m["loss"] is not None else "inf"),
+    # a diverged model's loss is not finite (recorded as None)
+    ("loss", 8, lambda m: "diverged" if m["diverged"] else f"{m['loss']:.3f}"),
     ("committee", 9, lambda m: f"{len(m['committee'])} ({m['committee_malicious']} bad)" if "committee" in m else "-"),
     ("updates", 7, lambda m: m["updates"]),
     ("kept", 4, lambda m: m["accepted"]),
