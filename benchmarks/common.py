@@ -9,12 +9,11 @@ import resource
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bflc.chain.artifact import artifact_sha256
-from bflc.machine import cpu_model, head_commit
+from bflc.machine import cpu_model, head_commit, package_versions
 
 RESULTS = Path(__file__).parent / "results"
 PACKAGES = ("torch", "numpy", "py-evm", "eth-tester", "web3", "vyper", "flwr", "ray")
@@ -27,12 +26,7 @@ def source_revision() -> dict[str, str | None]:
 
 def machine() -> dict[str, Any]:
     """CPU model, core count, Python and library versions (``None``: not installed), load, date."""
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = package_versions(PACKAGES)
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),

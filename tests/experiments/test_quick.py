@@ -51,6 +51,8 @@ def test_fig4_bflc_resists_colluding_committee_members(out):
     assert bflc["final_accuracy"] >= fedavg["final_accuracy"] + 10
     assert bflc["malicious_accepted"] == 0 < bflc["malicious_submitted"]
     assert fedavg["malicious_accepted"] == fedavg["malicious_submitted"] > 0
+    assert bflc["rounds_with_malicious_committee_majority"] == 0
+    assert summary(out, "fig4")["setup"]["max_loss_ratio"] == 4.0  # the reference rule (decision 0008) is on
 
 
 def test_fig4_bflc_matches_fedavg_without_attack(out):
@@ -151,14 +153,17 @@ def test_jobs_below_one_is_refused(tmp_path, capsys):
 def test_run_ids_of_banked_full_size_runs_are_stable():
     """results/runs holds full-size runs by id; a new config field at its
     default must not change the ids (SimConfig.to_dict leaves it out). A BFLC
-    run's id also covers the protocol version (2: commit-reveal rounds), so
-    runs of the earlier rules (b5b49175358c, 2abfcb425d98) are not reused;
-    the baselines' ids do not depend on it."""
+    run's id also covers the protocol version (3: the reference rule), so
+    runs of the earlier rules (2abfcb425d98, 91cf8e98c977) are not reused.
+    The reference rule's settings (max_loss_ratio, min_score) changed every
+    id once, the baselines' too (their runs were redone on one commit)."""
     from bflc.experiments import table1
 
     federated, _ = table1.runs(quick=False)
-    assert [federated[0].id, federated[1].id] == ["7b1789300ba7", "2b9aa9685a74"]
-    assert fig4.runs(quick=False)[("gaussian", fig4.BFLC, 0.3)].id == "91cf8e98c977"
+    assert [federated[0].id, federated[1].id] == ["c7dd908f4f59", "4260dfd8d7c0"]
+    planned = fig4.runs(quick=False)
+    assert planned[("gaussian", fig4.BFLC, 0.3, 0)].id == "eb7a0c236404"
+    assert planned[("gaussian", fig4.FEDAVG, 0.1, 0)].id == "3e0ebdbb3893"
     assert "sample_cap" not in federated[0].config.to_dict()
     assert federated[0].config.replace(sample_cap=4.0).to_dict()["sample_cap"] == 4.0
 

@@ -153,7 +153,9 @@ def _row(attack: str, method: str, q: float, seed: int, result: dict[str, Any]) 
 def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
     plt = pyplot()
     attacks = list(dict.fromkeys(r["attack"] for r in rows))
-    fig, axes = plt.subplots(1, len(attacks), figsize=(max(7, 5 * len(attacks)), 4.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(attacks), figsize=(max(7, 5 * len(attacks)), 5.2), squeeze=False, sharey=True)
+    colors = {method: f"C{i}" for i, method in enumerate(METHODS)}  # the same colour in every panel
+    legend: dict[str, Any] = {}
     for ax, attack in zip(axes[0], attacks, strict=True):
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r for r in rows if r["attack"] == attack and r["method"] == method]
@@ -167,18 +169,19 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
             style = "--" if method.startswith("BFLC") and method != BFLC else "-"
             seeds = len({r["seed"] for r in mine})
             label = f"{method}, mean of {seeds} seeds" if seeds > 1 else method
-            line = ax.plot(xs, [sum(v) / len(v) for v in by_q.values()], style, marker="o", markersize=3, label=label)[0]
+            line = ax.plot(xs, [sum(v) / len(v) for v in by_q.values()], style, marker="o", markersize=3, color=colors[method])[0]
+            legend.setdefault(label, line)
             if seeds > 1:
-                ax.fill_between(xs, [min(v) for v in by_q.values()], [max(v) for v in by_q.values()], color=line.get_color(), alpha=0.15)
+                ax.fill_between(xs, [min(v) for v in by_q.values()], [max(v) for v in by_q.values()], color=colors[method], alpha=0.15)
             mark_diverged(ax, [(100 * r["malicious_fraction"], r["final_accuracy"]) for r in mine if r["final_model_diverged"]])
         ax.set_title(f"attack: {attack}")
         ax.set_xlabel("malicious nodes (%)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("final test accuracy (%)")
-    axes[0][-1].legend(fontsize=8)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(4, len(legend)), fontsize=8, frameon=False)
     fig.suptitle(
         f"Fig. 4: {setup}\n{ACTIVE_FRACTION:.0%} active, committee {COMMITTEE_FRACTION:.0%} of active, "
         "malicious committee members collude",
         fontsize=10,
     )
-    return save_figure(fig, registry.out / f"{NAME}.png")
+    return save_figure(fig, registry.out / f"{NAME}.png", rect=(0.0, 0.12, 1.0, 1.0))

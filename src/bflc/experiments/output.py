@@ -71,9 +71,13 @@ def finish_plot(fig: Any, ax: Any, labels: tuple[str, str], title: str, path: Pa
     return save_figure(fig, path)
 
 
-def save_figure(fig: Any, path: Path) -> str:
-    """Save ``fig`` as a PNG at ``path``, close it and return the path."""
-    fig.tight_layout()
+def save_figure(fig: Any, path: Path, rect: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)) -> str:
+    """Save ``fig`` as a PNG at ``path``, close it and return the path.
+
+    ``rect`` is the part of the figure the axes are laid out in (left,
+    bottom, right, top, as fractions), leaving room for a figure legend.
+    """
+    fig.tight_layout(rect=rect)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     pyplot().close(fig)
