@@ -162,6 +162,12 @@ def chain_factory(request: pytest.FixtureRequest) -> ChainFactory:
 
 
 @pytest.fixture
+def examples(request: pytest.FixtureRequest) -> int:
+    """Hypothesis examples per test on this backend: the test module's ``EXAMPLES[backend name]``."""
+    return int(request.module.EXAMPLES[request.node.callspec.params["chain_factory"]])
+
+
+@pytest.fixture
 def make_network(chain_factory: ChainFactory) -> Callable[..., Network]:
     return functools.partial(build_network, chain_factory=chain_factory)
 

@@ -157,11 +157,6 @@ def play(make_network, case: VotingCase) -> None:
         assert net.ledger.qualified(0) == reference_qualified(net.ledger, 0, net.params, honest)
 
 
-@pytest.fixture
-def examples(request: pytest.FixtureRequest) -> int:
-    return EXAMPLES[request.node.callspec.params["chain_factory"]]
-
-
 def test_a_minority_coalition_only_moves_medians_within_the_honest_range(make_network, examples):
     @settings(max_examples=examples, deadline=None)
     @given(case=voting_cases())

@@ -89,11 +89,6 @@ def play(make_network, case: Case) -> None:
         assert sorted(net.ledger.committee(1)) == sorted(net.committee)
 
 
-@pytest.fixture
-def examples(request: pytest.FixtureRequest) -> int:
-    return EXAMPLES[request.node.callspec.params["chain_factory"]]
-
-
 def test_an_update_every_honest_member_rejects_for_its_loss_is_never_qualified(make_network, examples):
     @settings(max_examples=examples, deadline=None)
     @given(case=cases())

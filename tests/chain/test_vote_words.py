@@ -74,11 +74,6 @@ def as_table(votes: list[dict[int, int]], num_updates: int) -> list[list[int | N
     return [[member.get(u) for member in votes] for u in range(num_updates)]
 
 
-@pytest.fixture
-def examples(chain_factory) -> int:
-    return EXAMPLES["anvil" if chain_factory.__name__ == "shared" else "in-process"]
-
-
 def test_hand_made_vote_words_are_accepted_exactly_by_the_rules(make_network, examples):
     @settings(max_examples=examples, deadline=None)
     @given(

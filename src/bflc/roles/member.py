@@ -109,26 +109,25 @@ class CommitteeMember(LearningRole):
         (LearnerError). The global model's score is ``None`` when the rule
         is off or the learner cannot score it (the rule is then not applied).
         """
-        models = candidates
-        if self.max_loss_ratio:
-            models = [self.blobs.fetch(bytes32_to_hash(self.ledger.model(round).blob_hash)), *candidates]
+        with_reference = bool(self.max_loss_ratio)
+        models = [self._global_model(round), *candidates] if with_reference else candidates
         try:
             outcomes = [_checked(score) for score in self.learner.score(models)]
         except Exception:  # the learner may be anyone's code
             outcomes = [self._score_alone(model) for model in models]
-        if len(models) > len(candidates):
-            first, *outcomes = outcomes
-            reference = first if isinstance(first, Score) else None
-        else:
-            reference = None
-        if all(isinstance(outcome, str) for outcome in outcomes) and reference is None:
-            model = self.blobs.fetch(bytes32_to_hash(self.ledger.model(round).blob_hash))
-            if isinstance(self._score_alone(model), str):
-                raise LearnerError(
-                    f"the learner cannot score the global model either: {outcomes[0]}",
-                    "check this node's data and model code; it votes once it can score",
-                )
-        return reference, outcomes
+        reference = outcomes.pop(0) if with_reference else None
+        # all failed: the global model (scored above when the rule is on) says whose fault it is
+        if all(isinstance(outcome, str) for outcome in outcomes) and isinstance(
+            reference if with_reference else self._score_alone(self._global_model(round)), str
+        ):
+            raise LearnerError(
+                f"the learner cannot score the global model either: {outcomes[0]}",
+                "check this node's data and model code; it votes once it can score",
+            )
+        return (reference if isinstance(reference, Score) else None), outcomes
+
+    def _global_model(self, round: int) -> Params:
+        return self.blobs.fetch(bytes32_to_hash(self.ledger.model(round).blob_hash))
 
     def _score_alone(self, candidate: Params) -> Score | str:
         try:
