@@ -28,6 +28,7 @@ def test_the_defaults_are_the_settings_that_learn():
         ({"lr": 0.0}, "lr must be positive"),
         ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
         ({"sample_cap": 0.5}, r"sample_cap must be 0 \(off\) or at least 1"),
+        ({"max_loss_ratio": 0.5}, r"max_loss_ratio must be 0 \(off\) or at least 1"),
     ],
 )
 def test_an_error_from_the_python_api_names_the_field(changes, message):

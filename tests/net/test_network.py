@@ -81,6 +81,17 @@ def test_an_integer_learning_rate_is_a_float(tmp_path: Path) -> None:
     assert net.learning.training.lr == 1.0 and isinstance(net.learning.training.lr, float)
 
 
+def test_max_loss_ratio_may_be_left_out_given_or_refused(tmp_path: Path) -> None:
+    """Files written before the reference rule load with its default; a given value is checked like any other."""
+    assert load_network(write_document(tmp_path / "n.toml", DOCUMENT)).learning.training.max_loss_ratio == 4.0
+    assert load_network(write_document(tmp_path / "off.toml", changed("learning", "max_loss_ratio", 0))).learning.training.max_loss_ratio == 0.0
+    with pytest.raises(ConfigError, match=r"max_loss_ratio must be 0 \(off\) or at least 1") as info:
+        load_network(write_document(tmp_path / "bad.toml", changed("learning", "max_loss_ratio", 0.5)))
+    assert str(tmp_path / "bad.toml") in str(info.value)
+    with pytest.raises(ConfigError, match=r"\[learning\] max_loss_ratio = 'four' is not a number"):
+        load_network(write_document(tmp_path / "typo.toml", changed("learning", "max_loss_ratio", "four")))
+
+
 @pytest.mark.parametrize(("table", "key"), ALL_KEYS)
 def test_every_missing_key_is_named(tmp_path: Path, table: str, key: str) -> None:
     document = copy.deepcopy(DOCUMENT)
