@@ -296,7 +296,7 @@ def run_summary(live: LiveCluster, run: ChaosRun, faulted: float, settled: float
     ledger = live.manager
     origins = Counter(m.origin.name.lower() for m in ledger.model_history()[1:])
     events = Counter(e["event"] for name in live.info["nodes"] for e in live.journal(name))
-    shown = ("retry", "race", "update_reused", "update_found", "phase_closed", "committee_replaced", "committee_reelected", "update_rejected")
+    shown = ("retry", "race", "update_reused", "update_found", "phase_closed", "committee_replaced", "committee_reelected", "update_rejected", "reference_rule")
     kinds = Counter(r.fault.kind for r in run.records)
     return (
         f"faults: {len(run.records)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); "

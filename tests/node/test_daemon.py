@@ -15,6 +15,7 @@ import safetensors.numpy
 from bflc.attacks import Misbehaviour, load_attack
 from bflc.chain import ModelOrigin, NodeStatus, Phase, from_fixed
 from bflc.errors import ConfigError, ContractRevert
+from bflc.ml.models import Score
 from bflc.node.daemon import NodeDaemon, Role, StopRequested
 from bflc.node.journal import read_journal
 from bflc.node.state import StateDir
@@ -323,6 +324,28 @@ def test_a_copy_put_back_during_the_wait_is_scored_as_usual(net):
     net.play_round(honest)
     update = net.ledger.update(rogue_id)
     assert update.num_votes == len(net.members) and all(score > 0 for score in update.scores)
+    assert not any(events(net, member, "update_rejected") for member in net.members)
+
+
+class Picky(TinyLearner):
+    """Finds every trained model far worse in loss than the global model (the genesis zeros): a member with odd data."""
+
+    def score(self, candidates):
+        scores = super().score(candidates)
+        return [Score(s.accuracy, 1e3) if np.any(c["b"] != 0) else s for s, c in zip(scores, candidates, strict=True)]
+
+
+def test_a_member_whose_data_fails_every_update_by_the_reference_rule_is_overruled_by_the_median(net):
+    """The reference rule is one member's judgement, logged as such, not a fault of the update (no warning)."""
+    picky = net.members[0]
+    net.daemon(picky, Picky())
+    net.play_round()
+    updates = net.ledger.round_updates(0)
+    assert updates and all(u.qualified for u in updates)
+    refused = events(net, picky, "reference_rule")
+    assert sorted(e["update_id"] for e in refused) == sorted(u.update_id for u in updates)
+    assert {e["level"] for e in refused} == {"info"}
+    assert all("scores 0 here by the reference rule: loss 1e+03 on this node's data, above 4x" in e["message"] for e in refused)
     assert not any(events(net, member, "update_rejected") for member in net.members)
 
 

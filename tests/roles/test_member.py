@@ -71,6 +71,7 @@ def test_when_every_update_breaks_the_learner_but_the_global_model_does_not_all_
     judgement = judge_with(Fragile(limit=0.0), s, updates)  # the genesis model (zeros) still scores
     assert judgement.scores == [0.0, 0.0]
     assert set(judgement.rejected) == {u.update_id for u in updates}
+    assert not judgement.by_reference  # the learner failed on them; the rule said nothing
 
 
 def test_a_learner_that_cannot_score_anything_votes_nothing():
@@ -113,6 +114,8 @@ def test_an_update_far_worse_in_loss_than_the_global_model_scores_zero(spoiled: 
     assert judgement.rejected == (
         {updates[worst].update_id: f"loss {spoiled:.3g} on this node's data, above 4x the global model's ({reference.loss:.3g})"} if zeroed else {}
     )
+    assert judgement.by_reference == ({updates[worst].update_id} if zeroed else set())
+    assert not judgement.unverified
 
 
 def test_reference_score_known_answers():

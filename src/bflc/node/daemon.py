@@ -556,6 +556,8 @@ class NodeDaemon:
             if update_id in awaited:
                 message = f"round {r}: no verified copy of update {update_id}'s blob ({reason}); waiting until block {self._blob_grace_end(state)} before scoring it 0"
                 self._say_once(f"awaited:{r}:{update_id}", "blob_awaited", message, round=r, update_id=update_id, blob=blob, reason=reason)
+            elif update_id in judgement.by_reference:  # a judgement of this member, not a fault: the median decides
+                self._log("reference_rule", f"round {r}: update {update_id} scores 0 here by the reference rule: {reason}", round=r, update_id=update_id, blob=blob, reason=reason)
             else:
                 self._log("update_rejected", f"rejected update {update_id}: {reason}", level="warning", round=r, update_id=update_id, blob=blob, reason=reason)
         chosen = [(u, score) for u, score in zip(pending, judgement.scores, strict=True) if u.update_id not in awaited]

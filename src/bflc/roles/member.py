@@ -23,12 +23,16 @@ class Judgement:
     unusable, the learner failed on it, or its loss broke the reference rule
     (:func:`reference_score`). ``unverified`` holds those of them whose blob the store had no
     verified copy of (missing or changed): not necessarily their trainer's
-    fault, so a runner may wait for the copy before voting.
+    fault, so a runner may wait for the copy before voting. ``by_reference``
+    holds those the reference rule scored 0: a usable update this member
+    judged too poor on its own data, which the committee's median may
+    overrule (an honest update can fail it on one member's non-IID data).
     """
 
     scores: list[float]
     rejected: dict[int, str] = field(default_factory=dict)
     unverified: frozenset[int] = frozenset()
+    by_reference: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -72,6 +76,7 @@ class CommitteeMember(LearningRole):
         scores = [0.0] * len(updates)
         rejected: dict[int, str] = {}
         unverified: set[int] = set()
+        by_reference: set[int] = set()
         candidates: list[Params] = []
         positions: list[int] = []
         for k, update in enumerate(updates):
@@ -92,12 +97,14 @@ class CommitteeMember(LearningRole):
                     judged = outcome if isinstance(outcome, str) else reference_score(outcome, reference, self.max_loss_ratio)
                     if isinstance(judged, str):
                         rejected[updates[k].update_id] = judged
+                        if not isinstance(outcome, str):
+                            by_reference.add(updates[k].update_id)
                     else:
                         scores[k] = min(max(judged, 0.0), 1.0)
         if self.misbehaviour.colluders:
             favoured = [self.misbehaviour.favours(update.provider) for update in updates]
             scores = collude(scores, favoured, self.seeds.collusion(round))
-        return Judgement(scores, rejected, frozenset(unverified))
+        return Judgement(scores, rejected, frozenset(unverified), frozenset(by_reference))
 
     def _score_each(self, round: int, candidates: list[Params]) -> tuple[Score | None, list[Score | str]]:
         """The round's global model's score and each candidate's, or why the learner could not score it.
