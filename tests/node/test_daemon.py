@@ -14,7 +14,7 @@ import safetensors.numpy
 
 from bflc.attacks import Misbehaviour, load_attack
 from bflc.chain import ModelOrigin, NodeStatus, Phase, from_fixed
-from bflc.errors import ConfigError, ContractRevert
+from bflc.errors import ConfigError, ContractRevert, UnverifiedBlob
 from bflc.ml.models import Score
 from bflc.node.daemon import NodeDaemon, Role, StopRequested
 from bflc.node.journal import read_journal
@@ -448,6 +448,31 @@ def test_blacklisted_mid_step_logs_the_revert_once_and_goes_idle(net):
     assert [e["status"] for e in events(net, trainer, "idle")] == ["blacklisted"]
     assert learner.fits == 1
     assert json.loads((net.root / trainer / "status.json").read_text())["last_action"] == "node stopped; state saved"
+
+
+class Wider(TinyLearner):
+    """A model with a wider ``w`` than the network's genesis."""
+
+    def initial_parameters(self):
+        return {"b": np.zeros(3, np.float32), "w": np.zeros((2, 3), np.float32)}
+
+
+def test_a_node_whose_model_does_not_fit_the_genesis_stops_with_one_clear_error(net):
+    daemon = net.daemon(net.trainers[0], Wider())
+    with pytest.raises(ConfigError, match=r"this node's model does not fit the network's genesis model [0-9a-f]{12}: tensor 'w' has shape \(2, 2\)"):
+        daemon.step()
+    assert net.ledger.commitment(0, net.trainers[0]) == bytes(32)  # nothing sent
+
+
+def test_a_genesis_copy_the_store_lost_is_retried_not_blamed_on_the_node(net):
+    genesis = bytes32_to_hash(net.ledger.model(0).blob_hash)
+    daemon = net.daemon(net.trainers[0])
+    original = net.store._path(genesis).read_bytes()
+    net.store._path(genesis).write_bytes(b"not the genesis")
+    with pytest.raises(UnverifiedBlob):  # a store failure: the daemon's loop retries it
+        daemon.step()
+    net.store._path(genesis).write_bytes(original)
+    assert daemon.step() is Role.TRAINER
 
 
 def test_a_second_daemon_on_the_same_state_dir_is_refused(tmp_path):

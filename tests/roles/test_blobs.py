@@ -77,7 +77,7 @@ def test_guard_puts_back_a_blob_the_store_lost_or_spoiled(tmp_path):
     with pytest.raises(BlobError):
         ModelBlobs(store, SPEC).fetch(key)  # another node sees junk...
     with pytest.raises(BlobError):
-        blobs._download(key)  # ...and so does this one (past its cache): the next guard checks at once
+        blobs.fetch_bytes(key)  # ...and so does this one (past its cache): the next guard checks at once
     assert blobs.guard(key) is True and store.get(key) == encode_model(tensors())
 
 

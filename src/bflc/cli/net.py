@@ -101,7 +101,7 @@ def _run_keys_address(args: argparse.Namespace) -> int:
 def _add_chain(commands: Any) -> None:
     from bflc.chain.types import ProtocolParams
     from bflc.net.defaults import DEADLINE_HELP, MIN_COMMITTEE_HELP, ROUNDS_HELP, add_filter_arguments
-    from bflc.net.network import LearningSettings
+    from bflc.net.network import EXTERNAL_MODEL, LearningSettings
     from bflc.settings import TrainingSettings
 
     p, s = ProtocolParams(), LearningSettings()
@@ -123,11 +123,21 @@ def _add_chain(commands: Any) -> None:
     add("--name", help="the network's name (default: the --out file name without extension)")
     add("--committee", required=True, metavar="ADDR,...", help="the first committee (trusted founders), an odd number of them")
     add("--managers", metavar="ADDR,...", help="the managers (default: the deployer)")
-    add("--model", default=s.model, help="mlp, cnn, leaf-cnn or alexnet (default: %(default)s)")
+    add(
+        "--model",
+        help=f"mlp, cnn, leaf-cnn or alexnet; {EXTERNAL_MODEL} for a model of your own, from --flower-client or --genesis, "
+        f"which every node then runs as a Flower client (default: {s.model}, or {EXTERNAL_MODEL} with --flower-client)",
+    )
     add("--dataset", choices=["femnist", "digits"], help="take the input shape and classes from this dataset (default: femnist)")
     add("--input-shape", metavar="C,H,W", help="input shape of one sample, e.g. 1,28,28 (with --num-classes)")
     add("--num-classes", type=int, metavar="N", help="number of classes (with --input-shape)")
-    add("--genesis", type=Path, metavar="FILE", help="a .safetensors genesis model to use instead of fresh weights")
+    genesis = sub.add_mutually_exclusive_group()
+    genesis.add_argument("--genesis", type=Path, metavar="FILE", help="a .safetensors genesis model to use instead of fresh weights")
+    genesis.add_argument(
+        "--flower-client",
+        metavar="MODULE:FACTORY",
+        help="take the genesis model from this Flower NumPyClient's get_parameters (implies --model external; see docs/flower.md)",
+    )
     add("--committee-size", type=int, metavar="N", help="M, committee members per round, odd (default: the first committee's size)")
     add("--min-committee-size", type=int, metavar="N", help=MIN_COMMITTEE_HELP)
     add("--updates-per-round", type=int, default=p.updates_per_round, metavar="N", help="K, commitments that end the commit phase (default: %(default)s)")
@@ -183,8 +193,9 @@ def _run_deploy(args: argparse.Namespace) -> int:
         round_reward=args.round_reward,
         committee_share=args.committee_share,
     )
+    model, genesis = _genesis(args)
     learning = LearningSettings(
-        model=args.model,
+        model=model,
         input_shape=shape,
         num_classes=classes,
         model_seed=args.model_seed,
@@ -199,11 +210,28 @@ def _run_deploy(args: argparse.Namespace) -> int:
         managers=managers,
         params=params,
         learning=learning,
-        genesis=args.genesis,
+        genesis=genesis,
     )
     write_network(out, net)
     data = {"contract": net.contract, "chain_id": net.chain_id, "deployed_block": net.deployed_block, "network_file": str(out)}
     return _emit(args, data, f"deployed BFLC at {net.contract} (chain {net.chain_id}, block {net.deployed_block}); wrote {out}")
+
+
+def _genesis(args: argparse.Namespace) -> tuple[str, Path | bytes | None]:
+    """The network's model name and its genesis: --genesis, a Flower client's parameters, or none (fresh weights)."""
+    from bflc.net.network import EXTERNAL_MODEL, LearningSettings
+
+    if not args.flower_client:
+        return args.model or LearningSettings.model, args.genesis
+    if args.model not in (None, EXTERNAL_MODEL):
+        raise ConfigError(
+            f"--model {args.model} and --flower-client both given: the client brings its own model",
+            f"leave out --model (it is {EXTERNAL_MODEL} with --flower-client)",
+        )
+    from bflc.ml.flower import load_flower_learner
+    from bflc.storage import encode_model
+
+    return EXTERNAL_MODEL, encode_model(load_flower_learner(args.flower_client).initial_parameters())
 
 
 def _training(args: argparse.Namespace) -> TrainingSettings:

@@ -130,9 +130,16 @@ def _learner(args: argparse.Namespace, network: Any, attack: Any) -> Any:
         return None
     from bflc.ml.learner import TorchLearner
     from bflc.ml.shards import load_node_data
+    from bflc.net.network import EXTERNAL_MODEL
 
-    dataset = load_node_data(args.data)
     learning = network.learning
+    if learning.model == EXTERNAL_MODEL:
+        raise ConfigError(
+            f"the network {network.name!r} runs a model of its own (model {EXTERNAL_MODEL!r}, deployed from a Flower client or a file), "
+            "which bflc cannot build for --data",
+            "start the node with --flower-client MODULE:FACTORY of that model (docs/flower.md)",
+        )
+    dataset = load_node_data(args.data)
     if tuple(dataset.input_shape) != learning.input_shape or dataset.num_classes != learning.num_classes:
         raise ConfigError(
             f"--data {args.data!r} has inputs {tuple(dataset.input_shape)} and {dataset.num_classes} classes, "

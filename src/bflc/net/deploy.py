@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from bflc.chain.types import MAX_MANAGERS, ProtocolParams
 from bflc.chain.web3_ledger import RECEIPT_TIMEOUT, ZERO_ADDRESS, LocalSigner, deploy
-from bflc.errors import ConfigError
+from bflc.errors import BlobError, ConfigError
 from bflc.ml.digits import DIGITS_CLASSES, DIGITS_SHAPE
 from bflc.ml.femnist import FEMNIST_CLASSES, FEMNIST_SHAPE
 from bflc.net.connect import RPC_TIMEOUT, open_web3
 from bflc.net.defaults import SAFE_FILTER
-from bflc.net.network import LearningSettings, NetworkFile, checksum_address
+from bflc.net.network import EXTERNAL_MODEL, LearningSettings, NetworkFile, checksum_address
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -48,39 +48,65 @@ def parse_addresses(text: str, what: str) -> list[str]:
     return addresses
 
 
-def genesis_blob(learning: LearningSettings, genesis: Path | None = None) -> bytes:
+def genesis_blob(learning: LearningSettings, genesis: Path | bytes | None = None) -> bytes:
     """The genesis model's safetensors bytes.
 
     Parameters
     ----------
     learning:
-        Model name, input shape, number of classes and seed.
+        Model name, input shape, number of classes and seed. With the model
+        :data:`~bflc.net.network.EXTERNAL_MODEL` the genesis is any model:
+        ``genesis`` is then required and only checked to be a valid,
+        canonical model blob.
     genesis:
-        A safetensors file to use instead of fresh weights; it must fit the
-        model (same tensor names and shapes).
+        A safetensors file, or its bytes, to use instead of fresh weights;
+        for one of bflc's models it must fit the model (same tensor names
+        and shapes).
 
     Raises
     ------
     ConfigError
-        If the model cannot be built for the settings, or the file cannot be read.
+        If the model cannot be built for the settings, the file cannot be
+        read, an external model comes without a genesis, or the genesis does
+        not fit bflc's model.
     BlobError
-        If the file is not a valid model blob for the model.
+        If the genesis is not a valid model blob.
     """
     from bflc.ml.models import build_model, get_parameters
     from bflc.storage import decode_model, encode_model, model_spec
 
+    data = _read_genesis(genesis)
+    if learning.model == EXTERNAL_MODEL:
+        if data is None:
+            raise ConfigError(
+                "an external model needs a genesis model", "pass --flower-client MODULE:FACTORY or --genesis FILE (a .safetensors model)"
+            )
+        decode_model(data)
+        return data
     shape = learning.input_shape
     if len(shape) != 3:
         raise ConfigError(f"input shape {shape} is not (channels, height, width)", "give three sizes, e.g. 1,28,28")
     params = get_parameters(build_model(learning.model, shape, learning.num_classes, seed=learning.model_seed))
-    if genesis is None:
+    if data is None:
         return encode_model(params)
+    decode_model(data)  # a corrupt file is its own error
     try:
-        data = Path(genesis).read_bytes()
+        decode_model(data, expected=model_spec(params))
+    except BlobError as error:
+        raise ConfigError(
+            f"the genesis model is not bflc's {learning.model} for inputs {shape} and {learning.num_classes} classes: {error.message}",
+            f"for a model of your own (nodes then run --flower-client), deploy with model {EXTERNAL_MODEL!r} (--model {EXTERNAL_MODEL})",
+        ) from None
+    return data
+
+
+def _read_genesis(genesis: Path | bytes | None) -> bytes | None:
+    if genesis is None or isinstance(genesis, bytes):
+        return genesis
+    try:
+        return Path(genesis).read_bytes()
     except OSError as error:
         raise ConfigError(f"cannot read genesis model {genesis}: {error}", "pass an existing .safetensors file") from None
-    decode_model(data, expected=model_spec(params))
-    return data
 
 
 def deploy_network(
@@ -93,7 +119,7 @@ def deploy_network(
     managers: Sequence[str] | None = None,
     params: ProtocolParams | None = None,
     learning: LearningSettings | None = None,
-    genesis: Path | None = None,
+    genesis: Path | bytes | None = None,
     timeout: float = RPC_TIMEOUT,
     receipt_timeout: float = RECEIPT_TIMEOUT,
 ) -> NetworkFile:
@@ -124,8 +150,8 @@ def deploy_network(
     learning:
         Model and training settings (defaults of :class:`LearningSettings`).
     genesis:
-        A safetensors file holding the genesis model; fresh weights from
-        ``learning.model_seed`` when ``None``.
+        A safetensors file holding the genesis model, or its bytes; fresh
+        weights from ``learning.model_seed`` when ``None`` (see :func:`genesis_blob`).
     timeout, receipt_timeout:
         Seconds per JSON-RPC request, and to wait for the deployment.
 

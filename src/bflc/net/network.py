@@ -30,7 +30,9 @@
 
 Every key except ``store.mirrors`` and ``learning.max_loss_ratio`` (default
 4.0, for files written before it existed) is required and unknown keys are errors,
-so a typo never passes silently.
+so a typo never passes silently. ``model = "external"`` (:data:`EXTERNAL_MODEL`)
+marks a network whose genesis model is not one of bflc's: nodes run a Flower
+client of that model.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ from bflc.settings import TrainingSettings
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
+EXTERNAL_MODEL = "external"
+"""``LearningSettings.model`` of a network deployed from a Flower client or a
+genesis file of any model: bflc cannot build it, so every node brings it
+(``bflc node --flower-client``) and checks it against the genesis."""
+
 
 @dataclass(frozen=True)
 class LearningSettings:
@@ -58,7 +65,8 @@ class LearningSettings:
     Parameters
     ----------
     model:
-        Model name (:data:`bflc.ml.models.MODEL_NAMES` for bflc's own learner).
+        Model name: one of :data:`bflc.ml.models.MODEL_NAMES` (bflc's own
+        learner), or :data:`EXTERNAL_MODEL` (every node brings the model).
     input_shape:
         Shape of one sample, e.g. ``(1, 28, 28)``.
     num_classes:

@@ -51,7 +51,7 @@ from bflc.redact import one_line
 from bflc.roles import Aggregator, CommitteeMember, Duty, ModelBlobs, SealedUpdate, Trainer, Watcher
 from bflc.seeds import NodeSeeds
 from bflc.settings import TrainingSettings
-from bflc.storage import BlobStore, bytes32_to_hash, model_spec
+from bflc.storage import BlobStore, bytes32_to_hash, decode_model, model_spec
 
 # Failures worth retrying: the chain or the store did not answer (or answered
 # garbage) this time, or the learner could not score now. Reverts are handled separately.
@@ -189,6 +189,7 @@ class NodeDaemon:
         self._last_failure: type[Exception] | None = None
         self._seen: tuple[int, Phase] | None = None
         self._reconciled = False
+        self._model_checked = False
         self._sat_out: set[int] = set()  # rounds without a usable update: training diverged, or a used blob
 
     # ------------------------------------------------------------ running
@@ -363,6 +364,8 @@ class NodeDaemon:
         """
         if self._pending():
             return Role.WAITING
+        if not self._model_checked:
+            self._check_model()
         if not self._reconciled:
             self._reconcile()
         state = self.ledger.round_state()
@@ -385,6 +388,31 @@ class NodeDaemon:
         if not acted:
             self._deadlines(state)
         return role
+
+    def _check_model(self) -> None:
+        """Once per start: this node's model must be the network's, as the genesis model (its hash on chain) has it.
+
+        Raises
+        ------
+        ConfigError
+            If the verified genesis blob's tensor names, shapes or dtypes
+            differ from this node's learner's: no update of this node could
+            be used, nor could it use anyone's.
+        BlobUnavailable, UnverifiedBlob
+            If the store has no verified copy (retried: that says nothing
+            about this node's model).
+        """
+        if self.learner is not None:
+            genesis = bytes32_to_hash(self.ledger.model(0).blob_hash)
+            data = self.blobs.fetch_bytes(genesis)
+            try:
+                decode_model(data, expected=self.blobs.spec)
+            except BlobError as error:
+                raise ConfigError(
+                    f"this node's model does not fit the network's genesis model {genesis[:12]}: {error.message}",
+                    "run the model the network was deployed with (its --flower-client, or --data of the network's task)",
+                ) from None
+        self._model_checked = True
 
     def _reconcile(self) -> None:
         """Once per start: adopt updates revealed just before a crash, or whose record was lost.

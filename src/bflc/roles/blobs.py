@@ -111,22 +111,37 @@ class ModelBlobs:
                 return decode_model(self.cache.get(blob_hash, expected=self.spec), expected=self.spec)
             except BlobError:
                 self.cache.delete(blob_hash)
-        data = self._download(blob_hash)
+        data = self._download(blob_hash, self.spec)
         params = decode_model(data, expected=self.spec)
         if self.cache is not None:
             self.cache.put(data)
         return params
 
-    def _download(self, blob_hash: str) -> bytes:
+    def fetch_bytes(self, blob_hash: str) -> bytes:
+        """The verified bytes of ``blob_hash``, whatever model they hold (not checked against the spec, not kept).
+
+        For comparing a blob with the spec, with the whole difference in the
+        error: :class:`~bflc.node.daemon.NodeDaemon` checks its model against
+        the network's genesis this way.
+
+        Raises
+        ------
+        BlobUnavailable, BlobError
+            As :meth:`fetch`, except for the spec.
+        """
+        with self.timer.phase("storage"):
+            return self._download(blob_hash, None)
+
+    def _download(self, blob_hash: str, expected: ModelSpec | None) -> bytes:
         """The verified bytes of ``blob_hash`` from the primary store, else from the first mirror with a good copy."""
         try:
-            return self.store.get(blob_hash, expected=self.spec)
+            return self.store.get(blob_hash, expected=expected)
         except BlobError as error:
             failure = error
         self._next_guard.pop(blob_hash, None)  # the primary's copy is bad or gone: guard it at once
         for mirror in self.mirrors:
             try:
-                data = mirror.get(blob_hash, expected=self.spec)
+                data = mirror.get(blob_hash, expected=expected)
             except BlobError:
                 continue
             with contextlib.suppress(BlobError):  # re-publish; if the primary fails now, guard() tries again
