@@ -77,7 +77,7 @@ def test_guard_puts_back_a_blob_the_store_lost_or_spoiled(tmp_path):
     with pytest.raises(BlobError):
         ModelBlobs(store, SPEC).fetch(key)  # another node sees junk...
     with pytest.raises(BlobError):
-        blobs.fetch_bytes(key)  # ...and so does this one (past its cache): the next guard checks at once
+        blobs._download(key, SPEC)  # ...and so does this one (past its cache): the next guard checks at once
     assert blobs.guard(key) is True and store.get(key) == encode_model(tensors())
 
 
@@ -96,3 +96,15 @@ def test_publish_overwrites_junk_planted_under_the_update_hash(tmp_path):
     store._blobs[key] = JUNK
     blobs.publish(key)
     assert store.get(key) == encode_model(tensors())
+
+
+def test_fetch_bytes_takes_any_verified_model_from_the_local_copy_else_a_store_and_keeps_it(tmp_path):
+    store, mirror = ReadCounter(), MemoryBlobStore()
+    other = encode_model({"x": np.ones(5, np.float32)})  # not a model of SPEC
+    key = mirror.put(other)
+    blobs = ModelBlobs(store, SPEC, cache=LocalBlobStore(tmp_path / "cache"), mirrors=[mirror])
+    assert blobs.fetch_bytes(key) == other and blobs.has_local(key) and store.get(key) == other  # from the mirror, kept, put back
+    reads = store.reads
+    assert blobs.fetch_bytes(key) == other and store.reads == reads  # the local copy
+    with pytest.raises(BlobError, match="missing"):
+        blobs.fetch(key)  # fetch() still holds it to the spec

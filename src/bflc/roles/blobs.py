@@ -118,11 +118,12 @@ class ModelBlobs:
         return params
 
     def fetch_bytes(self, blob_hash: str) -> bytes:
-        """The verified bytes of ``blob_hash``, whatever model they hold (not checked against the spec, not kept).
+        """The verified bytes of ``blob_hash``, whatever model they hold (not checked against the spec).
 
-        For comparing a blob with the spec, with the whole difference in the
-        error: :class:`~bflc.node.daemon.NodeDaemon` checks its model against
-        the network's genesis this way.
+        From the local copy if there is a good one, else from the stores (a
+        verified download is kept). For comparing a blob with the spec, with
+        the whole difference in the error: :class:`~bflc.node.daemon.NodeDaemon`
+        checks its model against the network's genesis this way.
 
         Raises
         ------
@@ -130,7 +131,13 @@ class ModelBlobs:
             As :meth:`fetch`, except for the spec.
         """
         with self.timer.phase("storage"):
-            return self._download(blob_hash, None)
+            if self.cache is not None:
+                with contextlib.suppress(BlobError):
+                    return self.cache.get(blob_hash)
+            data = self._download(blob_hash, None)
+            if self.cache is not None:
+                self.cache.put(data)
+            return data
 
     def _download(self, blob_hash: str, expected: ModelSpec | None) -> bytes:
         """The verified bytes of ``blob_hash`` from the primary store, else from the first mirror with a good copy."""
