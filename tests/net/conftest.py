@@ -116,6 +116,8 @@ def deploy_test_network(chain: AnvilChain, directory: Path, **params: int) -> De
     deployed = Deployed(net, path, manager, committee, trainers)
     admin = deployed.ledger(manager)
     for trainer in trainers:
+        if net_fee := params.get("permission_fee", 0):
+            deployed.ledger(trainer).apply(net_fee)
         admin.admit(trainer.address)
     return deployed
 

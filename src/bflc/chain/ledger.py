@@ -188,6 +188,10 @@ class Ledger(ABC):
         """The application fee ``node`` holds in escrow, in wei (default: this account)."""
         return int(self._call("escrow", node or self.account))
 
+    def factor(self, node: str | None = None) -> int:
+        """The factor ``node`` declared for multi-factor election, fixed point like scores (default: this account)."""
+        return int(self._call("factor", node or self.account))
+
     def reward_pool(self) -> int:
         """The wei left in the reward pool."""
         return int(self._call("reward_pool"))

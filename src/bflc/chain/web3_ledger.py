@@ -33,7 +33,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import Wei
+from web3.types import BlockIdentifier, Wei
 
 from bflc.chain.artifact import load_artifact
 from bflc.chain.ledger import Ledger, TxStats
@@ -485,6 +485,10 @@ class Web3Ledger(Ledger):
         With neither ``account`` nor ``signer`` the ledger is read-only.
     receipt_timeout:
         Seconds to wait for a transaction to be mined.
+    dry_run_first:
+        Try every transaction as a call first and send it only if it would
+        succeed, so that one that would revert costs no gas (an operator's
+        command; a node daemon skips the extra request).
 
     Raises
     ------
@@ -503,8 +507,10 @@ class Web3Ledger(Ledger):
         *,
         signer: LocalAccount | None = None,
         receipt_timeout: float = RECEIPT_TIMEOUT,
+        dry_run_first: bool = False,
     ) -> None:
         self.w3 = w3
+        self.dry_run_first = dry_run_first
         uri = getattr(w3.provider, "endpoint_uri", None)
         self.endpoint = redact_url(str(uri)) if uri else type(w3.provider).__name__  # as messages name it
         self.address = Web3.to_checksum_address(address)
@@ -561,6 +567,8 @@ class Web3Ledger(Ledger):
     def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
         gas = min(GAS_LIMITS.get(function, DEFAULT_GAS), self._block_gas_limit)
         data = self.contract.encode_abi(function, args=list(args))
+        if self.dry_run_first and (reason := self._revert_reason(function, args, gas, value, "latest")) is not None:
+            raise ContractRevert(reason, function)
         try:
             receipt = self.sender.send(self.w3, {"to": self.address, "data": data, "gas": gas, "value": value})
         except REVERT_ERRORS as exc:
@@ -582,14 +590,21 @@ class Web3Ledger(Ledger):
     def _replay_reason(self, function: str, args: tuple[Any, ...], gas: int, value: int, receipt: Any) -> str:
         # Nodes that mine failed transactions report no reason; replaying the
         # call on the parent block recovers it.
-        tx: TxParams = {"from": self.account, "gas": gas, "value": Wei(value)}
-        try:
-            self.contract.functions[function](*args).call(tx, block_identifier=receipt["blockNumber"] - 1)
-        except REVERT_ERRORS as exc:
-            return revert_reason(exc)
+        reason = self._revert_reason(function, args, gas, value, receipt["blockNumber"] - 1)
+        if reason is not None:
+            return reason
         if int(receipt["gasUsed"]) >= gas:
             return f"out of gas (limit {gas})"
         return "reverted without a reason"
+
+    def _revert_reason(self, function: str, args: tuple[Any, ...], gas: int, value: int, block: BlockIdentifier) -> str | None:
+        """Why the transaction would revert as a call on ``block``, or ``None`` if it would not."""
+        tx: TxParams = {"from": self.account, "gas": gas, "value": Wei(value)}
+        try:
+            self.contract.functions[function](*args).call(tx, block_identifier=block)
+        except REVERT_ERRORS as exc:
+            return revert_reason(exc)
+        return None
 
     def _decode_events(self, receipt: Any) -> list[ChainEvent]:
         events = []

@@ -66,7 +66,7 @@ def _ledger(args: argparse.Namespace, signed: bool) -> Web3Ledger:
     from bflc.net.network import load_network
 
     net = load_network(args.network)
-    return connect(net, signer_from_args(args) if signed else None)
+    return connect(net, signer_from_args(args), dry_run_first=True) if signed else connect(net)
 
 
 # ---------------------------------------------------------------- keys
@@ -374,10 +374,97 @@ def _address(text: str) -> str:
 
 
 def _send(args: argparse.Namespace, done: str, action: Callable[[Web3Ledger], TxResult]) -> int:
-    result = action(_ledger(args, signed=True))
+    return _report(args, done, action(_ledger(args, signed=True)))
+
+
+def _report(args: argparse.Namespace, done: str, result: TxResult) -> int:
     data = {"result": done, "tx_hash": "0x" + result.tx_hash, "block": result.block, "gas_used": result.gas_used}
     return _emit(args, data, f"{done} in block {result.block} (tx 0x{result.tx_hash}, gas {result.gas_used})")
 
 
+# ---------------------------------------------------------------- account
+
+
+def _add_account(commands: Any) -> None:
+    actions = _group(
+        commands, "account", "a node's own actions: apply, withdraw its rewards, leave, rejoin, declare its factor; show its standing"
+    )
+    show = command(
+        actions,
+        "show",
+        _run_account_show,
+        "show an account's status, withdrawable balance, escrowed fee, factor and roles",
+        "Reads the chain (nothing is sent): the account of --key-file, or any --address.",
+    )
+    _add_network(show)
+    who = show.add_mutually_exclusive_group(required=True)
+    who.add_argument("--key-file", type=Path, metavar="F", help="the node's key file (raw hex or V3 keystore JSON)")
+    who.add_argument("--address", metavar="ADDR", help="any account, instead of a key")
+    show.add_argument("--password-file", type=Path, metavar="F", help="the keystore's password (default: $BFLC_KEY_PASSWORD)")
+    _add_json(show)
+    apply = command(actions, "apply", _run_apply, "ask to join: pay the network's permission fee, held in escrow until a manager admits this node")
+    unapply = command(
+        actions, "withdraw-application", _run_withdraw_application, "take back an application not yet admitted; the fee goes to the balance"
+    )
+    withdraw = command(actions, "withdraw", _run_withdraw, "withdraw this account's whole balance (rewards, fee shares, refunds) to it")
+    leave = command(actions, "leave", _run_leave, "leave the network: no more rounds for this node until it rejoins (no new fee)")
+    rejoin = command(actions, "rejoin", _run_rejoin, "come back after leaving")
+    factor = command(
+        actions, "factor", _run_factor, "declare this node's factor for multi-factor election, from 0 to 1 (e.g. normalised bandwidth)"
+    )
+    factor.add_argument("value", type=float, help="the factor, from 0 to 1")
+    for sub in (apply, unapply, withdraw, leave, rejoin, factor):
+        _add_network(sub)
+        _add_key(sub)
+        _add_json(sub)
+
+
+def _run_account_show(args: argparse.Namespace) -> int:
+    from bflc.net.connect import connect
+    from bflc.net.network import checksum_address, load_network
+    from bflc.net.status import account_status, format_account
+
+    address = checksum_address(args.address, "--address") if args.address else signer_from_args(args).address
+    account = account_status(connect(load_network(args.network)), address)
+    return _emit(args, account, format_account(account))
+
+
+def _run_apply(args: argparse.Namespace) -> int:
+    ledger = _ledger(args, signed=True)
+    fee = ledger.params().permission_fee
+    return _report(args, f"applied with the permission fee of {fee} wei (in escrow until a manager admits {ledger.account})", ledger.apply(fee))
+
+
+def _run_withdraw_application(args: argparse.Namespace) -> int:
+    return _send(args, "withdrew the application; its fee is in this account's balance (bflc account withdraw)", lambda ledger: ledger.withdraw_application())
+
+
+def _run_withdraw(args: argparse.Namespace) -> int:
+    ledger = _ledger(args, signed=True)
+    amount = ledger.balance()
+    if amount == 0:
+        raise ConfigError(
+            f"nothing to withdraw: {ledger.account} has a balance of 0 wei",
+            "rewards arrive when this node's updates qualify or it serves on a committee whose model is accepted",
+        )
+    return _report(args, f"withdrew {amount} wei to {ledger.account}", ledger.withdraw())
+
+
+def _run_leave(args: argparse.Namespace) -> int:
+    return _send(args, "left the network (bflc account rejoin to come back)", lambda ledger: ledger.leave())
+
+
+def _run_rejoin(args: argparse.Namespace) -> int:
+    return _send(args, "rejoined the network", lambda ledger: ledger.rejoin())
+
+
+def _run_factor(args: argparse.Namespace) -> int:
+    from bflc.chain.types import to_fixed
+
+    if not 0.0 <= args.value <= 1.0:
+        raise ConfigError(f"factor {args.value} is not between 0 and 1", "give a fraction, e.g. 0.8 for 80% of the best bandwidth")
+    return _send(args, f"declared the factor {args.value:g}", lambda ledger: ledger.declare_factor(to_fixed(args.value)))
+
+
 # The commands this module adds to ``bflc``, in --help order.
-COMMANDS = (_add_keys, _add_chain, _add_status, _add_model, _add_admin)
+COMMANDS = (_add_keys, _add_chain, _add_status, _add_model, _add_admin, _add_account)

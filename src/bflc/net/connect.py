@@ -156,6 +156,7 @@ def connect(
     *,
     timeout: float = RPC_TIMEOUT,
     receipt_timeout: float = RECEIPT_TIMEOUT,
+    dry_run_first: bool = False,
 ) -> Web3Ledger:
     """A ledger on the network's contract, signing with ``account``.
 
@@ -170,6 +171,9 @@ def connect(
         Seconds each JSON-RPC request may take.
     receipt_timeout:
         Seconds to wait for each transaction to be mined.
+    dry_run_first:
+        Send a transaction only if it succeeds as a call first (see
+        :class:`~bflc.chain.web3_ledger.Web3Ledger`).
 
     Raises
     ------
@@ -187,4 +191,4 @@ def connect(
             f"no contract at {net.contract} on chain {net.chain_id} ({redact_url(net.rpc)})",
             f"check [chain] contract in the network file, and that the node has synced past block {net.deployed_block}",
         )
-    return Web3Ledger(w3, net.contract, signer=account, receipt_timeout=receipt_timeout)
+    return Web3Ledger(w3, net.contract, signer=account, receipt_timeout=receipt_timeout, dry_run_first=dry_run_first)

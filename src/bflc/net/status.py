@@ -138,14 +138,61 @@ def _update(update: UpdateRecord) -> dict[str, Any]:
 
 
 def _account(ledger: Web3Ledger, address: str, roles: list[str]) -> dict[str, Any]:
+    return {"address": address, "roles": roles, **_standing(ledger, address)}
+
+
+def _standing(ledger: Web3Ledger, address: str) -> dict[str, Any]:
     return {
-        "address": address,
-        "roles": roles,
         "status": ledger.status(address).name.lower(),
         "native_balance": int(ledger.w3.eth.get_balance(Web3.to_checksum_address(address))),  # checksummed already
         "balance": ledger.balance(address),
         "escrow": ledger.escrow(address),
     }
+
+
+def account_status(ledger: Web3Ledger, address: str) -> dict[str, Any]:
+    """One account's standing in the network (``bflc account show``).
+
+    Parameters
+    ----------
+    ledger:
+        A connection to the network (no key needed).
+    address:
+        The account, checksummed.
+
+    Returns
+    -------
+    dict
+        ``address``, ``status`` (``none``, ``applied``, ``admitted``,
+        ``left`` or ``blacklisted``), ``native_balance`` (wei in the account),
+        ``balance`` (wei it may withdraw from the contract), ``escrow`` (its
+        application fee held), ``factor`` (declared for multi-factor
+        election, 0 to 1), ``manager``, and ``round`` with ``committee``
+        (whether it sits on that round's committee).
+    """
+    round = ledger.current_round()
+    return {
+        "address": address,
+        **_standing(ledger, address),
+        "factor": from_fixed(ledger.factor(address)),
+        "manager": address in ledger.managers(),
+        "round": round,
+        "committee": ledger.is_committee_member(round, address),
+    }
+
+
+def format_account(account: dict[str, Any]) -> str:
+    """:func:`account_status` as lines for a terminal."""
+    roles = [role for role in ("manager", "committee") if account[role]]
+    return "\n".join(
+        [
+            f"account  {account['address']}: {account['status']}"
+            + (f"; {' and '.join(roles)} in round {account['round']}" if roles else ""),
+            f"balance  {account['balance']} wei to withdraw (bflc account withdraw); {account['escrow']} wei fee in escrow",
+            f"wallet   {account['native_balance']} wei",
+            f"factor   {account['factor']:g} (multi-factor election)",
+        ]
+    )
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
