@@ -74,11 +74,3 @@ def test_run_records_name_the_versions_of_the_packages_behind_the_results(out, s
 def test_package_versions_names_a_missing_distribution_none():
     assert package_versions(("numpy", "no-such-distribution-bflc")) == {"numpy": package_versions()["numpy"], "no-such-distribution-bflc": None}
 
-
-def test_runs_saved_before_transfers_were_recorded_are_counted_by_the_same_rules(out, setup):
-    for method, run in fig5.runs(quick=True, setup=setup).items():
-        if method == BROADCAST:
-            continue  # no broadcast run predates the transfers
-        for m in json.loads((out / "runs" / f"{run.id}.json").read_text())["rounds"]:
-            older = {k: v for k, v in m.items() if k not in ("transfers", "transmission_units", "diverged")}
-            assert fig5.transfers(older) == m["transfers"]

@@ -19,7 +19,7 @@ from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
 from bflc.plots import mark_diverged
 from bflc.sim.metrics import diverged
-from bflc.sim.transfers import bflc_round, server_round, summed
+from bflc.sim.transfers import summed
 
 NAME = "fig5"
 MALICIOUS_FRACTION = 0.1
@@ -54,23 +54,6 @@ def runs(quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Run]:
     return {method: Run(c) for method, c in configs.items()}
 
 
-def transfers(metrics: dict[str, Any]) -> dict[str, int]:
-    """A round's transfers by kind, as its run recorded them.
-
-    Runs saved before transfers were recorded (BFLC or a central server;
-    broadcast runs came later) are counted from the round by the same rules:
-    an accepted BFLC model was proposed by a majority of the committee, as
-    the simulator plays it.
-    """
-    if "transfers" in metrics:
-        return dict(metrics["transfers"])
-    if "committee" in metrics:
-        committee = len(metrics["committee"])
-        proposals = committee // 2 + 1 if metrics["model_accepted"] else 0
-        return bflc_round(len(metrics["trainers"]), committee, metrics["updates"], proposals)
-    return server_round(len(metrics["trainers"]), metrics["updates"])
-
-
 def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[str, Any]:
     """Run (or reuse) every run from ``setup``; write ``fig5.csv|json|png``; return the summary."""
     planned = runs(quick, setup)
@@ -82,7 +65,7 @@ def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[s
     for method, rounds in curves.items():
         total = 0
         for m in rounds:
-            units = sum(transfers(m).values())
+            units = sum(m["transfers"].values())
             total += units
             rows.append({
                 "method": method,
@@ -105,7 +88,7 @@ def run(registry: Registry, quick: bool, setup: Setup = DEFAULT_SETUP) -> dict[s
         totals={
             method: {
                 "units": sum(r["units"] for r in rows if r["method"] == method),
-                "transfers": summed(transfers(m) for m in rounds),
+                "transfers": summed(m["transfers"] for m in rounds),
                 "final_accuracy": round(100 * rounds[-1]["accuracy"], 3),
             }
             for method, rounds in curves.items()
