@@ -98,15 +98,15 @@ def test_flower_nodes_run_rounds_on_a_network_deployed_from_their_client(
     code, _, err = bflc(capsys, "node", "--network", network, "--key-file", trainers[0].path, "--data", "femnist:0", "--state-dir", tmp_path / "x")
     assert "runs a model of its own (model 'external'" in one_line_error(code, err) and "--flower-client" in err
 
-    nodes: dict[str, ProcessRecord] = {}
-    for i, key in enumerate(founders + trainers):
-        name = f"node{i}"
-        command = [sys.executable, "-m", "bflc.cli", "node", "--network", str(network), "--key-file", str(key.path)]
-        command += ["--flower-client", CLIENT, "--state-dir", str(tmp_path / name), "--poll", "0.2"]
-        nodes[name] = spawn(command, tmp_path / f"{name}.out")
     net = load_network(network)
     ledger = connect(net)
+    nodes: dict[str, ProcessRecord] = {}
     try:
+        for i, key in enumerate(founders + trainers):
+            name = f"node{i}"
+            command = [sys.executable, "-m", "bflc.cli", "node", "--network", str(network), "--key-file", str(key.path)]
+            command += ["--flower-client", CLIENT, "--state-dir", str(tmp_path / name), "--poll", "0.2"]
+            nodes[name] = spawn(command, tmp_path / f"{name}.out")
         deadline = time.monotonic() + 240
         while ledger.current_round() < ROUNDS and time.monotonic() < deadline:
             time.sleep(0.5)
