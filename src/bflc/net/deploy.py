@@ -73,7 +73,7 @@ def genesis_blob(learning: LearningSettings, genesis: Path | bytes | None = None
         If the genesis is not a valid model blob.
     """
     from bflc.ml.models import build_model, get_parameters
-    from bflc.storage import decode_model, encode_model, model_spec
+    from bflc.storage import check_header, decode_model, encode_model, model_spec
 
     data = _read_genesis(genesis)
     if learning.model == EXTERNAL_MODEL:
@@ -91,7 +91,7 @@ def genesis_blob(learning: LearningSettings, genesis: Path | bytes | None = None
         return encode_model(params)
     decode_model(data)  # a corrupt file is its own error
     try:
-        decode_model(data, expected=model_spec(params))
+        check_header(data, expected=model_spec(params))  # the rest of the blob was checked just above
     except BlobError as error:
         raise ConfigError(
             f"the genesis model is not bflc's {learning.model} for inputs {shape} and {learning.num_classes} classes: {error.message}",
