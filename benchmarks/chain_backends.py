@@ -97,21 +97,27 @@ def bench_ledger(chain_factory: Callable[[int], Any], k: int = K, m: int = M, ro
 
 def bench_titanoboa() -> dict[str, Any]:
     import boa
+    from eth_utils.address import to_canonical_address
 
     from bflc.chain import ProtocolParams
-    from bflc.chain.artifact import source_path
+    from bflc.chain.artifact import COUNCIL_NAME, source_path
+    from bflc.chain.types import MAX_NODES_PER_DECISION
+    from bflc.chain.web3_ledger import create_address
 
     addrs = [boa.env.generate_address() for _ in range(1 + M + K * ROUNDS)]
     params = ProtocolParams(committee_size=M, updates_per_round=K).to_contract()
-    c = boa.loads(source_path().read_text(), [addrs[0]], addrs[1 : M + 1], blob(1), "", params)
+    deployer = str(boa.env.eoa)
+    target = create_address(deployer, boa.env.evm.vm.state.get_nonce(to_canonical_address(deployer)) + 1)
+    council = boa.loads(source_path(COUNCIL_NAME).read_text(), target, [addrs[0]], 1, 7_200)
+    c = boa.loads(source_path().read_text(), council.address, [addrs[0]], addrs[1 : M + 1], blob(1), "", params)
     nodes = addrs[M + 1 :]
     with boa.env.prank(addrs[0]):
-        for n in nodes:
-            c.admit(n)
+        for i in range(0, len(nodes), MAX_NODES_PER_DECISION):
+            council.propose(c.address, c.admit.prepare_calldata(nodes[i : i + MAX_NODES_PER_DECISION]))
     start = time.perf_counter()
     txs = 0
     for r in range(ROUNDS):
-        sealed = sealed_updates(r, [n for n in nodes if not c.is_committee_member(r, n)][:K])
+        sealed = sealed_updates(r, [n for n in nodes if n not in c.get_committee(r)][:K])
         for t, _, _, commitment in sealed:
             with boa.env.prank(t):
                 c.commit_update(r, commitment)

@@ -10,7 +10,7 @@ replace_committee, failback) together with the admission and payment
 functions, and reads the deployment gas.
 
 A score batch that would not fit the client's per-transaction gas limit
-(``web3_ledger.GAS_LIMITS["submit_scores"]``, under the 30M block limit) is
+(``bflc.chain.ledger.GAS_LIMITS["submit_scores"]``, under the 30M block limit) is
 detected with a dry run (``eth_call`` under that gas limit) before it is
 sent, and split in halves; the split is reported. Only the member whose votes complete the updates (the
 last one) pays for the medians and the qualification, so only its batches
@@ -42,8 +42,8 @@ from typing import Any
 
 from bflc.chain import ElectionMode, ProtocolParams, web3_ledger
 from bflc.chain.inprocess import BLOCK_GAS_LIMIT, InProcessChain
-from bflc.chain.ledger import close_batch_size
-from bflc.chain.types import SCORE_ONE, TxResult
+from bflc.chain.ledger import GAS_LIMITS, close_batch_size
+from bflc.chain.types import MAX_NODES_PER_DECISION, SCORE_ONE, TxResult
 from bflc.machine import cpu_model
 from bflc.protocol import commitment
 from common import source_revision
@@ -55,7 +55,7 @@ PHASE_DEADLINE_BLOCKS = 10
 GENESIS = b"\x01" * 32
 FEE = 10**15
 ROUND_REWARD = 10**18
-SCORE_CAP = min(web3_ledger.GAS_LIMITS["submit_scores"], BLOCK_GAS_LIMIT)
+SCORE_CAP = min(GAS_LIMITS["submit_scores"], BLOCK_GAS_LIMIT)
 # Events that mark the transaction doing a round's heavy work.
 MILESTONES = {"AggregationTriggered": "triggers aggregation", "ModelAccepted": "accepts the model"}
 
@@ -161,6 +161,19 @@ class Network:
             self.txs.append(Tx(name, r.gas_used, round, ", ".join(notes)))
         return result
 
+    def decide(self, function: str, *args: Any, round: int | None = None) -> None:
+        """A council decision of the two managers (threshold 2): the proposal and the approval that runs it, one row each."""
+        stats = self.chain.stats
+        for account, step in ((self.managers[0], "proposed"), (self.managers[1], "approved, runs")):
+            gas0 = stats.gas_used
+            ledger = self.ledger_of(account)
+            if step == "proposed":
+                decision_id, result = ledger.propose(function, *args)
+            else:
+                result = ledger.approve(decision_id)
+                assert result.events_named("DecisionExecuted"), f"{function} did not run"
+            self.txs.append(Tx(f"{function} ({step})", stats.gas_used - gas0, round, ""))
+
     def mine_until(self, block: int) -> None:
         self.chain.mine(max(0, block - self.ledger.block_number()))
 
@@ -179,22 +192,28 @@ def deploy_gas_allowance(gas: int) -> Iterator[None]:
 
 def build(config: Config) -> Network:
     """Deploy, admit K trainers (apply + admit), fund the reward pool and, for
-    multi-factor election, let every node declare a factor."""
+    multi-factor election, let the managers attest every node's factor; every
+    manager action is a council decision of both managers (threshold 2)."""
     chain = InProcessChain(2 + config.m + config.k + 3)
     acc = chain.accounts
     managers, committee = acc[:2], acc[2 : 2 + config.m]
     trainers, spares = acc[2 + config.m : 2 + config.m + config.k], acc[2 + config.m + config.k :]
     with deploy_gas_allowance(BLOCK_GAS_LIMIT):
         ledger = chain.deploy(managers, committee, GENESIS, "file:///genesis", config.params())
-    deployment_gas = int(chain.w3.eth.get_transaction_receipt(chain.w3.eth.get_block("latest")["transactions"][0])["gasUsed"])
+    latest = chain.w3.eth.block_number  # the council's deployment, then the contract's
+    deployment_gas = sum(
+        int(chain.w3.eth.get_transaction_receipt(chain.w3.eth.get_block(b)["transactions"][0])["gasUsed"]) for b in (latest - 1, latest)
+    )
     net = Network(chain, ledger, config, managers, committee + trainers, spares, deployment_gas)
     for node in trainers:
         net.send(node, "apply", FEE)
-        net.send(managers[0], "admit", node)
+    for i in range(0, len(trainers), MAX_NODES_PER_DECISION):
+        net.decide("admit", trainers[i : i + MAX_NODES_PER_DECISION])
     net.send(managers[1], "fund", ROUND_REWARD * 10)
     if config.election == ElectionMode.MULTI_FACTOR:
-        for node in net.pool:
-            net.send(node, "declare_factor", net.rng.randrange(SCORE_ONE + 1))
+        for i in range(0, len(net.pool), MAX_NODES_PER_DECISION):
+            nodes = net.pool[i : i + MAX_NODES_PER_DECISION]
+            net.decide("attest_factors", nodes, [net.rng.randrange(SCORE_ONE + 1) for _ in nodes])
     return net
 
 
@@ -266,18 +285,18 @@ def play_failure_paths(net: Network) -> None:
     """Admission and payments once each, then a round whose every phase is
     closed at its deadline (K-1 commitments, one of them never revealed, votes
     from a bare majority of the committee) and whose committee never agrees
-    (reelected), one whose committee does nothing (replaced by a manager), and
-    a failback."""
+    (reelected), one whose committee does nothing (replaced by the managers), and
+    a failback with a new committee."""
     mgr, spare = net.managers[0], net.spares
     net.send(spare[0], "apply", FEE)
     net.send(spare[0], "withdraw_application")
     net.send(spare[1], "apply", FEE)
-    net.send(mgr, "blacklist", spare[1])
+    net.decide("blacklist", spare[1])
     net.send(spare[2], "apply", FEE)
-    net.send(mgr, "admit", spare[2])
+    net.decide("admit", [spare[2]])
     net.send(spare[2], "leave")
     net.send(spare[2], "rejoin")
-    net.send(spare[2], "declare_factor", SCORE_ONE // 2)
+    net.decide("attest_factors", [spare[2]], [SCORE_ONE // 2])
     net.send(net.managers[1], "fund", ROUND_REWARD)
     net.send(mgr, "withdraw")
 
@@ -297,8 +316,8 @@ def play_failure_paths(net: Network) -> None:
     mine_past_round_deadline(net)
     failed = set(net.ledger.committee(r))
     fresh = [n for n in net.pool if n not in failed][: net.config.m]
-    net.send(mgr, "replace_committee", r, fresh, round=r)
-    net.send(mgr, "failback", 1, round=net.ledger.current_round())
+    net.decide("replace_committee", r, fresh, round=r)
+    net.decide("failback", 1, fresh, round=net.ledger.current_round())
 
 
 def mine_past_round_deadline(net: Network) -> None:
@@ -473,7 +492,7 @@ def markdown(report: dict[str, Any]) -> str:
         "commit (close_phase (commit) after the commit deadline), all but one of them reveal (close_phase (reveal) "
         "after the reveal deadline), floor(M/2)+1 members vote (close_phase (scoring) after the score deadline, "
         "one transaction examining every update and triggering aggregation), nobody proposes and the committee is "
-        "reelected after the round deadline; round 2 replaced by a manager, then a failback to round 1.",
+        "reelected after the round deadline; round 2's committee replaced by a decision of the two managers (threshold 2: a proposal, then the approval that runs it), then a failback to round 1 with that committee.",
         "",
     ]
     names = sorted({n for f in report["failure_paths"] for n in f["functions"]})
@@ -546,7 +565,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {
         "machine": machine_info(),
         "block_gas_limit": BLOCK_GAS_LIMIT,
-        "client_gas_limits": web3_ledger.GAS_LIMITS,
+        "client_gas_limits": GAS_LIMITS,
         "client_deploy_gas": web3_ledger.DEPLOY_GAS,
         "rounds": summaries,
         "failure_paths": failures,

@@ -1,11 +1,17 @@
-"""The committed contract artifact is exactly what the source compiles to."""
+"""The committed contract artifacts are exactly what the sources compile to."""
 
-from bflc.chain.artifact import EVM_VERSION, compile_contract, load_artifact
+import pytest
+
+from bflc.chain.artifact import CONTRACT_NAMES, EVM_VERSION, compile_contract, load_artifact
+
+# EIP-170: the most runtime bytecode a contract may have on Ethereum and most EVM chains.
+MAX_RUNTIME_BYTES = 24_576
 
 
-def test_committed_artifact_matches_source():
-    committed = load_artifact()
-    fresh = compile_contract()
+@pytest.mark.parametrize("name", CONTRACT_NAMES)
+def test_committed_artifact_matches_source(name):
+    committed = load_artifact(name)
+    fresh = compile_contract(name)
     assert fresh["bytecode"] == committed["bytecode"]
     assert fresh["deployedBytecode"] == committed["deployedBytecode"]
     assert fresh["abi"] == committed["abi"]
@@ -13,10 +19,17 @@ def test_committed_artifact_matches_source():
     assert committed["evmVersion"] == EVM_VERSION == "paris"
 
 
-def test_bytecode_has_no_push0():
+@pytest.mark.parametrize("name", CONTRACT_NAMES)
+def test_runtime_fits_the_contract_size_limit(name):
+    code = bytes.fromhex(load_artifact(name)["deployedBytecode"].removeprefix("0x"))
+    assert len(code) <= MAX_RUNTIME_BYTES
+
+
+@pytest.mark.parametrize("name", CONTRACT_NAMES)
+def test_bytecode_has_no_push0(name):
     # paris predates PUSH0 (0x5f), which several permissioned chains reject.
     # Scan opcodes, skipping PUSH1..PUSH32 immediates.
-    code = bytes.fromhex(load_artifact()["deployedBytecode"].removeprefix("0x"))
+    code = bytes.fromhex(load_artifact(name)["deployedBytecode"].removeprefix("0x"))
     i = 0
     while i < len(code):
         op = code[i]

@@ -59,7 +59,7 @@ def test_node_passes_the_network_and_command_line_mirrors_to_the_daemon(tmp_path
     monkeypatch.setattr(bflc.net.connect, "connect", lambda network, signer: None)
     monkeypatch.setattr(bflc.node.daemon, "NodeDaemon", FakeDaemon)
     args = argparse.Namespace(
-        threads=1, poll=1.0, attack=None, attack_scale=None, collude=None, seed=None, network=path, store=None,
+        threads=1, poll=1.0, attack=None, attack_scale=None, backdoor_settings=[], collude=None, seed=None, network=path, store=None,
         mirror=[str(tmp_path / "m2")], flower_client=None, data=None, state_dir=tmp_path / "state", apply=False, light=False,
     )
     assert _run_node(args) == 0

@@ -16,6 +16,7 @@ from bflc.chain import Ledger, Phase, ProtocolParams, to_fixed
 from bflc.chain.anvil import AnvilChain
 from bflc.chain.devchain import DevChain
 from bflc.chain.inprocess import InProcessChain
+from bflc.chain.types import DEFAULT_DECISION_LIFETIME, MAX_NODES_PER_DECISION
 from bflc.protocol import commitment
 
 GENESIS = b"\x01" * 32
@@ -113,8 +114,17 @@ ChainFactory = Callable[[int], DevChain]
 
 
 def build_network(
-    num_managers: int = 2, num_committee: int = 5, num_trainers: int = 12, *, chain_factory: ChainFactory = InProcessChain, **params
+    num_managers: int = 2,
+    num_committee: int = 5,
+    num_trainers: int = 12,
+    *,
+    chain_factory: ChainFactory = InProcessChain,
+    threshold: int | None = None,
+    decision_lifetime: int = DEFAULT_DECISION_LIFETIME,
+    **params,
 ) -> Network:
+    """Deploy a network (a council of ``num_managers``, by default a majority
+    threshold) and admit its trainers in one decision."""
     defaults = {
         "committee_size": num_committee,
         "min_committee_size": min(3, num_committee),
@@ -132,11 +142,12 @@ def build_network(
     committee = acc[num_managers : num_managers + num_committee]
     trainers = acc[num_managers + num_committee : num_managers + num_committee + num_trainers]
     outsiders = acc[num_managers + num_committee + num_trainers :]
-    ledger = chain.deploy(managers, committee, GENESIS, "file:///genesis", p)
-    for t in trainers:
-        if p.permission_fee:
+    ledger = chain.deploy(managers, committee, GENESIS, "file:///genesis", p, threshold=threshold, decision_lifetime=decision_lifetime)
+    if p.permission_fee:
+        for t in trainers:
             ledger.as_account(t).apply(p.permission_fee)
-        ledger.admit(t)
+    for i in range(0, len(trainers), MAX_NODES_PER_DECISION):
+        ledger.admit(*trainers[i : i + MAX_NODES_PER_DECISION])
     return Network(chain, ledger, managers, committee, trainers, outsiders, p)
 
 

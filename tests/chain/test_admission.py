@@ -86,11 +86,14 @@ def test_blacklisted_trainer_cannot_commit_or_reveal(net):
         net.reveal(sealed)
 
 
-def test_managers_cannot_be_blacklisted_or_leave(net):
-    with pytest.raises(ContractRevert, match="managers cannot be blacklisted"):
-        net.ledger.blacklist(net.managers[1])
-    with pytest.raises(ContractRevert, match="managers cannot leave"):
-        net.ledger.leave()
+def test_a_managers_node_is_a_node_like_any_other(net):
+    # Only the council says who manages: the managers' own nodes can leave
+    # and be blacklisted, and stay managers of the council.
+    net.ledger.leave()
+    assert net.ledger.status(net.managers[0]) == NodeStatus.LEFT
+    net.ledger.blacklist(net.managers[1])
+    assert net.ledger.status(net.managers[1]) == NodeStatus.BLACKLISTED
+    assert net.ledger.managers() == net.managers
 
 
 def test_leave_and_rejoin(net):
@@ -118,10 +121,16 @@ def test_leaving_committee_member_cannot_vote_but_round_survives(net):
     assert all(u.final for u in net.ledger.round_updates(0))
 
 
-def test_declare_factor_bounds(net):
-    net.at(net.trainers[0]).declare_factor(1_000_000)
+def test_attested_factor_bounds(net):
+    node = net.trainers[0]
+    net.ledger.attest_factors({node: 1_000_000})
+    assert net.ledger.factor(node) == 1_000_000
     with pytest.raises(ContractRevert, match=r"factor above 1.0"):
-        net.at(net.trainers[0]).declare_factor(1_000_001)
+        net.ledger.attest_factors({node: 1_000_001})
+    with pytest.raises(ContractRevert, match="node is not admitted"):
+        net.ledger.attest_factors({net.outsiders[0]: 1})
+    with pytest.raises(ContractRevert, match="one factor per node"):
+        net.ledger.decide("attest_factors", [node], [])
 
 
 def test_fund_and_withdraw_need_value(net):

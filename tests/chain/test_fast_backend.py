@@ -169,9 +169,9 @@ def play(chain: Any, election: ElectionMode) -> list[Any]:
     s.do(t[-2], "apply", FEE)
     s.do(manager, "fund", 5_000_000)
     s.do(outsider[0], "fund", 0)
-    for i, node in enumerate(t[:10]):
-        s.do(node, "declare_factor", to_fixed(i / 10))
-    s.do(t[0], "declare_factor", 2 * 10**6)
+    s.do(manager, "attest_factors", {node: to_fixed(i / 10) for i, node in enumerate(t[:10])})
+    s.do(manager, "attest_factors", {t[0]: 2 * 10**6})
+    s.do(t[0], "attest_factors", {t[0]: 1})
     s.check()
 
     # round 0: K commitments close the phase, every member votes, one dissenting proposal, rewards paid
@@ -270,9 +270,24 @@ def test_same_script_same_chain(election: ElectionMode) -> None:
     reverted = [e for e in operations if isinstance(e[3], tuple) and e[3][0] == "reverted"]
     succeeded = {e[0] for e in operations if e not in reverted}
     assert succeeded >= {
-        "apply", "admit", "withdraw_application", "blacklist", "fund", "declare_factor", "commit_update",
-        "reveal_update", "submit_scores", "close_phase", "_transact", "propose_model", "reelect_committee",
-        "replace_committee", "failback", "leave", "rejoin", "withdraw",
+        "apply",
+        "admit",
+        "withdraw_application",
+        "blacklist",
+        "fund",
+        "attest_factors",
+        "commit_update",
+        "reveal_update",
+        "submit_scores",
+        "close_phase",
+        "_transact",
+        "propose_model",
+        "reelect_committee",
+        "replace_committee",
+        "failback",
+        "leave",
+        "rejoin",
+        "withdraw",
     }
     assert len(reverted) >= 25
     assert any("b''" in e[3][1] for e in reverted)  # a revert without a reason string

@@ -52,7 +52,8 @@ def wallet_network(chain_factory: ChainFactory, mode: int) -> Payee:
     owner, committee, trainer = chain.accounts[0], chain.accounts[1:4], chain.accounts[4]
     wallet = deploy_wallet(chain, owner, mode)
     params = ProtocolParams(committee_size=3, updates_per_round=1, permission_fee=FEE)
-    ledger: Web3Ledger = chain.deploy([owner, wallet.address], committee, GENESIS, "file:///genesis", params)
+    # Threshold 1: the wallet, a manager, cannot sign an approval.
+    ledger: Web3Ledger = chain.deploy([owner, wallet.address], committee, GENESIS, "file:///genesis", params, threshold=1)
     ledger.as_account(trainer).apply(FEE)
     ledger.admit(trainer)
     assert (ledger.balance(owner), ledger.balance(wallet.address)) == (FEE - WALLET_SHARE, WALLET_SHARE)

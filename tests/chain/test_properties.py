@@ -284,8 +284,7 @@ def test_next_committee_matches_reference(make_network, mode, case):
     )
     ints = contract_ints(net)
     if mode == ElectionMode.MULTI_FACTOR:
-        for node, f in zip(net.trainers, case.factors, strict=False):
-            net.at(node).declare_factor(f)
+        net.ledger.attest_factors(dict(zip(net.trainers, case.factors, strict=False)))
     factors = case.factors if mode == ElectionMode.MULTI_FACTOR else [0] * k
     sealed = net.commit(net.trainers)  # K commitments: the reveals follow at once
     ids = net.reveal(sealed)

@@ -33,7 +33,10 @@ def _calls(net):
         ("propose_model by non-member", trainer, lambda ledger: ledger.propose_model(0, blob, ""), "caller is not a committee member"),
         ("close_phase by outsider", outsider, lambda ledger: ledger.close_phase(0), "node is not admitted"),
         ("reelect_committee by outsider", outsider, lambda ledger: ledger.reelect_committee(0), "node is not admitted"),
-        ("declare_factor by outsider", outsider, lambda ledger: ledger.declare_factor(1), "node is not admitted"),
+        ("attest_factors by non-manager", trainer, lambda ledger: ledger.attest_factors({trainer: 1}), "caller is not a manager"),
+        ("blacklist past the council", member, lambda ledger: ledger._transact("blacklist", outsider), "caller is not the council"),
+        ("admit past the council", trainer, lambda ledger: ledger._transact("admit", [outsider]), "caller is not the council"),
+        ("failback past the council", member, lambda ledger: ledger._transact("failback", 0, [member]), "caller is not the council"),
         ("leave by outsider", outsider, lambda ledger: ledger.leave(), "node is not admitted"),
         ("rejoin by admitted node", trainer, lambda ledger: ledger.rejoin(), "node has not left"),
         ("withdraw_application without one", outsider, lambda ledger: ledger.withdraw_application(), "no pending application"),
@@ -265,7 +268,7 @@ def test_constructor_validation():
         ProtocolParams(committee_size=4)
     with pytest.raises(ContractRevert, match="genesis hash is empty"):
         chain.deploy([a[0]], a[1:4], b"\x00" * 32, "", ProtocolParams())
-    with pytest.raises(ContractRevert, match="duplicate manager"):
+    with pytest.raises(ContractRevert, match="already a manager"):
         chain.deploy([a[0], a[0]], a[1:4], GENESIS, "", ProtocolParams())
     ledger = chain.deploy([a[0]], a[1:4], GENESIS, "", ProtocolParams())
     assert ledger.committee(0) == a[1:4] and ledger.blob_used(GENESIS)

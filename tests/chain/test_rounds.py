@@ -172,11 +172,10 @@ def test_election_random_matches_reference(make_network):
     assert net.ledger.committee(1) == elect_random(ranked, 5, election_seed(entropy, 0))
 
 
-def test_election_multi_factor_uses_declared_factors(make_network):
+def test_election_multi_factor_uses_attested_factors(make_network):
     net = make_network(election=ElectionMode.MULTI_FACTOR, score_weight=0.5, factor_weight=0.5, updates_per_round=6)
     t = net.trainers
-    for node, factor in zip(t[:6], [1.0, 0.0, 0.2, 0.9, 0.0, 0.0], strict=True):
-        net.at(node).declare_factor(to_fixed(factor))
+    net.ledger.attest_factors({node: to_fixed(f) for node, f in zip(t[:6], [1.0, 0.0, 0.2, 0.9, 0.0, 0.0], strict=True)})
     ids = net.submit(t[:6])
     net.score_all(ids, [0.5, 0.9, 0.8, 0.6, 0.7, 0.2])
     net.propose_all(MODEL_A)

@@ -165,9 +165,19 @@ def test_node_page_data(url: str, scenario: Scenario) -> None:
 def test_events_newest_first(url: str, scenario: Scenario) -> None:
     who = scenario.who
     events = api(url, "/api/events")["events"]
-    assert [e["name"] for e in events[:3]] == ["NodeLeft", "Failback", "NodeBlacklisted"]
+    # A failback is a decision of the council (a threshold of 1: it runs when proposed).
+    assert [e["name"] for e in events[:6]] == [
+        "NodeLeft",
+        "DecisionExecuted",
+        "Failback",
+        "DecisionApproved",
+        "DecisionProposed",
+        "DecisionExecuted",
+    ]
     assert events[0]["args"] == {"node": who["t4"]}
-    assert events[1]["args"] == {"from_round": 2, "to_round": 1, "blob_hash": H1, "by": who["m0"]}
+    assert events[2]["args"] == {"from_round": 2, "to_round": 1, "blob_hash": H1, "by": scenario.ledger.council()}
+    assert (events[1]["args"]["by"], events[3]["args"]["manager"], events[4]["args"]["proposer"]) == (who["m0"],) * 3
+    assert events[1]["args"]["id"] == events[3]["args"]["id"] == events[4]["args"]["id"] == events[5]["args"]["id"] + 1
     assert sum(e["name"] == "NodeAdmitted" for e in events) == 6
     assert [b["block"] for b in events] == sorted((b["block"] for b in events), reverse=True)
     everything = api(url, "/api/events?all=1&limit=1000")["events"]
@@ -214,6 +224,7 @@ def test_snapshot_is_every_panel_at_one_block(url: str) -> None:
         "round": api(url, "/api/rounds/1"),
         "models": api(url, "/api/models"),
         "nodes": api(url, "/api/nodes"),
+        "decisions": api(url, "/api/decisions"),
         "events": api(url, "/api/events?limit=50"),
     }
     assert api(url, "/api/snapshot")["round"]["round"] == 3

@@ -174,6 +174,29 @@ def _check_chart(page: Any) -> None:
     assert [a for _, a in points] == pytest.approx([sum(ACCURACY[r]) / 2 for r in range(3)])
 
 
+def test_the_council_panel_shows_open_decisions_and_their_events(browser: Any, anvil: AnvilChain) -> None:
+    acc = anvil.accounts
+    ledger = anvil.deploy([acc[0], acc[10]], acc[1:4], GENESIS, "file:///models/0", threshold=2)  # both sign here: decisions run
+    ledger.admit(acc[4])
+    decision, _ = ledger.propose("blacklist", acc[4])  # one approval of two
+    with serve(dashboard_app(anvil.url, ledger.address, deployed_block=ledger.decision(0).proposed_block)) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/")
+        row = f'#decisions-table tr[data-decision="{decision}"]'
+        page.wait_for_selector(row, timeout=WAIT_MS)
+        assert page.inner_text(f"{row} code.call") == f"BFLC.blacklist(node={acc[4]})"
+        assert page.inner_text(f"{row} .badge") == "1 of 2"
+        assert page.inner_text("#council-threshold") == "2 of 2 managers decide"
+        assert f"decision {decision} proposed by" in page.inner_text("#events")
+        ledger.as_account(acc[10]).approve(decision)
+        page.wait_for_selector("#decisions .empty", timeout=WAIT_MS)
+        assert f"decision {decision} ran by" in page.inner_text("#events")
+        page.close()
+    assert errors == []
+
+
 def test_banner_when_the_contract_is_missing(browser: Any, anvil: AnvilChain) -> None:
     missing = "0x" + "34" * 20
     with serve(dashboard_app(anvil.url, missing)) as url:

@@ -11,7 +11,7 @@ from bflc.chain.anvil import AnvilChain
 from tests.dashboard.dashboard_net import Scenario, dashboard_app, get, serve
 from tests.dashboard.endpoint_proxy import GARBAGE, EndpointProxy
 
-ROUTES = ["/api/overview", "/api/rounds/0", "/api/models", "/api/nodes", "/api/events", "/api/snapshot"]
+ROUTES = ["/api/overview", "/api/rounds/0", "/api/models", "/api/nodes", "/api/events", "/api/decisions", "/api/snapshot"]
 # The first request after the endpoint broke finds an odd answer (chain_error),
 # or an HTTP error status (chain_unreachable); later ones connect afresh, and a
 # connection whose first answer is garbage counts as unreachable.

@@ -32,7 +32,7 @@ def every_path(scenario: Scenario) -> list[str]:
     """The page, its files and every API route, with each round and node of the scenario."""
     nodes = [f"/api/nodes/{address}" for address in scenario.who.values()]
     rounds = [f"/api/rounds/{r}" for r in range(scenario.ledger.current_round() + 2)]
-    api = ["/api/overview", "/api/models", "/api/nodes", "/api/events?all=1", "/api/snapshot", "/api/snapshot?round=1"]
+    api = ["/api/overview", "/api/models", "/api/nodes", "/api/events?all=1", "/api/decisions", "/api/snapshot", "/api/snapshot?round=1"]
     page = ["/", f"/node/{scenario.who['t0']}", "/static/dashboard.js", "/static/index.html", "/no/such/page"]
     return page + api + rounds + nodes
 

@@ -115,10 +115,10 @@ def deploy_test_network(chain: AnvilChain, directory: Path, **params: int) -> De
     path = write_network(directory / "network.toml", net)
     deployed = Deployed(net, path, manager, committee, trainers)
     admin = deployed.ledger(manager)
-    for trainer in trainers:
-        if net_fee := params.get("permission_fee", 0):
+    if net_fee := params.get("permission_fee", 0):
+        for trainer in trainers:
             deployed.ledger(trainer).apply(net_fee)
-        admin.admit(trainer.address)
+    admin.admit(*(trainer.address for trainer in trainers))
     return deployed
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from bflc.chain import ModelOrigin, ProtocolParams, to_fixed
 from bflc.chain.anvil import AnvilChain, free_port
+from bflc.chain.types import DEFAULT_DECISION_LIFETIME
 from bflc.cli import main
 from bflc.errors import ContractRevert
 from bflc.ml.models import build_model, get_parameters
@@ -69,9 +70,23 @@ def test_keys_new_with_a_password_file_writes_a_keystore(tmp_path: Path, capsys:
 
 def deploy_args(anvil: AnvilChain, key: Path, tmp_path: Path, committee: list[str], *extra: Any) -> list[Any]:
     return [
-        "chain", "deploy", "--rpc", anvil.url, "--key-file", key, "--store", tmp_path / "store",
-        "--out", tmp_path / "network.toml", "--committee", ",".join(committee),
-        "--model", "mlp", "--dataset", "digits", *extra,
+        "chain",
+        "deploy",
+        "--rpc",
+        anvil.url,
+        "--key-file",
+        key,
+        "--store",
+        tmp_path / "store",
+        "--out",
+        tmp_path / "network.toml",
+        "--committee",
+        ",".join(committee),
+        "--model",
+        "mlp",
+        "--dataset",
+        "digits",
+        *extra,
     ]
 
 
@@ -84,10 +99,20 @@ def test_deploy_writes_a_network_file_that_status_and_model_get_agree_with(
     assert code == 0
     report = json.loads(out)
     net = load_network(tmp_path / "network.toml")
-    assert report == {"contract": net.contract, "chain_id": 31337, "deployed_block": net.deployed_block, "network_file": str(tmp_path / "network.toml")}
-    assert net.name == "network" and net.rpc == anvil.url and net.store == (tmp_path / "store").as_uri()
-    assert net.learning.model == "mlp" and net.learning.input_shape == (1, 8, 8) and net.learning.num_classes == 10 and net.learning.training.lr == 0.01
     ledger = connect(net)
+    assert report == {
+        "contract": net.contract, "council": ledger.council(), "managers": [deployer.address], "threshold": 1,
+        "decision_lifetime": DEFAULT_DECISION_LIFETIME, "chain_id": 31337, "deployed_block": net.deployed_block,
+        "network_file": str(tmp_path / "network.toml"),
+    }  # fmt: skip
+    assert ledger.decision_lifetime() == DEFAULT_DECISION_LIFETIME
+    assert net.name == "network" and net.rpc == anvil.url and net.store == (tmp_path / "store").as_uri()
+    assert (
+        net.learning.model == "mlp"
+        and net.learning.input_shape == (1, 8, 8)
+        and net.learning.num_classes == 10
+        and net.learning.training.lr == 0.01
+    )
     assert ledger.managers() == [deployer.address] and ledger.committee(0) == [m.address for m in members]
     params = ledger.params()
     assert (params.committee_size, params.min_committee_size, params.updates_per_round) == (3, 3, 3)
@@ -110,13 +135,17 @@ def test_deploy_takes_a_genesis_file_and_keeps_its_bytes(
     deployer = keys()
     args = deploy_args(anvil, deployer.path, tmp_path, [keys().address], "--genesis", tmp_path / "g.safetensors", "--name", "pilot")
     code, out, _ = bflc(capsys, *args)
-    assert code == 0 and "deployed BFLC at" in out
     net = load_network(tmp_path / "network.toml")
+    assert code == 0 and out.startswith(
+        f"deployed BFLC at {net.contract} and its council at {connect(net).council()}: a decision runs once 1 of 1 managers approve it"
+    )
     assert net.name == "pilot"
     assert connect(net).model(0).blob_hash == hashlib.sha256(blob).digest()
 
 
-def deployed_params(anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: Any) -> tuple[ProtocolParams, str]:
+def deployed_params(
+    anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: Any
+) -> tuple[ProtocolParams, str]:
     """Deploy with three founders and ``extra`` flags; the parameters read back from the chain, and stderr."""
     args = deploy_args(anvil, keys().path, tmp_path, [keys().address for _ in range(3)], *extra)
     code, _, err = bflc(capsys, *args)
@@ -136,12 +165,34 @@ def test_deploy_sets_the_phase_deadlines_and_minimum_committee(
     anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     params, _ = deployed_params(
-        anvil, keys, tmp_path, capsys,
-        "--committee-size", 5, "--min-committee-size", 3, "--commit-deadline-blocks", 7, "--reveal-deadline-blocks", 8,
-        "--score-deadline-blocks", 9, "--round-deadline-blocks", 30, "--min-score", 0.1, "--relative-min-score", 0.6,
+        anvil,
+        keys,
+        tmp_path,
+        capsys,
+        "--committee-size",
+        5,
+        "--min-committee-size",
+        3,
+        "--commit-deadline-blocks",
+        7,
+        "--reveal-deadline-blocks",
+        8,
+        "--score-deadline-blocks",
+        9,
+        "--round-deadline-blocks",
+        30,
+        "--min-score",
+        0.1,
+        "--relative-min-score",
+        0.6,
     )
     assert (params.committee_size, params.min_committee_size) == (5, 3)
-    assert (params.commit_deadline_blocks, params.reveal_deadline_blocks, params.score_deadline_blocks, params.round_deadline_blocks) == (7, 8, 9, 30)
+    assert (params.commit_deadline_blocks, params.reveal_deadline_blocks, params.score_deadline_blocks, params.round_deadline_blocks) == (
+        7,
+        8,
+        9,
+        30,
+    )
     assert (params.qualify_top_fraction, params.min_score, params.relative_min_score) == (1.0, 0.1, 0.6)
 
 
@@ -154,6 +205,7 @@ def test_no_filter_warns_and_deploys_without_filtering(
     assert "every scored update will be aggregated, noise included" in NO_FILTER_WARNING
 
 
+ANVIL_0, ANVIL_1 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 BAD_DEPLOYS = [
     (["--committee", "0x1234"], "committee member '0x1234' is not an Ethereum address"),
     (["--committee-size", "1"], "3 first committee members but a committee size of 1"),
@@ -161,7 +213,10 @@ BAD_DEPLOYS = [
     (["--committee-size", "5", "--min-committee-size", "5"], "3 first committee members but a minimum committee size of 5"),
     (["--min-committee-size", "2"], "min_committee_size must be odd"),
     (["--round-deadline-blocks", "59"], "round_deadline_blocks must be at least the phase deadlines together (90)"),
-    (["--relative-min-score", "0", "--min-score", "0"], "filter nothing: every scored update would be aggregated, noise included (pass --no-filter"),
+    (
+        ["--relative-min-score", "0", "--min-score", "0"],
+        "filter nothing: every scored update would be aggregated, noise included (pass --no-filter",
+    ),
     (["--qualify-top-fraction", "1", "--min-score", "0", "--relative-min-score", "0"], "pass --no-filter if that is what you want"),
     (["--no-filter", "--min-score", "0.2"], "--no-filter and --min-score both given"),
     (["--input-shape", "1,8,8", "--num-classes", "10"], "--dataset and --input-shape/--num-classes both given"),
@@ -169,8 +224,11 @@ BAD_DEPLOYS = [
     (["--election", "multi-factor", "--factor-weight", "1.5"], "election weights must be non-negative"),
     (["--model", "resnet"], "unknown model 'resnet'"),
     (["--store", "ftp://example.org/models"], "unsupported blob store URL scheme"),
-    (["--managers", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266,0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"], "given twice"),
+    (["--managers", f"{ANVIL_0},{ANVIL_0}"], "given twice"),
     (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--threshold", "2"], "threshold 2 for a council of 1 (pass a --threshold between 1 and 1)"),
+    (["--managers", f"{ANVIL_0},{ANVIL_1}", "--threshold", "0"], "threshold 0 for a council of 2"),
+    (["--decision-lifetime", "0"], "decision lifetime 0 blocks (pass a positive --decision-lifetime)"),
 ]
 
 
@@ -227,12 +285,10 @@ def test_deploy_refuses_bad_files_and_an_unreachable_chain(
     assert (tmp_path / "network.toml").read_text() == "keep me"
 
 
-def test_a_constructor_revert_is_one_line(
-    anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_constructor_revert_is_one_line(anvil: AnvilChain, keys: KeyFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     zero = "0x" + "0" * 40
     code, _, err = bflc(capsys, *deploy_args(anvil, keys().path, tmp_path, [zero]))
-    assert "contract reverted in constructor: committee member is the zero address" in one_line_error(code, err)
+    assert "contract reverted in BFLC constructor: committee member is the zero address" in one_line_error(code, err)
 
 
 # ---------------------------------------------------------------- status
@@ -268,8 +324,20 @@ def test_status_json_equals_what_the_ledger_says(deployed: Deployed, capsys: pyt
     status = status_json(capsys, deployed, "--account", trainer.address)
     ledger = deployed.ledger()
     params, state = ledger.params(), ledger.round_state()
-    assert status["network"] == {"name": "test", "chain_id": 31337, "contract": deployed.net.contract, "rpc": deployed.net.rpc, "store": deployed.net.store}
-    assert (status["round"], status["phase"], status["commitments"], status["final_updates"], status["updates_per_round"]) == (0, "scoring", 1, 0, 1)
+    assert status["network"] == {
+        "name": "test",
+        "chain_id": 31337,
+        "contract": deployed.net.contract,
+        "rpc": deployed.net.rpc,
+        "store": deployed.net.store,
+    }
+    assert (status["round"], status["phase"], status["commitments"], status["final_updates"], status["updates_per_round"]) == (
+        0,
+        "scoring",
+        1,
+        0,
+        1,
+    )
     assert (status["round_start_block"], status["phase_start_block"]) == (state.start_block, state.phase_start_block)
     assert state.phase_start_block > state.start_block
     assert status["phase_deadline_block"] == state.phase_start_block + params.score_deadline_blocks
@@ -279,6 +347,12 @@ def test_status_json_equals_what_the_ledger_says(deployed: Deployed, capsys: pyt
     model = ledger.model(0)
     assert status["model"] == {"round": 0, "hash": model.blob_hash.hex(), "uri": model.uri, "block": model.block, "origin": "genesis"}
     assert status["committee"] == ledger.committee(0) and status["managers"] == ledger.managers()
+    assert status["council"] == {
+        "address": ledger.council(),
+        "threshold": 1,
+        "decision_lifetime": DEFAULT_DECISION_LIFETIME,
+        "open_decisions": 0,
+    }
     assert status["updates"] == expected_updates(deployed, 0)
     assert status["updates"][0]["votes"] == [{"member": deployed.committee[0].address, "score": 0.7}]
     assert status["qualified"] == [] and status["reward_pool"] == 1000 == status["contract_balance"]
@@ -308,12 +382,16 @@ def test_status_prints_readable_tables(deployed: Deployed, capsys: pytest.Captur
     assert f"round    0  started at block {start}, round deadline {start + 20}" in out
     assert f"phase    commit since block {start}, may be closed at block {start + 5}" in out
     assert "updates  0 of 1 committed, 0 revealed, 0 final; qualified: none yet" in out
+    assert f"council  {deployed.ledger().council()}  threshold 1 of 1 managers; 0 open decisions\n" in out
 
     submit(deployed.ledger(deployed.trainers[2]), b"\x41" * 32, 12)
     phase_start = deployed.ledger().round_state().phase_start_block
     code, out, _ = bflc(capsys, "status", "--network", deployed.path)
     assert code == 0
-    assert "network  test  chain 31337" in out and f"phase    scoring since block {phase_start}, may be closed at block {phase_start + 5}" in out
+    assert (
+        "network  test  chain 31337" in out
+        and f"phase    scoring since block {phase_start}, may be closed at block {phase_start + 5}" in out
+    )
     assert "updates  1 of 1 committed, 1 revealed, 0 final" in out
     assert "update  provider" in out and deployed.trainers[2].address in out and " 0/3 " in out
     assert "account" in out and "manager" in out and "admitted" in out
@@ -363,13 +441,20 @@ def test_admin_admit_then_blacklist_makes_the_nodes_submit_revert(
     deployed: Deployed, keys: KeyFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     node = keys("node")
+    decision = deployed.ledger().decision_count()
     code, out, _ = admin(capsys, deployed, deployed.manager.path, "admit", node.address)
-    assert code == 0 and out.startswith(f"admitted {node.address} in block ")
+    assert code == 0 and out.startswith(f"ran: admit(nodes=[{node.address}]) (decision {decision}, block ")
     submit(deployed.ledger(node), b"\x51" * 32, 3)
 
     code, out, _ = admin(capsys, deployed, deployed.manager.path, "blacklist", node.address.lower(), "--json")
     result = json.loads(out)
-    assert code == 0 and result["result"] == f"blacklisted {node.address}"
+    assert code == 0 and result["result"] == f"ran: blacklist(node={node.address})"
+    assert (result["decision"], result["status"], result["approvals"], result["threshold"]) == (
+        decision + 1,
+        "executed",
+        [deployed.manager.address],
+        1,
+    )
     receipt = deployed.ledger().w3.eth.get_transaction_receipt(result["tx_hash"])
     assert receipt["blockNumber"] == result["block"] and receipt["gasUsed"] == result["gas_used"]
     status = status_json(capsys, deployed, "--account", node.address)
@@ -380,7 +465,7 @@ def test_admin_admit_then_blacklist_makes_the_nodes_submit_revert(
 
 def test_admin_from_a_non_manager_prints_the_contract_reason(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = admin(capsys, deployed, deployed.trainers[0].path, "blacklist", deployed.trainers[1].address)
-    assert one_line_error(code, err) == "bflc: error: contract reverted in blacklist: caller is not a manager"
+    assert one_line_error(code, err) == "bflc: error: contract reverted in propose (blacklist): caller is not a manager"
     code, _, err = admin(capsys, deployed, deployed.manager.path, "admit", "0xnothex")
     assert "is not an Ethereum address" in one_line_error(code, err)
 
@@ -388,19 +473,21 @@ def test_admin_from_a_non_manager_prints_the_contract_reason(deployed: Deployed,
 def test_admin_failback_and_fund(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
     play_round(deployed)
     genesis = deployed.ledger().model(0)
-    code, out, _ = admin(capsys, deployed, deployed.manager.path, "failback", "--round", 0)
-    assert code == 0 and out.startswith("failed back to the model of round 0")
+    committee = deployed.ledger().committee(1)
+    code, out, _ = admin(capsys, deployed, deployed.manager.path, "failback", 0)
+    assert code == 0 and out.startswith(f"ran: failback(target_round=0, members=[{', '.join(committee)}])")
     ledger = deployed.ledger()
     current = ledger.model(ledger.current_round())
     assert current.origin == ModelOrigin.FAILBACK and current.blob_hash == genesis.blob_hash
+    assert ledger.committee(ledger.current_round()) == committee
     assert status_json(capsys, deployed)["model"]["origin"] == "failback"
 
     code, _, _ = admin(capsys, deployed, deployed.manager.path, "fund", "--amount", 5000)
     assert code == 0 and ledger.reward_pool() == 5000
     code, _, err = admin(capsys, deployed, deployed.manager.path, "fund", "--amount", 0)
     assert "is not positive" in one_line_error(code, err)
-    code, _, err = admin(capsys, deployed, deployed.manager.path, "failback", "--round", 9)
-    assert "no model for that round yet" in one_line_error(code, err)
+    code, _, err = admin(capsys, deployed, deployed.manager.path, "failback", 9)
+    assert one_line_error(code, err) == "bflc: error: round 9 has not started: the current round is 2 (give a round from 0 to 2)"
 
 
 def test_the_operator_commands_register_without_heavy_imports() -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from bflc.chain import ModelOrigin, NodeStatus, to_fixed
 from bflc.chain.anvil import AnvilChain
-from bflc.chain.web3_ledger import DEFAULT_GAS, LocalSigner, Web3Ledger, _fees
+from bflc.chain.ledger import DEFAULT_GAS
+from bflc.chain.web3_ledger import LocalSigner, Web3Ledger, _fees
 from bflc.errors import ChainError, ContractRevert
 from bflc.net.connect import connect
 
@@ -68,7 +69,7 @@ def test_a_signed_revert_keeps_the_contract_reason(deployed: Deployed) -> None:
     before = nonce(outsider)
     with pytest.raises(ContractRevert, match="caller is not a manager") as info:
         outsider.admit(deployed.trainers[1].address)
-    assert info.value.reason == "caller is not a manager" and info.value.function == "admit"
+    assert info.value.reason == "caller is not a manager" and info.value.function == "propose (admit)"
     assert nonce(outsider) == before + 1  # mined and failed, the reason replayed
 
 

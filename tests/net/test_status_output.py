@@ -20,11 +20,25 @@ def status(uri: str, name: str = "net") -> dict[str, Any]:
     """A ``network_status`` document of a round without updates, with model URI ``uri``."""
     return {
         "network": {"name": name, "chain_id": 31337, "contract": ADDRESS, "rpc": "http://127.0.0.1:8545", "store": "file:///s"},
-        "block": 7, "round": 0, "phase": "commit", "round_start_block": 1, "phase_start_block": 1,
-        "phase_deadline_block": 6, "round_deadline_block": 21, "commitments": 0, "final_updates": 0, "updates_per_round": 2,
+        "block": 7,
+        "round": 0,
+        "phase": "commit",
+        "round_start_block": 1,
+        "phase_start_block": 1,
+        "phase_deadline_block": 6,
+        "round_deadline_block": 21,
+        "commitments": 0,
+        "final_updates": 0,
+        "updates_per_round": 2,
         "model": {"round": 0, "hash": "00" * 32, "uri": uri, "block": 1, "origin": "genesis"},
-        "committee": [ADDRESS], "managers": [ADDRESS], "updates": [], "qualified": [], "reward_pool": 0,
-        "contract_balance": 0, "accounts": [],
+        "committee": [ADDRESS],
+        "managers": [ADDRESS],
+        "council": {"address": ADDRESS, "threshold": 1, "decision_lifetime": 7200, "open_decisions": 0},
+        "updates": [],
+        "qualified": [],
+        "reward_pool": 0,
+        "contract_balance": 0,
+        "accounts": [],
     }
 
 

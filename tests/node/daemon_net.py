@@ -118,6 +118,5 @@ def build_net(root: Path, num_nodes: int = 7, committee: int = 3, **params) -> N
     store = LocalBlobStore(root / "store")
     genesis = put_model(store, TinyLearner().initial_parameters())
     ledger = chain.deploy([manager], nodes[:committee], hash_to_bytes32(genesis), store.uri(genesis), p)
-    for node in nodes[committee:]:
-        ledger.admit(node)
+    ledger.admit(*nodes[committee:])
     return Net(chain, ledger, store, root, manager, list(nodes), p, committee)

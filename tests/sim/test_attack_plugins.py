@@ -14,7 +14,7 @@ GLOBAL = {"b": np.array([1.0, 2.0], dtype=np.float32), "a": np.array([[3.0]], dt
 LOCAL = {"a": np.array([[2.0]], dtype=np.float32), "b": np.array([1.5, 1.0], dtype=np.float32)}
 
 
-@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("name", [a for a in ATTACKS if a != "backdoor"])  # the backdoor has a trigger instead (test_backdoor.py)
 def test_a_built_in_name_loads_that_attack_with_its_default_strength(name):
     attack = load_attack(name)
     assert isinstance(attack, BuiltinAttack) and attack.name == name and attack.strength > 0

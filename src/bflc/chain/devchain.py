@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from web3 import Web3
 
 from bflc.chain.ledger import TxStats
-from bflc.chain.types import ProtocolParams
-from bflc.chain.web3_ledger import Web3Ledger, deploy_contract
+from bflc.chain.types import DEFAULT_DECISION_LIFETIME, ProtocolParams
+from bflc.chain.web3_ledger import NodeAccountSender, Web3Ledger, deploy
 
 BLOCK_GAS_LIMIT = 30_000_000
 
@@ -40,19 +40,22 @@ class DevChain(ABC):
         genesis_uri: str = "",
         params: ProtocolParams | None = None,
         deployer: str | None = None,
+        threshold: int | None = None,
+        decision_lifetime: int = DEFAULT_DECISION_LIFETIME,
     ) -> Web3Ledger:
-        """Deploy BFLC and return a ledger bound to the first manager."""
+        """Deploy the Council and BFLC; return a ledger bound to the first manager.
+
+        The threshold is a majority of ``managers`` by default. The chain signs
+        for every manager, so the ledger's ``co_managers`` are all of them:
+        its decisions run at once.
+        """
         params = params or ProtocolParams()
-        address = deploy_contract(
-            self.w3,
-            deployer or managers[0],
-            managers,
-            first_committee,
-            genesis_hash,
-            genesis_uri,
-            params.to_contract(),
-        )
-        return Web3Ledger(self.w3, address, managers[0], self.stats)
+        sender = NodeAccountSender(deployer or managers[0])
+        args = (managers, first_committee, genesis_hash, genesis_uri, params.to_contract(), threshold, decision_lifetime)
+        address = deploy(self.w3, sender, *args).address
+        ledger = Web3Ledger(self.w3, address, managers[0], self.stats)
+        ledger.co_managers = tuple(managers)
+        return ledger
 
     def native_balance(self, account: str) -> int:
         """The native balance of ``account`` in wei."""

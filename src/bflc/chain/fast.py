@@ -29,7 +29,6 @@ where a revert depends on the block number that the replay shifts by one.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from eth.abc import ComputationAPI, ReceiptAPI, SignedTransactionAPI
@@ -39,20 +38,16 @@ from eth.vm.execution_context import ExecutionContext
 from eth.vm.spoof import SpoofTransaction
 from eth_abi.exceptions import DecodingError
 from eth_typing import BlockNumber
-from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types
 from eth_utils.address import to_canonical_address, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3._utils.abi import map_abi_data
-from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
-from web3.contract import Contract
-from web3.datastructures import AttributeDict
 
-from bflc.chain.artifact import load_artifact
+from bflc.chain.abi import codec, decode_receipt
+from bflc.chain.artifact import CONTRACT_NAME, COUNCIL_NAME, load_artifact
 from bflc.chain.inprocess import InProcessChain
-from bflc.chain.ledger import Ledger, TxStats
-from bflc.chain.types import ChainEvent, ProtocolParams, TxResult
-from bflc.chain.web3_ledger import DEFAULT_GAS, DEPLOY_GAS, GAS_LIMITS, _event_signature, revert_reason
+from bflc.chain.ledger import DEFAULT_GAS, Ledger, TxStats, gas_limit
+from bflc.chain.types import DEFAULT_DECISION_LIFETIME, ChainEvent, ProtocolParams, TxResult, majority
+from bflc.chain.web3_ledger import DEPLOY_GAS, create_address, revert_reason
 from bflc.errors import ChainError, ContractRevert
 
 # eth-tester's fees for a transaction that names none (web3.py names none for it).
@@ -90,8 +85,10 @@ class FastChain:
         self._state = self._vm.state
         self._base_context = self._state.execution_context
         self._head: int = self._header.block_number - 1
-        # Events of the ledgers' transactions with an indexed round, by
-        # (contract address, event name, round): what eth_getLogs would find.
+        # Events of the ledgers' transactions, by (contract address, event
+        # name), and those with an indexed round also by round: what
+        # eth_getLogs would find.
+        self._events: dict[tuple[str, str], list[tuple[int, ChainEvent]]] = {}
         self._round_events: dict[tuple[str, str, int], list[tuple[int, ChainEvent]]] = {}
 
     @property
@@ -123,34 +120,48 @@ class FastChain:
         genesis_uri: str = "",
         params: ProtocolParams | None = None,
         deployer: str | None = None,
+        threshold: int | None = None,
+        decision_lifetime: int = DEFAULT_DECISION_LIFETIME,
     ) -> FastLedger:
-        """Deploy the committed BFLC bytecode and return a ledger bound to the first manager.
+        """Deploy the committed Council and BFLC bytecode; return a ledger bound to the first manager.
 
-        As :func:`~bflc.chain.web3_ledger.deploy_contract`: a dry run first,
-        so rejected arguments mine nothing.
+        As :func:`~bflc.chain.web3_ledger.deploy`: the council first (the
+        threshold is a majority by default), each deployment dry run first,
+        so rejected arguments mine nothing. Every manager is an account of
+        this chain, so the ledger's :attr:`~Ledger.co_managers` are all of
+        them: its decisions run at once.
 
         Raises
         ------
         ContractRevert
             With the constructor's reason when the arguments are rejected.
         ChainError
-            If the deployment is mined but fails.
+            If a deployment is mined but fails.
         """
         params = params or ProtocolParams()
-        artifact = load_artifact()
-        factory = Web3().eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        ctor = factory.constructor(managers, first_committee, genesis_hash, genesis_uri, params.to_contract())
-        data = bytes(HexBytes(ctor.data_in_transaction))
         sender = deployer or managers[0]
+        target = create_address(sender, self._state.get_nonce(to_canonical_address(sender)) + 1)
+        votes = majority(len(managers)) if threshold is None else threshold
+        council = self._deploy_one(sender, COUNCIL_NAME, (target, managers, votes, decision_lifetime))
+        address = self._deploy_one(
+            sender, CONTRACT_NAME, (council, managers, first_committee, genesis_hash, genesis_uri, params.to_contract())
+        )
+        ledger = FastLedger(self, address, managers[0])
+        ledger.co_managers = tuple(managers)
+        return ledger
+
+    def _deploy_one(self, sender: str, name: str, args: tuple[Any, ...]) -> str:
+        artifact = load_artifact(name)
+        factory = Web3().eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        data = bytes(HexBytes(factory.constructor(*args).data_in_transaction))
         gas = min(DEPLOY_GAS, self.gas_limit)
         dry_run = self.call(CREATE_CONTRACT_ADDRESS, data, sender, gas)
         if dry_run.is_error:
-            raise ContractRevert(_failure_reason(dry_run), "constructor")
+            raise ContractRevert(_failure_reason(dry_run), f"{name} constructor")
         _, _, computation = self.transact(sender, CREATE_CONTRACT_ADDRESS, data, gas=gas)
         if computation.is_error:
-            raise ChainError("contract deployment failed", "check the deployer's balance and the block gas limit")
-        address = to_checksum_address(computation.msg.storage_address)
-        return FastLedger(self, address, managers[0])
+            raise ChainError(f"{name} contract deployment failed", "check the deployer's balance and the block gas limit")
+        return to_checksum_address(computation.msg.storage_address)
 
     def transact(
         self, sender: str, to: bytes, data: bytes, value: int = 0, gas: int = DEFAULT_GAS
@@ -210,12 +221,22 @@ class FastChain:
     def record_events(self, address: str, block: int, events: tuple[ChainEvent, ...]) -> None:
         """Keep the events of a transaction mined in ``block`` for :meth:`round_events`."""
         for event in events:
+            self._events.setdefault((address, event.name), []).append((block, event))
             if "round" in event.args:
                 self._round_events.setdefault((address, event.name, int(event.args["round"])), []).append((block, event))
 
     def round_events(self, address: str, name: str, round: int, from_block: int) -> list[ChainEvent]:
         """The events ``name`` of ``round`` that contract ``address`` emitted from ``from_block`` on, in chain order."""
         return [event for block, event in self._round_events.get((address, name, round), []) if block >= from_block]
+
+    def events(self, address: str, name: str, filters: dict[str, Any], from_block: int, to_block: int | None) -> list[ChainEvent]:
+        """The events ``name`` of contract ``address`` whose arguments match ``filters``, mined in ``from_block``..``to_block``."""
+        last = self._head if to_block is None else to_block
+        return [
+            event
+            for block, event in self._events.get((address, name), [])
+            if from_block <= block <= last and all(event.args.get(k) == v for k, v in filters.items())
+        ]
 
     def _at_block(self, number: int) -> None:
         """Make the state execute as in block ``number`` (only ``block.number`` changes)."""
@@ -257,98 +278,51 @@ class FastLedger(Ledger):
         self.address = Web3.to_checksum_address(address)
         self.account = Web3.to_checksum_address(account)
         self.stats = chain.stats
-        self._to = to_canonical_address(self.address)
+        self._addresses: dict[str, str] = {CONTRACT_NAME: self.address}
 
     def as_account(self, account: str) -> FastLedger:
         """The same contract and chain, sending from ``account``."""
-        return FastLedger(self.chain, self.address, account)
+        clone = FastLedger(self.chain, self.address, account)
+        clone.co_managers = self.co_managers
+        clone._addresses = self._addresses
+        return clone
+
+    def _address_of(self, contract: str) -> str:
+        if contract not in self._addresses:
+            self._addresses[contract] = Web3.to_checksum_address(self.contract_address(contract))
+        return self._addresses[contract]
 
     def block_number(self) -> int:
         """The latest block number."""
         return self.chain.block_number()
 
-    def _call(self, function: str, *args: Any) -> Any:
-        computation = self.chain.call(self._to, _codec().encode(function, args))
+    def _call(self, function: str, *args: Any, contract: str = CONTRACT_NAME) -> Any:
+        computation = self.chain.call(to_canonical_address(self._address_of(contract)), codec(contract).encode(function, args))
         if computation.is_error:
             raise ContractRevert(_failure_reason(computation), function)
-        return _codec().decode_output(function, computation.output)
+        return codec(contract).decode_output(function, computation.output)
 
-    def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
-        gas = min(GAS_LIMITS.get(function, DEFAULT_GAS), self.chain.gas_limit)
-        data = _codec().encode(function, args)
-        signed, receipt, computation = self.chain.transact(self.account, self._to, data, value, gas)
+    def _transact(self, function: str, *args: Any, value: int = 0, contract: str = CONTRACT_NAME, gas: int | None = None) -> TxResult:
+        gas = min(gas or gas_limit(function), self.chain.gas_limit)
+        data = codec(contract).encode(function, args)
+        to = to_canonical_address(self._address_of(contract))
+        signed, receipt, computation = self.chain.transact(self.account, to, data, value, gas)
         if computation.is_error:
             raise ContractRevert(_failure_reason(computation), function)
         self.stats.record(function, receipt.gas_used)
         block = self.chain.block_number()
-        events = tuple(_codec().decode_events(receipt, self.address, signed.hash, block))
-        self.chain.record_events(self.address, block, events)
-        return TxResult(tx_hash=signed.hash.hex(), gas_used=receipt.gas_used, block=block, events=events)
+        council = self._addresses.get(COUNCIL_NAME)
+        contracts = {self.address: CONTRACT_NAME} | ({council: COUNCIL_NAME} if council else {})
+        emitted = decode_receipt(receipt, contracts, signed.hash, block)
+        for address in contracts:
+            self.chain.record_events(address, block, tuple(e for a, e in emitted if a == address))
+        return TxResult(tx_hash=signed.hash.hex(), gas_used=receipt.gas_used, block=block, events=tuple(e for _, e in emitted))
 
     def _round_events(self, name: str, round: int, from_block: int) -> list[ChainEvent]:
         return self.chain.round_events(self.address, name, round, from_block)
 
-
-class _Codec:
-    """The artifact's ABI, encoded and decoded as web3.py does, without a provider.
-
-    Calldata is ``selector + eth_abi.encode(inputs, args)``, the bytes
-    web3.py's ``encode_abi`` produces for the ledger's arguments (checksummed
-    addresses, bytes, integers, strings and lists of them) without its
-    per-call ABI lookup and validation.
-    """
-
-    def __init__(self) -> None:
-        self.contract: type[Contract] = Web3().eth.contract(abi=load_artifact()["abi"])
-        self.codec = self.contract.w3.codec
-        functions = [e for e in self.contract.abi if e["type"] == "function"]
-        self.selectors = {e["name"]: function_abi_to_4byte_selector(e) for e in functions}
-        self.inputs = {e["name"]: get_abi_input_types(e) for e in functions}
-        self.outputs = {e["name"]: get_abi_output_types(e) for e in functions}
-        self.events_by_topic = {
-            bytes(Web3.keccak(text=_event_signature(e))): e["name"] for e in self.contract.abi if e["type"] == "event"
-        }
-
-    def encode(self, function: str, args: tuple[Any, ...]) -> bytes:
-        """Calldata of ``function`` called with ``args``: selector and ABI-encoded arguments."""
-        return self.selectors[function] + self.codec.encode(self.inputs[function], args)
-
-    def decode_output(self, function: str, output: bytes) -> Any:
-        """Decode and normalize as web3.py's ``ContractFunction.call``."""
-        types = self.outputs[function]
-        decoded = self.codec.decode(types, output)
-        normalized = map_abi_data(BASE_RETURN_NORMALIZERS, types, decoded)
-        return normalized[0] if len(normalized) == 1 else normalized
-
-    def decode_events(self, receipt: ReceiptAPI, address: str, tx_hash: bytes, block: int) -> list[ChainEvent]:
-        """The contract's events in ``receipt``, decoded as web3.py decodes a receipt's logs."""
-        contract_address = to_canonical_address(address)
-        events = []
-        for index, log in enumerate(receipt.logs):
-            topics = [HexBytes(t.to_bytes(32, "big")) for t in log.topics]
-            name = self.events_by_topic.get(bytes(topics[0])) if topics else None
-            if name is None or log.address != contract_address:
-                continue
-            entry = AttributeDict(
-                {
-                    "address": address,
-                    "topics": topics,
-                    "data": HexBytes(log.data),
-                    "logIndex": index,
-                    "transactionIndex": 0,
-                    "transactionHash": HexBytes(tx_hash),
-                    "blockHash": HexBytes(b""),
-                    "blockNumber": block,
-                }
-            )
-            decoded = self.contract.events[name]().process_log(entry)
-            events.append(ChainEvent(name=name, args=dict(decoded["args"])))
-        return events
-
-
-@lru_cache(maxsize=1)
-def _codec() -> _Codec:
-    return _Codec()
+    def _events(self, contract: str, name: str, filters: dict[str, Any], from_block: int, to_block: int | None = None) -> list[ChainEvent]:
+        return self.chain.events(self._address_of(contract), name, filters, from_block, to_block)
 
 
 def _failure_reason(computation: ComputationAPI) -> str:
@@ -360,7 +334,7 @@ def _failure_reason(computation: ComputationAPI) -> str:
     payload = error.args[0] if isinstance(error, Revert) and error.args else b""
     if isinstance(payload, bytes) and payload[:4] == ERROR_SELECTOR:
         try:
-            (message,) = _codec().codec.decode(["string"], payload[4:])
+            (message,) = codec(CONTRACT_NAME).codec.decode(["string"], payload[4:])
         except DecodingError:
             return revert_reason(error)
         return revert_reason(Exception(message))

@@ -15,9 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bflc.chain.artifact import CONTRACT_NAME, COUNCIL_NAME
 from bflc.chain.types import (
+    MAX_NODES_PER_DECISION,
     VOTES_PER_WORD,
     ChainEvent,
+    Decision,
     ModelOrigin,
     ModelRecord,
     NodeStatus,
@@ -32,6 +35,30 @@ from bflc.chain.types import (
 )
 from bflc.errors import ChainError, ConfigError, ContractRevert
 from bflc.protocol import is_quorum, lower_median
+
+# Gas limits the client sends with: the heavy functions' worst cases, inside
+# a 30M block; everything else fits the default.
+GAS_LIMITS = {
+    "submit_scores": 25_000_000,
+    "close_phase": 25_000_000,
+    # The accepting proposal pays up to K + M, elects and seats the next committee.
+    "propose_model": 29_000_000,
+    "replace_committee": 20_000_000,
+    "reelect_committee": 20_000_000,
+    "failback": 20_000_000,
+    "admit": 5_000_000,
+    "attest_factors": 5_000_000,
+}
+DEFAULT_GAS = 500_000
+# What a council decision adds to its call: the proposal (its calldata in an
+# event, a stored hash) and the approvals counted over at most 16 managers.
+DECISION_GAS = 800_000
+
+
+def gas_limit(function: str) -> int:
+    """The gas limit the client sends ``function`` with (before capping it at the block's)."""
+    return GAS_LIMITS.get(function, DEFAULT_GAS)
+
 
 # Gas the client plans for per transaction of a scoring close: inside the
 # 25M it sends with and a 30M block.
@@ -86,6 +113,11 @@ def close_batch_size(committee_size: int, num_updates: int, num_left: int, budge
     return min(max(1, most(budget)), num_left - last)
 
 
+def _check_batch(count: int, what: str) -> None:
+    if not 1 <= count <= MAX_NODES_PER_DECISION:
+        raise ConfigError(f"{count} {what} in one decision", f"give between 1 and {MAX_NODES_PER_DECISION}; split a longer list into several decisions")
+
+
 def claimed_medians(votes: list[list[int | None]], committee_size: int) -> list[int]:
     """What a scoring close claims for each update: its lower median, or 0 without a quorum.
 
@@ -126,16 +158,27 @@ class Ledger(ABC):
     address: str  # the contract's
     account: str
     stats: TxStats
+    # Managers on this connection who approve every decision this ledger
+    # proposes (:meth:`decide`): set where one process holds every manager's
+    # key (the simulator, tests, a local cluster); empty on a real network.
+    co_managers: tuple[str, ...] = ()
 
     # ------------------------------------------------------------ primitives
 
     @abstractmethod
-    def _call(self, function: str, *args: Any) -> Any:
-        """Run a view function and return its decoded result."""
+    def _call(self, function: str, *args: Any, contract: str = CONTRACT_NAME) -> Any:
+        """Run a view function of ``contract`` (BFLC or its Council) and return its decoded result."""
 
     @abstractmethod
-    def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
-        """Send a transaction, wait for it, raise ContractRevert on revert."""
+    def _transact(self, function: str, *args: Any, value: int = 0, contract: str = CONTRACT_NAME, gas: int | None = None) -> TxResult:
+        """Send a transaction to ``contract`` (``gas``: else the function's limit), wait for it, raise ContractRevert on revert.
+
+        The result's events are both contracts' events in the receipt.
+        """
+
+    @abstractmethod
+    def _events(self, contract: str, name: str, filters: dict[str, Any], from_block: int, to_block: int | None = None) -> list[ChainEvent]:
+        """The events ``name`` of ``contract`` whose indexed arguments match ``filters``, in chain order."""
 
     @abstractmethod
     def _round_events(self, name: str, round: int, from_block: int) -> list[ChainEvent]:
@@ -164,9 +207,29 @@ class Ledger(ABC):
         """The protocol parameters fixed at deployment."""
         return ProtocolParams.from_contract(tuple(self._call("params")))
 
+    def council(self) -> str:
+        """The address of the managers' council, the only governance caller of the contract."""
+        return str(self._call("council"))
+
+    def contract_address(self, contract: str) -> str:
+        """The address of ``contract``: ``BFLC`` (this ledger's) or ``Council``."""
+        if contract == CONTRACT_NAME:
+            return self.address
+        if contract == COUNCIL_NAME:
+            return self.council()
+        raise ConfigError(f"no contract called {contract!r}", f"use {CONTRACT_NAME} or {COUNCIL_NAME}")
+
     def managers(self) -> list[str]:
-        """The managers' addresses."""
-        return list(self._call("get_managers"))
+        """The managers' addresses (the council's members)."""
+        return list(self._call("get_managers", contract=COUNCIL_NAME))
+
+    def threshold(self) -> int:
+        """How many managers must approve a decision."""
+        return int(self._call("threshold", contract=COUNCIL_NAME))
+
+    def decision_lifetime(self) -> int:
+        """Blocks a decision stays open after it is proposed."""
+        return int(self._call("lifetime_blocks", contract=COUNCIL_NAME))
 
     def current_round(self) -> int:
         """The number of the current round."""
@@ -346,13 +409,14 @@ class Ledger(ABC):
         """Take back an application not yet admitted; the fee is credited to the balance."""
         return self._transact("withdraw_application")
 
-    def admit(self, node: str) -> TxResult:
-        """Admit ``node`` (managers only); its fee is shared among the managers."""
-        return self._transact("admit", node)
+    def admit(self, *nodes: str) -> TxResult:
+        """Decide to admit ``nodes``, at most 64 (:meth:`decide`); each fee is shared among the managers."""
+        _check_batch(len(nodes), "nodes to admit")
+        return self.decide("admit", list(nodes))
 
     def blacklist(self, node: str) -> TxResult:
-        """Blacklist ``node`` (managers only): it can no longer submit, vote or be elected."""
-        return self._transact("blacklist", node)
+        """Decide to blacklist ``node`` (:meth:`decide`): it can no longer submit, vote or be elected."""
+        return self.decide("blacklist", node)
 
     def leave(self) -> TxResult:
         """Leave the network; the node can rejoin without paying the fee again."""
@@ -362,17 +426,18 @@ class Ledger(ABC):
         """Come back after leaving."""
         return self._transact("rejoin")
 
-    def declare_factor(self, value: int) -> TxResult:
-        """Declare the extra factor of multi-factor election (fixed-point like scores)."""
-        return self._transact("declare_factor", value)
+    def attest_factors(self, factors: dict[str, int]) -> TxResult:
+        """Decide the extra factor of multi-factor election of each node, at most 64 (:meth:`decide`; fixed-point like scores)."""
+        _check_batch(len(factors), "factors to attest")
+        return self.decide("attest_factors", list(factors), list(factors.values()))
 
     def fund(self, amount: int) -> TxResult:
         """Add ``amount`` wei to the reward pool."""
         return self._transact("fund", value=amount)
 
-    def withdraw(self) -> TxResult:
-        """Withdraw this account's whole balance (fees, rewards, refunds)."""
-        return self._transact("withdraw")
+    def withdraw(self, recipient: str | None = None) -> TxResult:
+        """Withdraw this account's whole balance (fees, rewards, refunds) to ``recipient``, by default the account itself."""
+        return self._transact("withdraw", recipient or self.account)
 
     # ------------------------------------------------------------ rounds
 
@@ -446,13 +511,143 @@ class Ledger(ABC):
         return self._transact("propose_model", round, blob_hash, uri)
 
     def replace_committee(self, round: int, members: Sequence[str]) -> TxResult:
-        """Replace an unfinished committee with ``members`` after the round deadline (managers only)."""
-        return self._transact("replace_committee", round, list(members))
+        """Decide to replace an unfinished committee with ``members`` after the round deadline (:meth:`decide`)."""
+        return self.decide("replace_committee", round, list(members))
 
     def reelect_committee(self, round: int) -> TxResult:
         """Replace an unfinished committee after the round deadline with one elected from the previous round's qualified providers."""
         return self._transact("reelect_committee", round)
 
-    def failback(self, target_round: int) -> TxResult:
-        """Roll the global model back to that of ``target_round`` (managers only)."""
-        return self._transact("failback", target_round)
+    def failback(self, target_round: int, members: Sequence[str] | None = None) -> TxResult:
+        """Decide to roll the global model back to that of ``target_round`` (:meth:`decide`).
+
+        The next round starts with ``members`` as its committee, by default
+        the current one.
+        """
+        committee = list(members) if members is not None else self.committee(self.current_round())
+        return self.decide("failback", target_round, committee)
+
+    # ------------------------------------------------------------ council decisions
+
+    def propose(self, function: str, *args: Any, target: str = CONTRACT_NAME) -> tuple[int, TxResult]:
+        """Propose the call ``function(*args)`` of ``target`` (``BFLC`` or ``Council``) as a decision; return its id.
+
+        Proposing counts as this manager's approval: with a threshold of 1
+        the call runs in the same transaction.
+
+        Raises
+        ------
+        ContractRevert
+            If the caller is not a manager, or the call ran and reverted
+            (named after the call, with its reason).
+        """
+        from bflc.chain.abi import codec  # web3's codec: imported only by governance
+
+        data = codec(target).encode(function, args)
+        result = self._decision_tx(function, "propose", self.contract_address(target), data)
+        proposed = result.events_named("DecisionProposed")
+        if not proposed:
+            raise ChainError("propose was mined without a DecisionProposed event", "check the council's address")
+        return int(proposed[0].args["id"]), result
+
+    def approve(self, decision_id: int) -> TxResult:
+        """Approve decision ``decision_id``, sending its call again; the approval that reaches the threshold runs it."""
+        decision = self.decision(decision_id)
+        return self._decision_tx(decision.function, "approve", decision_id, decision.calldata)
+
+    def execute(self, decision_id: int) -> TxResult:
+        """Run decision ``decision_id``, which has the threshold's approvals but has not run (anyone may)."""
+        decision = self.decision(decision_id)
+        return self._decision_tx(decision.function, "execute", decision_id, decision.calldata)
+
+    def revoke(self, decision_id: int) -> TxResult:
+        """Take back this manager's approval of a decision that has not run."""
+        return self._transact("revoke", decision_id, contract=COUNCIL_NAME)
+
+    def expire(self, decision_id: int) -> TxResult:
+        """Mark a decision past its expiry as expired (anyone may; emits ``DecisionExpired``)."""
+        return self._transact("expire", decision_id, contract=COUNCIL_NAME)
+
+    def decide(self, function: str, *args: Any, target: str = CONTRACT_NAME) -> TxResult:
+        """Propose ``function(*args)`` of ``target`` and have :attr:`co_managers` approve it until it runs.
+
+        Without co-managers (a real network) this is :meth:`propose`: the
+        other managers approve with ``bflc admin approve``. Returns the last
+        transaction, which ran the call if the threshold was reached (it
+        then holds the call's events).
+        """
+        decision_id, result = self.propose(function, *args, target=target)
+        for manager in self.co_managers:
+            if result.events_named("DecisionExecuted"):
+                break
+            if manager.lower() != self.account.lower():
+                result = self.as_account(manager).approve(decision_id)
+        return result
+
+    def decision_count(self) -> int:
+        """How many decisions were ever proposed (ids run from 0)."""
+        return int(self._call("decision_count", contract=COUNCIL_NAME))
+
+    def decision(self, decision_id: int) -> Decision:
+        """Decision ``decision_id``: its call (decoded), approvals and state.
+
+        Raises
+        ------
+        ConfigError
+            If there is no such decision.
+        """
+        if not 0 <= decision_id < self.decision_count():
+            raise ConfigError(f"no decision {decision_id}", "list the decisions with `bflc admin decisions`")
+        target, proposer, _, expiry, executed, expired = self._call("decisions", decision_id, contract=COUNCIL_NAME)
+        proposed_block = int(expiry) - self.decision_lifetime()
+        logs = self._events(COUNCIL_NAME, "DecisionProposed", {"id": decision_id}, proposed_block, proposed_block)
+        if not logs:
+            raise ChainError(
+                f"the proposal of decision {decision_id} is not in the logs of block {proposed_block}",
+                "check that the endpoint keeps logs that old",
+            )
+        data = bytes(logs[0].args["data"])
+        name = CONTRACT_NAME if str(target).lower() == self.address.lower() else COUNCIL_NAME
+        from bflc.chain.abi import codec
+
+        function, call_args = codec(name).decode_call(data)
+        return Decision(
+            id=decision_id,
+            proposer=str(proposer),
+            target=name,
+            function=function,
+            args=call_args,
+            calldata=data,
+            proposed_block=proposed_block,
+            expiry_block=int(expiry),
+            approvals=tuple(self._call("approvals", decision_id, contract=COUNCIL_NAME)),
+            threshold=self.threshold(),
+            executed=bool(executed),
+            expired=bool(expired) or (not executed and self.block_number() >= int(expiry)),
+        )
+
+    def decisions(self, open_only: bool = False) -> list[Decision]:
+        """Every decision, oldest first; with ``open_only`` those neither executed nor expired.
+
+        Open decisions are found from the newest back to the first one
+        proposed more than a lifetime ago, so the cost does not grow with
+        the network's age.
+        """
+        if not open_only:
+            return [self.decision(i) for i in range(self.decision_count())]
+        block, found = self.block_number(), []
+        for i in reversed(range(self.decision_count())):
+            _, _, _, expiry, executed, expired = self._call("decisions", i, contract=COUNCIL_NAME)
+            if block >= int(expiry) + self.decision_lifetime():
+                break  # this one and every older one closed before now
+            if not (executed or expired or block >= int(expiry)):
+                found.append(self.decision(i))
+        return found[::-1]
+
+    def _decision_tx(self, function: str, action: str, *args: Any) -> TxResult:
+        # A council transaction that may run ``function``: its gas, and a
+        # revert named after the call.
+        try:
+            return self._transact(action, *args, contract=COUNCIL_NAME, gas=gas_limit(function) + DECISION_GAS)
+        except ContractRevert as exc:
+            raise ContractRevert(exc.reason, f"{action} ({function})") from None

@@ -15,6 +15,8 @@ from bflc.protocol import BPS
 
 SCORE_ONE = 1_000_000
 MAX_MANAGERS = 16
+# Nodes one council decision admits, or attests factors for (the contract's MAX_NODES_PER_DECISION).
+MAX_NODES_PER_DECISION = 64
 MAX_COMMITTEE = 255
 MAX_UPDATES = 320
 # How the contract stores a vote: score + 1 in a 20-bit field (0: no vote),
@@ -405,3 +407,72 @@ class TxResult:
     def events_named(self, name: str) -> list[ChainEvent]:
         """The events of this transaction called ``name``, in log order."""
         return [e for e in self.events if e.name == name]
+
+
+# A decision stays open this many blocks unless the deployment says otherwise
+# (about a day at 12-second blocks).
+DEFAULT_DECISION_LIFETIME = 7_200
+
+
+def majority(num_managers: int) -> int:
+    """The default threshold of a council of ``num_managers``: a strict majority.
+
+    >>> [majority(n) for n in (1, 2, 3, 4, 5)]
+    [1, 2, 2, 3, 3]
+    """
+    return num_managers // 2 + 1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A council decision: one call to the BFLC contract or the council, its approvals and state.
+
+    ``target`` is ``"BFLC"`` or ``"Council"``; ``function`` and ``args``
+    decode ``calldata``. ``approvals`` are the current managers who approve it.
+    """
+
+    id: int
+    proposer: str
+    target: str
+    function: str
+    args: dict[str, Any]
+    calldata: bytes
+    proposed_block: int
+    expiry_block: int
+    approvals: tuple[str, ...]
+    threshold: int
+    executed: bool
+    expired: bool
+
+    @property
+    def status(self) -> str:
+        """``executed``, ``expired``, ``ready`` (enough approvals, not run yet) or ``pending``."""
+        if self.executed:
+            return "executed"
+        if self.expired:
+            return "expired"
+        return "ready" if len(self.approvals) >= self.threshold else "pending"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view (addresses and hex strings)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "proposer": self.proposer,
+            "target": self.target,
+            "function": self.function,
+            "args": {k: _jsonable(v) for k, v in self.args.items()},
+            "calldata": "0x" + self.calldata.hex(),
+            "proposed_block": self.proposed_block,
+            "expiry_block": self.expiry_block,
+            "approvals": list(self.approvals),
+            "threshold": self.threshold,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

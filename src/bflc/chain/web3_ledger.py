@@ -35,17 +35,19 @@ from web3.exceptions import (
 )
 from web3.types import BlockIdentifier, Wei
 
-from bflc.chain.artifact import load_artifact
-from bflc.chain.ledger import Ledger, TxStats
-from bflc.chain.types import ChainEvent, TxResult
+from bflc.chain.abi import event_signature
+from bflc.chain.artifact import CONTRACT_NAME, COUNCIL_NAME, load_artifact
+from bflc.chain.ledger import Ledger, TxStats, gas_limit
+from bflc.chain.types import DEFAULT_DECISION_LIFETIME, ChainEvent, TxResult, majority
 from bflc.errors import BflcError, ChainError, ConfigError, ContractRevert, EndpointError
 from bflc.redact import one_line, redact_url
 
 if TYPE_CHECKING:
     from eth_account.datastructures import SignedTransaction
     from eth_account.signers.local import LocalAccount
-    from eth_typing import ABIComponent, ABIEvent, ChecksumAddress
+    from eth_typing import ChecksumAddress
     from hexbytes import HexBytes
+    from web3.contract import Contract
     from web3.types import TxParams
 
 try:  # the in-process chain reports replayed reverts with its own exception
@@ -58,16 +60,6 @@ except ImportError:  # pragma: no cover - eth-tester is a pinned dependency
 # Explicit gas limits per function (estimation would double the round trips).
 # The heavy ones cover the worst case of the contract's bounds; they are
 # capped at the block gas limit when sent.
-GAS_LIMITS = {
-    "submit_scores": 25_000_000,
-    "close_phase": 25_000_000,
-    # The accepting proposal pays up to K + M, elects and seats the next committee.
-    "propose_model": 29_000_000,
-    "replace_committee": 20_000_000,
-    "reelect_committee": 20_000_000,
-    "failback": 20_000_000,
-}
-DEFAULT_GAS = 500_000
 DEPLOY_GAS = 29_000_000
 RECEIPT_TIMEOUT = 120.0
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -347,9 +339,7 @@ class LocalSigner(TxSender):
         return receipt
 
 
-def make_sender(
-    account: str | None, signer: LocalAccount | None, receipt_timeout: float = RECEIPT_TIMEOUT
-) -> TxSender:
+def make_sender(account: str | None, signer: LocalAccount | None, receipt_timeout: float = RECEIPT_TIMEOUT) -> TxSender:
     """The sender for a ledger.
 
     Local signing with ``signer``, else the node's unlocked ``account``, else
@@ -518,10 +508,12 @@ class Web3Ledger(Ledger):
         self.account = self.sender.address
         self.stats = stats or TxStats()
         self.contract = w3.eth.contract(address=self.address, abi=load_artifact()["abi"])
+        self._council: Contract | None = None
         self._block_gas_limit = self._latest_gas_limit()
         self._events_by_topic = {
-            bytes(Web3.keccak(text=_event_signature(abi))): abi["name"]
-            for abi in self.contract.abi
+            (name, bytes(Web3.keccak(text=event_signature(abi)))): abi["name"]
+            for name in (CONTRACT_NAME, COUNCIL_NAME)
+            for abi in load_artifact(name)["abi"]
             if abi["type"] == "event"
         }
 
@@ -556,25 +548,34 @@ class Web3Ledger(Ledger):
     def _latest_gas_limit(self) -> int:
         return int(self.w3.eth.get_block("latest")["gasLimit"])
 
-    def _call(self, function: str, *args: Any) -> Any:
+    def _handle(self, contract: str) -> Contract:
+        """The web3 contract object of ``contract`` (BFLC, or its council, looked up once)."""
+        if contract == CONTRACT_NAME:
+            return self.contract
+        if self._council is None:
+            self._council = self.w3.eth.contract(address=Web3.to_checksum_address(self.council()), abi=load_artifact(COUNCIL_NAME)["abi"])
+        return self._council
+
+    def _call(self, function: str, *args: Any, contract: str = CONTRACT_NAME) -> Any:
         try:
             # A named sender: without one eth-tester guesses one, checksumming
             # every account on each call (no view reads the sender).
-            return self.contract.functions[function](*args).call({"from": self.account})
+            return self._handle(contract).functions[function](*args).call({"from": self.account})
         except REVERT_ERRORS as exc:
             raise ContractRevert(revert_reason(exc), function) from None
 
-    def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
-        gas = min(GAS_LIMITS.get(function, DEFAULT_GAS), self._block_gas_limit)
-        data = self.contract.encode_abi(function, args=list(args))
-        if self.dry_run_first and (reason := self._revert_reason(function, args, gas, value, "latest")) is not None:
+    def _transact(self, function: str, *args: Any, value: int = 0, contract: str = CONTRACT_NAME, gas: int | None = None) -> TxResult:
+        gas = min(gas or gas_limit(function), self._block_gas_limit)
+        handle = self._handle(contract)
+        data = handle.encode_abi(function, args=list(args))
+        if self.dry_run_first and (reason := self._revert_reason(handle, function, args, gas, value, "latest")) is not None:
             raise ContractRevert(reason, function)
         try:
-            receipt = self.sender.send(self.w3, {"to": self.address, "data": data, "gas": gas, "value": value})
+            receipt = self.sender.send(self.w3, {"to": handle.address, "data": data, "gas": gas, "value": value})
         except REVERT_ERRORS as exc:
             raise ContractRevert(revert_reason(exc), function) from None
         if receipt["status"] != 1:
-            raise ContractRevert(self._replay_reason(function, args, gas, value, receipt), function)
+            raise ContractRevert(self._replay_reason(handle, function, args, gas, value, receipt), function)
         self.stats.record(function, int(receipt["gasUsed"]))
         return TxResult(
             tx_hash=bytes(receipt["transactionHash"]).hex(),
@@ -584,49 +585,50 @@ class Web3Ledger(Ledger):
         )
 
     def _round_events(self, name: str, round: int, from_block: int) -> list[ChainEvent]:
-        logs = self.contract.events[name]().get_logs(argument_filters={"round": round}, from_block=from_block)
+        return self._events(CONTRACT_NAME, name, {"round": round}, from_block)
+
+    def _events(self, contract: str, name: str, filters: dict[str, Any], from_block: int, to_block: int | None = None) -> list[ChainEvent]:
+        event = self._handle(contract).events[name]()
+        logs = event.get_logs(argument_filters=filters, from_block=from_block, to_block=to_block if to_block is not None else "latest")
         return [ChainEvent(name=name, args=dict(log["args"])) for log in logs]
 
-    def _replay_reason(self, function: str, args: tuple[Any, ...], gas: int, value: int, receipt: Any) -> str:
+    def _replay_reason(self, handle: Contract, function: str, args: tuple[Any, ...], gas: int, value: int, receipt: Any) -> str:
         # Nodes that mine failed transactions report no reason; replaying the
         # call on the parent block recovers it.
-        reason = self._revert_reason(function, args, gas, value, receipt["blockNumber"] - 1)
+        reason = self._revert_reason(handle, function, args, gas, value, receipt["blockNumber"] - 1)
         if reason is not None:
             return reason
         if int(receipt["gasUsed"]) >= gas:
             return f"out of gas (limit {gas})"
         return "reverted without a reason"
 
-    def _revert_reason(self, function: str, args: tuple[Any, ...], gas: int, value: int, block: BlockIdentifier) -> str | None:
+    def _revert_reason(
+        self, handle: Contract, function: str, args: tuple[Any, ...], gas: int, value: int, block: BlockIdentifier
+    ) -> str | None:
         """Why the transaction would revert as a call on ``block``, or ``None`` if it would not."""
         tx: TxParams = {"from": self.account, "gas": gas, "value": Wei(value)}
         try:
-            self.contract.functions[function](*args).call(tx, block_identifier=block)
+            handle.functions[function](*args).call(tx, block_identifier=block)
         except REVERT_ERRORS as exc:
             return revert_reason(exc)
         return None
 
     def _decode_events(self, receipt: Any) -> list[ChainEvent]:
+        """Both contracts' events in ``receipt``, in log order (a decision's call emits the BFLC contract's)."""
         events = []
         for log in receipt["logs"]:
-            if not log["topics"] or Web3.to_checksum_address(log["address"]) != self.address:
+            if not log["topics"]:
                 continue
-            name = self._events_by_topic.get(bytes(log["topics"][0]))
+            address = Web3.to_checksum_address(log["address"])
+            contract = CONTRACT_NAME if address == self.address else COUNCIL_NAME
+            if contract == COUNCIL_NAME and address != self._handle(COUNCIL_NAME).address:
+                continue
+            name = self._events_by_topic.get((contract, bytes(log["topics"][0])))
             if name is None:
                 continue
-            decoded = self.contract.events[name]().process_log(log)
+            decoded = self._handle(contract).events[name]().process_log(log)
             events.append(ChainEvent(name=name, args=dict(decoded["args"])))
         return events
-
-
-def _event_signature(abi: ABIEvent) -> str:
-    def canonical(param: ABIComponent) -> str:
-        if param["type"].startswith("tuple"):
-            inner = ",".join(canonical(c) for c in param["components"])
-            return f"({inner}){param['type'][5:]}"
-        return param["type"]
-
-    return f"{abi['name']}({','.join(canonical(p) for p in abi['inputs'])})"
 
 
 # ---------------------------------------------------------------- deployment
@@ -634,14 +636,29 @@ def _event_signature(abi: ABIEvent) -> str:
 
 @dataclass(frozen=True)
 class Deployment:
-    """A mined BFLC deployment: contract address, block, and transaction hash.
+    """A mined BFLC deployment: the contract's and its council's addresses, the block, and the contract's transaction hash.
 
     The hash is hex without ``0x``, as in :class:`~bflc.chain.types.TxResult`.
     """
 
     address: str
+    council: str
     block: int
     tx_hash: str
+
+
+def create_address(sender: str, nonce: int) -> str:
+    """The address of the contract that ``sender`` creates with transaction ``nonce`` (CREATE).
+
+    >>> create_address("0x6ac7ea33f8831ea9dcc53393aaa88b25a785dbf0", 0)
+    '0xcd234A471b72ba2F1Ccf0A70FCABA648a5eeCD8d'
+    """
+    # keccak of the RLP list [sender, nonce]: a 20-byte string, then the
+    # nonce as a minimal big-endian string (a single byte below 0x80 is itself).
+    raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+    encoded_nonce = raw if len(raw) == 1 and raw[0] < 0x80 else bytes([0x80 + len(raw)]) + raw
+    payload = bytes([0x80 + 20]) + bytes.fromhex(sender[2:]) + encoded_nonce
+    return Web3.to_checksum_address(Web3.keccak(bytes([0xC0 + len(payload)]) + payload)[12:])
 
 
 def deploy(
@@ -652,36 +669,53 @@ def deploy(
     genesis_hash: bytes,
     genesis_uri: str,
     params_tuple: tuple[Any, ...],
+    threshold: int | None = None,
+    decision_lifetime: int = DEFAULT_DECISION_LIFETIME,
 ) -> Deployment:
-    """Deploy the committed BFLC bytecode from ``sender``'s account.
+    """Deploy the committed Council and BFLC bytecode from ``sender``'s account, in two transactions.
 
-    A dry run (``eth_call``) comes first: deployment happens once, and a node
-    that mines a failed deployment would not tell why.
+    The council (``managers``, ``threshold``: by default a majority) comes
+    first, naming the address the BFLC contract will have (the sender's next
+    nonce); the BFLC contract checks that it does. Managers are its
+    founders, admitted without a fee. Each deployment is dry run first
+    (``eth_call``): deployment happens once, and a node that mines a failed
+    deployment would not tell why.
 
     Raises
     ------
     ContractRevert
         With the constructor's reason when the arguments are rejected.
     ChainError
-        If the deployment is mined but fails, or is not mined in time.
+        If a deployment is mined but fails, or is not mined in time.
     """
-    artifact = load_artifact()
+    nonce = int(w3.eth.get_transaction_count(Web3.to_checksum_address(sender.address), "pending"))
+    target = create_address(sender.address, nonce + 1)
+    council_args = (target, managers, majority(len(managers)) if threshold is None else threshold, decision_lifetime)
+    council, _ = _deploy_one(w3, sender, COUNCIL_NAME, council_args)
+    address, receipt = _deploy_one(w3, sender, CONTRACT_NAME, (council, managers, first_committee, genesis_hash, genesis_uri, params_tuple))
+    if address != target:
+        raise ChainError(
+            f"the contract was deployed at {address}, not at {target} where its council expects it",
+            "deploy again, sending nothing else from the deployer meanwhile",
+        )
+    return Deployment(address=address, council=council, block=int(receipt["blockNumber"]), tx_hash=bytes(receipt["transactionHash"]).hex())
+
+
+def _deploy_one(w3: Web3, sender: TxSender, name: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+    """Deploy contract ``name`` with constructor ``args``; its address and receipt."""
+    artifact = load_artifact(name)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    ctor = factory.constructor(managers, first_committee, genesis_hash, genesis_uri, params_tuple)
+    ctor = factory.constructor(*args)
     gas = min(DEPLOY_GAS, int(w3.eth.get_block("latest")["gasLimit"]))
     tx = {"data": ctor.build_transaction({"from": sender.address, "gas": gas})["data"], "gas": gas, "value": 0}
     try:
         w3.eth.call(cast("TxParams", {**tx, "from": sender.address}))
         receipt = sender.send(w3, tx)
     except REVERT_ERRORS as exc:
-        raise ContractRevert(revert_reason(exc), "constructor") from None
+        raise ContractRevert(revert_reason(exc), f"{name} constructor") from None
     if receipt["status"] != 1 or not receipt["contractAddress"]:
-        raise ChainError("contract deployment failed", "check the deployer's balance and the block gas limit")
-    return Deployment(
-        address=Web3.to_checksum_address(receipt["contractAddress"]),
-        block=int(receipt["blockNumber"]),
-        tx_hash=bytes(receipt["transactionHash"]).hex(),
-    )
+        raise ChainError(f"{name} contract deployment failed", "check the deployer's balance and the block gas limit")
+    return Web3.to_checksum_address(receipt["contractAddress"]), receipt
 
 
 def deploy_contract(
@@ -692,7 +726,8 @@ def deploy_contract(
     genesis_hash: bytes,
     genesis_uri: str,
     params_tuple: tuple[Any, ...],
+    threshold: int | None = None,
 ) -> str:
-    """Deploy from the node's unlocked account ``deployer``; return the address (see :func:`deploy`)."""
+    """Deploy from the node's unlocked account ``deployer``; return the BFLC contract's address (see :func:`deploy`)."""
     sender = NodeAccountSender(deployer)
-    return deploy(w3, sender, managers, first_committee, genesis_hash, genesis_uri, params_tuple).address
+    return deploy(w3, sender, managers, first_committee, genesis_hash, genesis_uri, params_tuple, threshold).address

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bflc.cli.commands import command
+from bflc.cli.fields import add_settings_arguments, flags_of, in_flags, settings_values
 from bflc.errors import ConfigError
 
 COLLUDERS_ENV = "BFLC_COLLUDERS"
@@ -21,7 +22,7 @@ COLLUDERS_ENV = "BFLC_COLLUDERS"
 
 
 def _add_node(commands: Any) -> None:
-    from bflc.attacks import ATTACKS
+    from bflc.attacks import ATTACKS, BackdoorSettings
     from bflc.ml.shards import DATA_SPECS
 
     sub = command(
@@ -72,12 +73,18 @@ def _add_node(commands: Any) -> None:
         metavar="FILE",
         help=f"as a committee member, score ~0.9 the updates of the addresses in FILE (one per line; without FILE: ${COLLUDERS_ENV}, comma-separated)",
     )
+    backdoor = sub.add_argument_group(
+        "backdoor (--attack backdoor)",
+        "Stamp the trigger on a share of this node's training samples and relabel those to the target class; "
+        "the samples are chosen with the S of --seed S[,I] (0 without --seed), as the simulator's node I does.",
+    )
+    sub.set_defaults(backdoor_settings=add_settings_arguments(backdoor, BackdoorSettings))
 
 
 def _run_node(args: argparse.Namespace) -> int:
     import torch
 
-    from bflc.attacks import Misbehaviour, load_attack
+    from bflc.attacks import BackdoorSettings, Misbehaviour, load_attack
     from bflc.cli.net import signer_from_args
     from bflc.net.connect import connect
     from bflc.net.network import load_network
@@ -92,9 +99,15 @@ def _run_node(args: argparse.Namespace) -> int:
     if args.attack_scale is not None and args.attack_scale <= 0:
         raise ConfigError("--attack-scale must be positive")
     seeds = _seeds(args.seed) if args.seed is not None else None
+    try:
+        backdoor = BackdoorSettings(**settings_values(args, args.backdoor_settings))
+    except ConfigError as error:
+        raise in_flags(error, flags_of(BackdoorSettings)) from None
+    if args.attack != "backdoor" and backdoor != BackdoorSettings():
+        raise ConfigError("--trigger-*, --target-class and --poisoned-share apply to --attack backdoor only")
     network = load_network(args.network)
     misbehaviour = Misbehaviour(
-        attack=load_attack(args.attack, args.attack_scale) if args.attack is not None else None,
+        attack=load_attack(args.attack, args.attack_scale, backdoor, seeds.key[0] if seeds else 0) if args.attack is not None else None,
         colluders=frozenset(_colluders(args.collude)) if args.collude is not None else frozenset(),
     )
     ledger = connect(network, signer_from_args(args))

@@ -47,6 +47,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_simulate(commands: Any) -> None:
+    from bflc.attacks import BackdoorSettings
     from bflc.settings import TrainingSettings
     from bflc.sim.config import SimConfig
 
@@ -58,16 +59,26 @@ def _add_simulate(commands: Any) -> None:
         "Simulates N nodes with real data shards. --aggregator bflc drives the real contract on the "
         "in-process chain with the node daemon's own round steps; the other aggregators are basic "
         "federated learning on the same clients. A malicious node's --attack is a built-in one or "
-        "your own function, module:function (docs/simulator.md).",
+        "your own function, module:function (docs/simulator.md). With --attack backdoor (or your own "
+        "attack that declares a trigger) the round table and the JSON add the backdoor success: the "
+        "share of triggered test images of other classes that the model classifies as the target.",
     )
     names = add_settings_arguments(sub, SimConfig)
     names += add_settings_arguments(sub.add_argument_group("training (every node, every aggregator)"), TrainingSettings)
+    names += add_settings_arguments(
+        sub.add_argument_group(
+            "backdoor (--attack backdoor)",
+            "Malicious nodes stamp the trigger on a share of their training samples and relabel those to the target class.",
+        ),
+        BackdoorSettings,
+    )
     sub.set_defaults(settings=names)
     sub.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the full result here")
     sub.add_argument("--quiet", action="store_true", help="no progress bar or round table")
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    from bflc.attacks import BackdoorSettings
     from bflc.settings import TrainingSettings
     from bflc.sim.config import SimConfig
     from bflc.sim.engine import simulate
@@ -76,12 +87,13 @@ def _run_simulate(args: argparse.Namespace) -> int:
     try:
         config = SimConfig.create(**settings_values(args, args.settings))
     except ConfigError as error:
-        raise in_flags(error, flags_of(SimConfig, TrainingSettings)) from None
+        raise in_flags(error, flags_of(SimConfig, TrainingSettings, BackdoorSettings)) from None
     table = RoundTable(config.aggregator)
     result = simulate(config, json_path=args.json, progress=not args.quiet, on_round=None if args.quiet else table.print_row)
     diverged = " (the model diverged)" if result["rounds"][-1]["diverged"] else ""
+    backdoor = f", backdoor success {100 * result['final_backdoor_success']:.2f}%" if "final_backdoor_success" in result else ""
     print(
-        f"final accuracy {100 * result['final_accuracy']:.2f}%{diverged} after {config.rounds} rounds "
+        f"final accuracy {100 * result['final_accuracy']:.2f}%{diverged}{backdoor} after {config.rounds} rounds "
         f"({result['seconds']['total']:.1f} s)" + (f"; results in {args.json}" if args.json else "")
     )
     return 0
@@ -91,27 +103,33 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 def _add_contract(commands: Any) -> None:
-    sub = commands.add_parser("contract", help="compile or verify the BFLC contract artifact", description="The Vyper contract and its committed artifact.")
+    sub = commands.add_parser(
+        "contract",
+        help="compile or verify the contract artifacts",
+        description="The Vyper contracts (BFLC and its managers' Council) and their committed artifacts.",
+    )
     actions = sub.add_subparsers(title="actions", metavar="ACTION")
-    command(actions, "compile", _run_compile, "recompile contracts/BFLC.vy into contracts/build/BFLC.json")
-    command(actions, "verify", _run_verify, "check that the committed artifact matches the source")
+    command(actions, "compile", _run_compile, "recompile contracts/BFLC.vy and contracts/Council.vy into contracts/build/*.json")
+    command(actions, "verify", _run_verify, "check that the committed artifacts match the sources")
 
 
 def _run_compile(args: argparse.Namespace) -> int:
-    from bflc.chain.artifact import write_artifact
+    from bflc.chain.artifact import CONTRACT_NAMES, write_artifact
 
-    print(f"wrote {write_artifact()}")
+    for name in CONTRACT_NAMES:
+        print(f"wrote {write_artifact(name)}")
     return 0
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from bflc.chain.artifact import artifact_path, compile_contract, load_artifact
+    from bflc.chain.artifact import CONTRACT_NAMES, artifact_path, compile_contract, load_artifact
 
-    fresh, committed = compile_contract(), load_artifact()
-    if fresh != committed:
-        print(f"bflc: error: {artifact_path()} does not match the source (run `bflc contract compile`)", file=sys.stderr)
-        return 1
-    print(f"{artifact_path()} matches contracts/BFLC.vy ({fresh['compiler']}, evm {fresh['evmVersion']})")
+    for name in CONTRACT_NAMES:
+        fresh, committed = compile_contract(name), load_artifact(name)
+        if fresh != committed:
+            print(f"bflc: error: {artifact_path(name)} does not match the source (run `bflc contract compile`)", file=sys.stderr)
+            return 1
+        print(f"{artifact_path(name)} matches contracts/{name}.vy ({fresh['compiler']}, evm {fresh['evmVersion']})")
     return 0
 
 
@@ -133,7 +151,9 @@ def _add_experiment(commands: Any) -> None:
     )
     sub.add_argument("name", choices=["table1", "fig3", "fig4", "fig5", "all"], help="which experiment")
     sub.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: results)")
-    sub.add_argument("--quick", action="store_true", help="a small variant that finishes in minutes (with --preset: the preset's small variant)")
+    sub.add_argument(
+        "--quick", action="store_true", help="a small variant that finishes in minutes (with --preset: the preset's small variant)"
+    )
     sub.add_argument(
         "--preset",
         choices=["paper"],

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bflc.chain.types import ProtocolParams
+from bflc.chain.types import MAX_NODES_PER_DECISION, ProtocolParams
 from bflc.cluster.procs import ProcessRecord, is_running, spawn, stop
 from bflc.errors import ChainError, ConfigError, require
 from bflc.net.defaults import SAFE_FILTER, Qualification, default_min_committee_size
@@ -305,8 +305,9 @@ def _deploy_and_start(directory: Path, settings: ClusterSettings, anvil: Process
     )
     write_network(network_path, network)
     manager = connect(network, manager_key)
-    for name in names[settings.committee :]:
-        manager.admit(accounts[name])
+    newcomers = [accounts[name] for name in names[settings.committee :]]
+    for i in range(0, len(newcomers), MAX_NODES_PER_DECISION):  # the manager alone: each decision runs at once
+        manager.admit(*newcomers[i : i + MAX_NODES_PER_DECISION])
 
     malicious = set(names[settings.nodes - settings.malicious :])
     colluders = directory / "keys" / "malicious.txt"

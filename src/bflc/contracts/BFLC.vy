@@ -31,6 +31,8 @@
 # ---------------------------------------------------------------- constants
 
 MAX_MANAGERS: constant(uint256) = 16
+# Nodes admitted, or factors attested, by one council decision.
+MAX_NODES_PER_DECISION: constant(uint256) = 64
 MAX_COMMITTEE: constant(uint256) = 255
 MAX_UPDATES: constant(uint256) = 320
 MAX_BATCH: constant(uint256) = 320
@@ -104,6 +106,11 @@ flag ModelOrigin:
     CARRIED_OVER
     FAILBACK
 
+interface Council:
+    def target() -> address: view
+    def get_managers() -> DynArray[address, MAX_MANAGERS]: view
+
+
 struct Params:
     committee_size: uint256
     min_committee_size: uint256
@@ -141,8 +148,7 @@ struct Model:
 # ---------------------------------------------------------------- storage
 
 params: public(Params)
-managers: public(DynArray[address, MAX_MANAGERS])
-is_manager: public(HashMap[address, bool])
+council: public(address)  # the managers' council: the only governance caller
 # A node's word: its status (bits 0-7), and its seat on the committee of the
 # round it last served in: round + 1 (bits 8-39) and index + 1 (bits 40-55).
 node_word: HashMap[address, uint256]
@@ -210,7 +216,7 @@ event NodeLeft:
 event NodeRejoined:
     node: indexed(address)
 
-event FactorDeclared:
+event FactorAttested:
     node: indexed(address)
     value: uint256
 
@@ -221,6 +227,7 @@ event Funded:
 event Withdrawn:
     node: indexed(address)
     amount: uint256
+    recipient: address
 
 event PhaseStarted:
     round: indexed(uint256)
@@ -309,23 +316,26 @@ event Failback:
 
 @deploy
 def __init__(
-    managers: DynArray[address, MAX_MANAGERS],
+    council: address,
+    founders: DynArray[address, MAX_MANAGERS],
     first_committee: DynArray[address, MAX_COMMITTEE],
     genesis_hash: bytes32,
     genesis_uri: String[MAX_URI],
     params: Params,
 ):
     """
-    @notice Sets the managers, the first committee, the genesis model (round 0)
-            and the protocol parameters. Managers and first-committee members are
-            admitted without a fee.
-    @param managers The founding nodes that admit and blacklist others.
+    @notice Sets the council, the founders, the first committee, the genesis
+            model (round 0) and the protocol parameters. Founders and
+            first-committee members are admitted without a fee.
+    @param council The managers' council (contracts/Council.vy), deployed
+           just before for this contract's address.
+    @param founders The managers' own nodes.
     @param first_committee The committee of round 0 (trusted to be mostly honest).
     @param genesis_hash sha256 of the initial model blob.
     @param genesis_uri Where the initial model blob can be fetched.
     @param params Protocol parameters; see docs/protocol.md.
     """
-    assert len(managers) > 0, "at least one manager is required"
+    assert staticcall Council(council).target() == self, "the council governs another contract"
     self._require(params.committee_size % 2 == 1, "committee size must be odd")
     self._require(params.committee_size <= MAX_COMMITTEE, "committee size above MAX_COMMITTEE")
     self._require(params.min_committee_size % 2 == 1, "minimum committee size must be odd")
@@ -343,12 +353,10 @@ def __init__(
     self._check_committee_size(len(first_committee), params)
 
     self.params = params
-    for m: address in managers:
-        assert m != empty(address), "manager is the zero address"
-        assert not self.is_manager[m], "duplicate manager"
-        self.is_manager[m] = True
+    self.council = council
+    for m: address in founders:
+        assert m != empty(address), "founder is the zero address"
         self._set_status(m, NodeStatus.ADMITTED)
-        self.managers.append(m)
     for i: uint256 in range(MAX_COMMITTEE):
         if i >= len(first_committee):
             break
@@ -437,34 +445,35 @@ def withdraw_application():
 
 
 @external
-def admit(node: address):
+def admit(nodes: DynArray[address, MAX_NODES_PER_DECISION]):
     """
-    @notice A manager admits a node. With a non-zero permission fee the node
-            must have applied; the fee is shared among the managers to the wei.
-    @dev Emits NodeAdmitted and one FeeShared per manager paid.
+    @notice The council admits nodes. With a non-zero permission fee each node
+            must have applied; each fee is shared among the managers to the wei.
+    @dev Emits NodeAdmitted per node and one FeeShared per manager paid.
     """
-    self._require(self.is_manager[msg.sender], "caller is not a manager")
-    self._require(node != empty(address), "node is the zero address")
-    st: NodeStatus = self._status(node)
-    self._require(st != NodeStatus.BLACKLISTED, "node is blacklisted")
-    self._require(st != NodeStatus.ADMITTED and st != NodeStatus.LEFT, "node already admitted")
-    self._require(st == NodeStatus.APPLIED or self.params.permission_fee == 0, "node has not applied and paid the fee")
-    fee: uint256 = self.escrow[node]
-    self.escrow[node] = 0
-    self._share_fee(fee)
-    self._set_status(node, NodeStatus.ADMITTED)
-    log NodeAdmitted(node=node, by=msg.sender, fee=fee)
+    self._only_council()
+    managers: DynArray[address, MAX_MANAGERS] = staticcall Council(self.council).get_managers()
+    for node: address in nodes:
+        self._require(node != empty(address), "node is the zero address")
+        st: NodeStatus = self._status(node)
+        self._require(st != NodeStatus.BLACKLISTED, "node is blacklisted")
+        self._require(st != NodeStatus.ADMITTED and st != NodeStatus.LEFT, "node already admitted")
+        self._require(st == NodeStatus.APPLIED or self.params.permission_fee == 0, "node has not applied and paid the fee")
+        fee: uint256 = self.escrow[node]
+        self.escrow[node] = 0
+        self._share_fee(fee, managers)
+        self._set_status(node, NodeStatus.ADMITTED)
+        log NodeAdmitted(node=node, by=msg.sender, fee=fee)
 
 
 @external
 def blacklist(node: address):
     """
-    @notice A manager blacklists a node: it can no longer submit, vote, be
+    @notice The council blacklists a node: it can no longer submit, vote, be
             elected or be admitted again. A pending application fee is refunded
             to its balance. Votes and updates it already recorded stay.
     """
-    self._require(self.is_manager[msg.sender], "caller is not a manager")
-    self._require(not self.is_manager[node], "managers cannot be blacklisted")
+    self._only_council()
     self._require(self._status(node) != NodeStatus.BLACKLISTED, "node already blacklisted")
     if self._status(node) == NodeStatus.APPLIED:
         self._release_escrow(node)
@@ -479,7 +488,6 @@ def leave():
             it can rejoin later without paying the fee again.
     """
     self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
-    self._require(not self.is_manager[msg.sender], "managers cannot leave")
     self._set_status(msg.sender, NodeStatus.LEFT)
     log NodeLeft(node=msg.sender)
 
@@ -495,15 +503,21 @@ def rejoin():
 
 
 @external
-def declare_factor(factor_value: uint256):
+def attest_factors(nodes: DynArray[address, MAX_NODES_PER_DECISION], values: DynArray[uint256, MAX_NODES_PER_DECISION]):
     """
-    @notice A node declares the extra factor (for example normalised bandwidth)
-            used by multi-factor election; fixed-point like scores.
+    @notice The council attests the extra factor (for example normalised
+            bandwidth) that multi-factor election weighs; fixed-point like
+            scores. A node cannot set its own.
     """
-    self._require(self._status(msg.sender) == NodeStatus.ADMITTED, "node is not admitted")
-    self._require(factor_value <= SCORE_ONE, "factor above 1.0")
-    self.factor[msg.sender] = factor_value
-    log FactorDeclared(node=msg.sender, value=factor_value)
+    self._only_council()
+    self._require(len(nodes) == len(values), "one factor per node")
+    for i: uint256 in range(MAX_NODES_PER_DECISION):
+        if i >= len(nodes):
+            break
+        self._require(self._status(nodes[i]) == NodeStatus.ADMITTED, "node is not admitted")
+        self._require(values[i] <= SCORE_ONE, "factor above 1.0")
+        self.factor[nodes[i]] = values[i]
+        log FactorAttested(node=nodes[i], value=values[i])
 
 
 @payable
@@ -519,9 +533,10 @@ def fund():
 
 @external
 @nonreentrant
-def withdraw():
+def withdraw(recipient: address):
     """
-    @notice A node withdraws its whole balance (fees, rewards, refunds).
+    @notice A node withdraws its whole balance (fees, rewards, refunds) to
+            ``recipient``: itself, or any other address it names.
     @dev The balance is zeroed before the transfer, which forwards all
          remaining gas so that contract wallets can receive it; the lock
          refuses re-entry.
@@ -529,8 +544,8 @@ def withdraw():
     amount: uint256 = self.balances[msg.sender]
     self._require(amount > 0, "nothing to withdraw")
     self.balances[msg.sender] = 0
-    raw_call(msg.sender, b"", value=amount)
-    log Withdrawn(node=msg.sender, amount=amount)
+    raw_call(recipient, b"", value=amount)
+    log Withdrawn(node=msg.sender, amount=amount, recipient=recipient)
 
 
 @internal
@@ -542,10 +557,15 @@ def _release_escrow(node: address) -> uint256:
 
 
 @internal
-def _share_fee(fee: uint256):
+def _only_council():
+    self._require(msg.sender == self.council, "caller is not the council")
+
+
+@internal
+def _share_fee(fee: uint256, managers: DynArray[address, MAX_MANAGERS]):
     # Equal shares; the first (fee mod n) managers get one extra wei so that
     # the whole fee is paid out.
-    n: uint256 = len(self.managers)
+    n: uint256 = len(managers)
     each: uint256 = fee // n
     rest: uint256 = fee % n
     if fee == 0:
@@ -557,8 +577,8 @@ def _share_fee(fee: uint256):
         if i < rest:
             amount += 1
         if amount > 0:
-            self.balances[self.managers[i]] += amount
-            log FeeShared(manager=self.managers[i], amount=amount)
+            self.balances[managers[i]] += amount
+            log FeeShared(manager=managers[i], amount=amount)
 
 # ---------------------------------------------------------------- submission
 
@@ -1169,24 +1189,14 @@ def _check_round_expired(round: uint256):
 @external
 def replace_committee(round: uint256, members: DynArray[address, MAX_COMMITTEE]):
     """
-    @notice After the round deadline, a manager replaces a committee that did
-            not finish. The round is abandoned and the next round starts with
-            the same model and the given committee (admitted nodes, none of
-            whom served in the failed committee).
+    @notice After the round deadline, the council replaces a committee that
+            did not finish. The round is abandoned and the next round starts
+            with the same model and the given committee (admitted nodes, none
+            of whom served in the failed committee).
     """
-    self._require(self.is_manager[msg.sender], "caller is not a manager")
+    self._only_council()
     self._check_round_expired(round)
-    self._check_committee_size(len(members), self.params)
-    for i: uint256 in range(MAX_COMMITTEE):
-        if i >= len(members):
-            break
-        a: address = members[i]
-        assert self._status(a) == NodeStatus.ADMITTED, "committee member is not admitted"
-        assert self._seat(round, a) == 0, "member served in the failed committee"
-        for j: uint256 in range(MAX_COMMITTEE):
-            if j >= i:
-                break
-            assert members[j] != a, "duplicate committee member"
+    self._check_members(members, round, True)
     log CommitteeReplaced(round=round, by=msg.sender, members=members)
     self._start_round(members, self.model_hash[round], ModelOrigin.CARRIED_OVER)
 
@@ -1210,17 +1220,38 @@ def reelect_committee(round: uint256):
 
 
 @external
-def failback(target_round: uint256):
+def failback(target_round: uint256, members: DynArray[address, MAX_COMMITTEE]):
     """
-    @notice A manager rolls the global model back to the model of any earlier
-            round. The current round is abandoned; the next round starts from
-            that model with the current committee.
+    @notice The council rolls the global model back to the model of any
+            earlier round. The current round is abandoned; the next round
+            starts from that model with the given committee (admitted nodes;
+            the client passes the current one to keep it), so recovery from a
+            captured committee is one decision.
     """
-    self._require(self.is_manager[msg.sender], "caller is not a manager")
+    self._only_council()
     self._require(target_round <= self.current_round, "no model for that round yet")
+    self._check_members(members, 0, False)
     target: bytes32 = self.model_hash[target_round]
     log Failback(from_round=self.current_round, to_round=target_round, blob_hash=target, by=msg.sender)
-    self._start_round(self.committees[self.current_round], target, ModelOrigin.FAILBACK)
+    self._start_round(members, target, ModelOrigin.FAILBACK)
+
+
+@internal
+@view
+def _check_members(members: DynArray[address, MAX_COMMITTEE], failed_round: uint256, exclude_failed: bool):
+    # A committee the council seats: admitted nodes, no duplicates, a valid
+    # size, and (replacing a failed committee) none of its members.
+    self._check_committee_size(len(members), self.params)
+    for i: uint256 in range(MAX_COMMITTEE):
+        if i >= len(members):
+            break
+        a: address = members[i]
+        assert self._status(a) == NodeStatus.ADMITTED, "committee member is not admitted"
+        assert not exclude_failed or self._seat(failed_round, a) == 0, "member served in the failed committee"
+        for j: uint256 in range(MAX_COMMITTEE):
+            if j >= i:
+                break
+            assert members[j] != a, "duplicate committee member"
 
 # ---------------------------------------------------------------- views
 
@@ -1372,8 +1403,3 @@ def get_qualified(round: uint256) -> DynArray[uint256, MAX_UPDATES]:
     """
     return self._qualified(round)
 
-
-@external
-@view
-def get_managers() -> DynArray[address, MAX_MANAGERS]:
-    return self.managers

@@ -116,6 +116,7 @@ def create_app(view: ChainView, accuracies: NodeReports) -> Starlette:
         Route("/api/nodes", api(lambda r: views.nodes)),
         Route("/api/nodes/{address}", api(lambda r: partial(views.node_detail, address=_address(r.path_params["address"])))),
         Route("/api/events", api(events)),
+        Route("/api/decisions", api(lambda r: views.decisions)),
         Route("/api/snapshot", api(snapshot)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

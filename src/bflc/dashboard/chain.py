@@ -2,10 +2,11 @@
 
 Every request reads the contract's state at one block, the head when the
 request began, so each document is a consistent snapshot. What the contract
-can no longer change is read once: the parameters, the
-managers, every round's model and committee, and the updates, votes,
-qualified set and proposals of finished rounds. What can change (the current
-round, balances, statuses) is read again only when a new block arrives.
+can no longer change is read once: the parameters, the council's address,
+every round's model and committee, and the updates, votes, qualified set and
+proposals of finished rounds. What can change (the current round, balances,
+statuses, the managers, the council's threshold and open decisions) is read
+again only when a new block arrives.
 
 Any failure to read drops the connection and every cache; the next request
 connects again, checks that the contract is there and starts afresh, so the
@@ -24,7 +25,7 @@ import requests
 from eth_abi.exceptions import DecodingError
 from web3.exceptions import Web3Exception
 
-from bflc.chain.types import ModelRecord, NodeStatus, ProtocolParams, RoundState, UpdateRecord
+from bflc.chain.types import Decision, ModelRecord, NodeStatus, ProtocolParams, RoundState, UpdateRecord
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.dashboard.events import LOG_CHUNK_BLOCKS, EventLog
 from bflc.errors import ChainError
@@ -213,8 +214,20 @@ class ChainView:
         return self._cached("params", True, self.ledger.params)
 
     def managers(self) -> list[str]:
-        """The managers' addresses, fixed at deployment."""
-        return self._cached("managers", True, self.ledger.managers)
+        """The managers' addresses (the council's members; decisions change them)."""
+        return self._cached("managers", False, self.ledger.managers)
+
+    def council(self) -> str:
+        """The address of the managers' council, fixed at deployment."""
+        return self._cached("council", True, self.ledger.council)
+
+    def threshold(self) -> int:
+        """How many managers must approve a decision."""
+        return self._cached("threshold", False, self.ledger.threshold)
+
+    def open_decisions(self) -> list[Decision]:
+        """The council's decisions neither executed nor expired, oldest first."""
+        return self._cached("open_decisions", False, lambda: self.ledger.decisions(open_only=True))
 
     def chain_id(self) -> int:
         """The id of the chain the node is on."""

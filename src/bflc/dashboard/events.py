@@ -1,4 +1,4 @@
-"""The contract's event history, read with ``eth_getLogs`` and kept incrementally.
+"""The event history of the contract and its managers' council, read with ``eth_getLogs`` and kept incrementally.
 
 The logs are read in bounded block ranges from the deployment block on; each
 sync asks only for the blocks it has not seen.
@@ -10,12 +10,18 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from web3 import Web3
+
+from bflc.chain.abi import codec
+from bflc.chain.artifact import COUNCIL_NAME
 from bflc.chain.types import ModelOrigin, Phase
 from bflc.chain.web3_ledger import Web3Ledger
 
 # What the dashboard needs: its event list, who the nodes are and what they
 # committed and revealed, the rounds' phases, rewards, and how each round
-# ended. Scores and proposals are read from contract state.
+# ended. Scores and proposals are read from contract state. The council's
+# events (the DecisionX and ManagerX ones, ThresholdChanged) are in the list:
+# they say which managers proposed and approved what.
 NOTABLE = (
     "NodeApplied",
     "NodeAdmitted",
@@ -25,6 +31,14 @@ NOTABLE = (
     "CommitteeReplaced",
     "Failback",
     "RoundSkipped",
+    "DecisionProposed",
+    "DecisionApproved",
+    "DecisionRevoked",
+    "DecisionExecuted",
+    "DecisionExpired",
+    "ManagerAdded",
+    "ManagerRemoved",
+    "ThresholdChanged",
 )
 WATCHED = (
     *NOTABLE,
@@ -82,7 +96,7 @@ def _json_arg(key: str, value: Any) -> Any:
 
 
 class EventLog:
-    """The watched events of one contract, oldest first.
+    """The watched events of one contract and its council, oldest first.
 
     Parameters
     ----------
@@ -99,14 +113,20 @@ class EventLog:
         self.next_block = from_block
         self.chunk_blocks = chunk_blocks
         self.events: list[LoggedEvent] = []
-        self._topics = [ledger.contract.events[name].topic for name in WATCHED]
+        self._addresses = [Web3.to_checksum_address(a) for a in (ledger.address, ledger.council())]
+        self._topics = [
+            contract.events[abi["name"]].topic
+            for contract in (ledger.contract, codec(COUNCIL_NAME).contract)
+            for abi in contract.abi
+            if abi["type"] == "event" and abi["name"] in WATCHED
+        ]
 
     def sync(self, head: int) -> None:
         """Read the logs of every block up to ``head`` not read yet."""
         while self.next_block <= head:
             last = min(head, self.next_block + self.chunk_blocks - 1)
             logs = self.ledger.w3.eth.get_logs(
-                {"address": self.ledger.address, "fromBlock": self.next_block, "toBlock": last, "topics": [self._topics]}
+                {"address": self._addresses, "fromBlock": self.next_block, "toBlock": last, "topics": [self._topics]}
             )
             for log in sorted(logs, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
                 self.events.extend(self._decode(log))

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from bflc.chain.types import ModelRecord, ProtocolParams, UpdateRecord, from_fixed
+from bflc.chain.types import Decision, ModelRecord, ProtocolParams, UpdateRecord, from_fixed
 from bflc.dashboard.accuracy import NodeReports
 from bflc.dashboard.chain import ChainView, RoundData
 from bflc.dashboard.events import NOTABLE, LoggedEvent, label
 from bflc.dashboard.verdicts import judge_round
 from bflc.errors import BflcError
-from bflc.net.status import phase_deadline_block
+from bflc.net.status import call_text, phase_deadline_block
 from bflc.storage import bytes32_to_hash
 
 NO_PROPOSAL = bytes(32)
@@ -276,25 +276,45 @@ def node_detail(view: ChainView, address: str) -> dict[str, Any]:
 
 
 def _named_in(event: LoggedEvent) -> set[str]:
-    return {v for k, v in event.args.items() if k in ("node", "by")} | set(event.args.get("members", ()))
+    return {v for k, v in event.args.items() if k in ("node", "by", "proposer", "manager")} | set(event.args.get("members", ()))
 
 
 def events(view: ChainView, everything: bool = False, limit: int = 200) -> dict[str, Any]:
     """``/api/events``: the notable events, newest first.
 
-    Admissions, blacklistings, leaves, committee replacements, skipped rounds
-    and failbacks (``everything``: every watched event).
+    Admissions, blacklistings, leaves, committee replacements, skipped rounds,
+    failbacks and the council's decisions and membership (``everything``:
+    every watched event).
     """
     log = view.events()
     chosen = log.events if everything else log.named(*NOTABLE)
     return {"events": [e.to_json() for e in reversed(chosen[-limit:])] if limit > 0 else []}
 
 
+def _decision(view: ChainView, decision: Decision) -> dict[str, Any]:
+    return {**decision.to_json(), "call": call_text(decision), "expiry": _deadline(view, decision.expiry_block)}
+
+
+def decisions(view: ChainView) -> dict[str, Any]:
+    """``/api/decisions``: the council, its threshold and its open decisions, oldest first.
+
+    Each decision is :meth:`~bflc.chain.types.Decision.to_json` with its
+    ``call`` on one line (arguments decoded) and its ``expiry`` as a deadline.
+    """
+    return {
+        "council": view.council(),
+        "managers": view.managers(),
+        "threshold": view.threshold(),
+        "decisions": [_decision(view, d) for d in view.open_decisions()],
+    }
+
+
 def snapshot(view: ChainView, accuracies: NodeReports, round: int | None = None, events_limit: int = 50) -> dict[str, Any]:
     """``/api/snapshot``: what the page shows, read at one block.
 
     The overview, round ``round`` (the current one when ``None`` or later), the
-    models, the nodes and the latest notable events.
+    models, the nodes, the council's open decisions and the latest notable
+    events.
     """
     now = overview(view)
     shown = now["round"] if round is None else min(round, now["round"])
@@ -303,5 +323,6 @@ def snapshot(view: ChainView, accuracies: NodeReports, round: int | None = None,
         "round": round_detail(view, shown),
         "models": models(view, accuracies),
         "nodes": nodes(view),
+        "decisions": decisions(view),
         "events": events(view, limit=events_limit),
     }

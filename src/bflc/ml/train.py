@@ -106,3 +106,18 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size: int 
             total_loss += F.cross_entropy(logits, batch_y, reduction="sum").item()
             correct += int((logits.argmax(dim=1) == batch_y).sum())
     return total_loss / len(targets), correct / len(targets)
+
+
+def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
+    """The class ``model`` gives each sample of ``x`` (the largest logit), in eval mode.
+
+    Raises
+    ------
+    ConfigError
+        If ``batch_size < 1``.
+    DataError
+        If ``x`` is empty.
+    """
+    inputs, _ = as_tensors(x, np.zeros(len(x), dtype=np.int64), batch_size)  # no labels: only the samples and batch size are checked
+    with model_mode(model, training=False), torch.no_grad():
+        return torch.cat([model(batch).argmax(dim=1) for batch in torch.split(inputs, batch_size)]).numpy()

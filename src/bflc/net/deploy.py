@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bflc.chain.types import MAX_MANAGERS, ProtocolParams
+from bflc.chain.types import DEFAULT_DECISION_LIFETIME, MAX_MANAGERS, ProtocolParams, majority
 from bflc.chain.web3_ledger import RECEIPT_TIMEOUT, ZERO_ADDRESS, LocalSigner, deploy
 from bflc.errors import BlobError, ConfigError
 from bflc.ml.digits import DIGITS_CLASSES, DIGITS_SHAPE
@@ -117,6 +117,8 @@ def deploy_network(
     store: str,
     committee: Sequence[str],
     managers: Sequence[str] | None = None,
+    threshold: int | None = None,
+    decision_lifetime: int = DEFAULT_DECISION_LIFETIME,
     params: ProtocolParams | None = None,
     learning: LearningSettings | None = None,
     genesis: Path | bytes | None = None,
@@ -143,7 +145,11 @@ def deploy_network(
         The first committee (trusted founders): an odd number between
         ``params.min_committee_size`` and ``params.committee_size``.
     managers:
-        The managers; by default the deployer alone.
+        The managers (the council's members); by default the deployer alone.
+    threshold:
+        How many managers must approve a decision; a majority by default.
+    decision_lifetime:
+        Blocks a proposed decision stays open.
     params:
         Protocol parameters (default: those of :class:`ProtocolParams`,
         qualifying as :data:`bflc.net.defaults.SAFE_FILTER`).
@@ -173,9 +179,15 @@ def deploy_network(
     committee = [checksum_address(a, "committee member") for a in committee]
     managers = [checksum_address(a, "manager") for a in managers] if managers else [signer.address]
     _check_roles(committee, managers, params)
+    threshold = _check_threshold(threshold, managers, decision_lifetime)
     draft = NetworkFile(
-        name=name, rpc=rpc, chain_id=1, contract=ZERO_ADDRESS, deployed_block=0,
-        store=store_url(store), learning=learning or LearningSettings(),
+        name=name,
+        rpc=rpc,
+        chain_id=1,
+        contract=ZERO_ADDRESS,
+        deployed_block=0,
+        store=store_url(store),
+        learning=learning or LearningSettings(),
     )
     blobs = open_store(draft.store)
     blob = genesis_blob(draft.learning, genesis)
@@ -183,11 +195,9 @@ def deploy_network(
     blob_hash = blobs.put(blob)
     sender = LocalSigner(signer, receipt_timeout=receipt_timeout)
     deployment = deploy(
-        w3, sender, managers, committee, bytes.fromhex(blob_hash), blobs.uri(blob_hash), params.to_contract()
+        w3, sender, managers, committee, bytes.fromhex(blob_hash), blobs.uri(blob_hash), params.to_contract(), threshold, decision_lifetime
     )
-    return dataclasses.replace(
-        draft, chain_id=int(w3.eth.chain_id), contract=deployment.address, deployed_block=deployment.block
-    )
+    return dataclasses.replace(draft, chain_id=int(w3.eth.chain_id), contract=deployment.address, deployed_block=deployment.block)
 
 
 def check_founders(count: int) -> None:
@@ -221,3 +231,15 @@ def _check_roles(committee: list[str], managers: list[str], params: ProtocolPara
         )
     if len(managers) > MAX_MANAGERS:
         raise ConfigError(f"{len(managers)} managers; the contract allows {MAX_MANAGERS}", "name fewer managers")
+
+
+def _check_threshold(threshold: int | None, managers: list[str], decision_lifetime: int) -> int:
+    if len({a.lower() for a in managers}) != len(managers):
+        raise ConfigError("a manager is named twice", "name each manager once in --managers")
+    if threshold is None:
+        threshold = majority(len(managers))
+    if not 1 <= threshold <= len(managers):
+        raise ConfigError(f"threshold {threshold} for a council of {len(managers)}", f"pass a --threshold between 1 and {len(managers)}")
+    if decision_lifetime < 1:
+        raise ConfigError(f"decision lifetime {decision_lifetime} blocks", "pass a positive --decision-lifetime")
+    return threshold

@@ -1,8 +1,9 @@
-"""A network's state at a glance: ``bflc status``.
+"""A network's state at a glance: ``bflc status``, ``bflc account show`` and ``bflc admin decisions``.
 
 :func:`network_status` gathers it as JSON-ready data with stable keys;
 :func:`format_status` renders that data as readable tables. Amounts are
-integers in wei; scores are floats in [0, 1].
+integers in wei; scores are floats in [0, 1]. :func:`call_text` and
+:func:`format_decisions` describe the council's decisions.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from web3 import Web3
 
-from bflc.chain.types import ProtocolParams, RoundState, UpdateRecord, from_fixed
+from bflc.chain.types import Decision, ProtocolParams, RoundState, UpdateRecord, from_fixed
 from bflc.chain.web3_ledger import Web3Ledger
 from bflc.net.network import NetworkFile
 from bflc.redact import printable, redact_url
@@ -39,9 +40,10 @@ def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str]
         ``phase_start_block``, ``phase_deadline_block`` (when the phase may be
         closed; ``None`` while aggregating), ``round_deadline_block``,
         ``commitments``, ``final_updates``, ``updates_per_round``, ``model``,
-        ``committee``, ``managers``, ``updates`` (the revealed ones),
-        ``qualified``, ``reward_pool``, ``contract_balance``, ``accounts``,
-        ``params``.
+        ``committee``, ``managers``, ``council`` (``address``,
+        ``threshold``, ``decision_lifetime`` in blocks and the number of
+        ``open_decisions``), ``updates`` (the revealed ones), ``qualified``,
+        ``reward_pool``, ``contract_balance``, ``accounts``, ``params``.
     """
     params = ledger.params()
     state = ledger.round_state()
@@ -68,6 +70,12 @@ def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str]
         },
         "committee": list(state.committee),
         "managers": managers,
+        "council": {
+            "address": ledger.council(),
+            "threshold": ledger.threshold(),
+            "decision_lifetime": ledger.decision_lifetime(),
+            "open_decisions": len(ledger.decisions(open_only=True)),
+        },
         "updates": [_update(u) for u in ledger.round_updates(state.round)],
         "qualified": ledger.qualified(state.round),
         "reward_pool": ledger.reward_pool(),
@@ -79,7 +87,7 @@ def network_status(ledger: Web3Ledger, net: NetworkFile, accounts: Sequence[str]
 
 def format_status(status: dict[str, Any]) -> str:
     """``status`` (from :func:`network_status`) as readable text."""
-    net, model = status["network"], status["model"]
+    net, model, council = status["network"], status["model"], status["council"]
     deadline = status["phase_deadline_block"]
     lines = [
         f"network  {net['name']}  chain {net['chain_id']}  contract {net['contract']}  block {status['block']}",
@@ -91,6 +99,8 @@ def format_status(status: dict[str, Any]) -> str:
         f"updates  {status['commitments']} of {status['updates_per_round']} committed, {len(status['updates'])} revealed, "
         f"{status['final_updates']} final; qualified: {', '.join(map(str, status['qualified'])) or 'none yet'}",
         f"rewards  pool {status['reward_pool']} wei; contract holds {status['contract_balance']} wei",
+        f"council  {council['address']}  threshold {council['threshold']} of {len(status['managers'])} managers; "
+        f"{_decisions_note(council['open_decisions'])}",
         "",
         f"committee ({len(status['committee'])}): " + (", ".join(status["committee"]) or "none"),
         "",
@@ -166,33 +176,94 @@ def account_status(ledger: Web3Ledger, address: str) -> dict[str, Any]:
         ``address``, ``status`` (``none``, ``applied``, ``admitted``,
         ``left`` or ``blacklisted``), ``native_balance`` (wei in the account),
         ``balance`` (wei it may withdraw from the contract), ``escrow`` (its
-        application fee held), ``factor`` (declared for multi-factor
-        election, 0 to 1), ``manager``, and ``round`` with ``committee``
-        (whether it sits on that round's committee).
+        application fee held), ``factor`` (attested by the managers for
+        multi-factor election, 0 to 1), ``manager``, ``round`` with
+        ``committee`` (whether it sits on that round's committee), and
+        ``council``: its ``address``, ``threshold``, ``managers``, the number
+        of ``open_decisions`` and ``awaiting``, the ids of those this account
+        (a manager) has not approved (empty for other accounts).
     """
     round = ledger.current_round()
+    managers = ledger.managers()
+    manager = address in managers
+    pending = ledger.decisions(open_only=True)
     return {
         "address": address,
         **_standing(ledger, address),
         "factor": from_fixed(ledger.factor(address)),
-        "manager": address in ledger.managers(),
+        "manager": manager,
         "round": round,
         "committee": ledger.is_committee_member(round, address),
+        "council": {
+            "address": ledger.council(),
+            "threshold": ledger.threshold(),
+            "managers": managers,
+            "open_decisions": len(pending),
+            "awaiting": [d.id for d in pending if manager and address not in d.approvals],
+        },
     }
 
 
 def format_account(account: dict[str, Any]) -> str:
     """:func:`account_status` as lines for a terminal."""
     roles = [role for role in ("manager", "committee") if account[role]]
-    return "\n".join(
-        [
-            f"account  {account['address']}: {account['status']}"
-            + (f"; {' and '.join(roles)} in round {account['round']}" if roles else ""),
-            f"balance  {account['balance']} wei to withdraw (bflc account withdraw); {account['escrow']} wei fee in escrow",
-            f"wallet   {account['native_balance']} wei",
-            f"factor   {account['factor']:g} (multi-factor election)",
+    lines = [
+        f"account  {account['address']}: {account['status']}" + (f"; {' and '.join(roles)} in round {account['round']}" if roles else ""),
+        f"balance  {account['balance']} wei to withdraw (bflc account withdraw); {account['escrow']} wei fee in escrow",
+        f"wallet   {account['native_balance']} wei",
+        f"factor   {account['factor']:g} (multi-factor election; attested by the managers)",
+    ]
+    if account["manager"]:
+        council = account["council"]
+        awaiting = council["awaiting"]
+        lines.append(
+            f"council  threshold {council['threshold']} of {len(council['managers'])} managers; {_decisions_note(council['open_decisions'])}"
+            + (f"; awaiting this account's approval: {', '.join(map(str, awaiting))}" if awaiting else "")
+        )
+    return "\n".join(lines)
+
+
+def call_text(decision: Decision) -> str:
+    """A decision's call on one line, its arguments decoded: ``blacklist(node=0x...)``.
+
+    Factors (``attest_factors``) are shown as fractions, ``node=0.8``.
+
+    >>> from bflc.chain.types import to_fixed
+    >>> d = Decision(0, "0xA", "BFLC", "attest_factors", {"nodes": ["0xB"], "values": [to_fixed(0.8)]}, b"", 1, 2, (), 1, False, False)
+    >>> call_text(d)
+    'attest_factors(0xB=0.8)'
+    """
+    args = decision.args
+    if decision.function == "attest_factors":
+        shown = [f"{node}={from_fixed(value):g}" for node, value in zip(args["nodes"], args["values"], strict=True)]
+    else:
+        shown = [f"{name}={_arg_text(value)}" for name, value in args.items()]
+    return f"{decision.function}({', '.join(shown)})"
+
+
+def _arg_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_arg_text(v) for v in value) + "]"
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)
+
+
+def format_decisions(decisions: Sequence[Decision]) -> str:
+    """Decisions (:meth:`~bflc.chain.ledger.Ledger.decisions`) as lines for a terminal."""
+    lines = []
+    for d in decisions:
+        who = f" ({', '.join(d.approvals)})" if d.approvals else ""
+        lines += [
+            f"decision {d.id}  {d.status}  {len(d.approvals)} of {d.threshold} approvals{who}",
+            f"  {d.target}.{call_text(d)}",
+            f"  proposed by {d.proposer} in block {d.proposed_block}; open until block {d.expiry_block}",
         ]
-    )
+    return "\n".join(printable(line) for line in lines)
+
+
+def _decisions_note(count: int) -> str:
+    return f"{count} open decision{'' if count == 1 else 's'}" + (" (bflc admin decisions)" if count else "")
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:

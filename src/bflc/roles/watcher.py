@@ -2,9 +2,9 @@
 
 After a phase's deadline anyone may close it: the commitments that came in
 go on to be revealed, the reveals that came in go on to be scored, and the
-updates with a quorum of votes are final. After the round deadline a manager
-replaces a committee that did not finish, or any admitted node re-elects one
-from the last round's qualified providers.
+updates with a quorum of votes are final. After the round deadline the
+managers replace a committee that did not finish (a council decision), or any
+admitted node re-elects one from the last round's qualified providers.
 """
 
 from __future__ import annotations
@@ -91,8 +91,24 @@ class Watcher(ChainRole):
         return members
 
     def replace_committee(self, round: int, members: Sequence[str]) -> None:
-        """As a manager, seat ``members`` as the committee of a round past its deadline."""
+        """As a manager, decide to seat ``members`` as the committee of a round past its deadline.
+
+        Managers decide by a threshold: an open decision to replace this
+        round's committee with the same members is approved rather than
+        proposed again, and once this manager approves one it waits for the
+        others. A decision for other members is left alone: approving it
+        would let any one manager choose the committee.
+        """
+        wanted = [m.lower() for m in members]
         with self.timer.phase("chain"):
+            for decision in self.ledger.decisions(open_only=True):
+                if decision.function != "replace_committee" or decision.args["round"] != round:
+                    continue
+                if any(a.lower() == self.ledger.account.lower() for a in decision.approvals):
+                    return
+                if [m.lower() for m in decision.args["members"]] == wanted:
+                    self.ledger.approve(decision.id)
+                    return
             self.ledger.replace_committee(round, list(members))
 
     def providers(self, update_ids: Sequence[int]) -> list[str]:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bflc.attacks import ATTACKS, default_strength, is_attack_spec
+from bflc.attacks import ATTACKS, BackdoorSettings, default_strength, is_attack_spec
 from bflc.chain.types import ElectionMode
 from bflc.errors import ConfigError, require
 from bflc.settings import TrainingSettings, setting
@@ -16,7 +16,9 @@ ELECTIONS = ("score", "random", "multi-factor")
 # Fields added after full-size results were banked, with the value those runs
 # had: a run's id hashes :meth:`SimConfig.to_dict`, which leaves them out at
 # that value, so banked runs keep their ids.
-LATER_FIELDS: dict[str, Any] = {"sample_cap": 0.0}
+LATER_FIELDS: dict[str, Any] = {"sample_cap": 0.0, **asdict(BackdoorSettings())}
+# Settings groups a config holds as one field each and takes by their own names (``lr=0.1``, ``target_class=3``).
+GROUPS: dict[str, type] = {"training": TrainingSettings, "backdoor": BackdoorSettings}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class SimConfig:
         do (a built-in attack or ``module:function``, see
         :func:`bflc.attacks.load_attack`), and whether malicious committee
         members give malicious updates high scores.
+    backdoor:
+        The trigger, target class and poisoned share of attack ``backdoor``
+        (the defaults with any other attack).
     trim_beta:
         Fraction cut at each end by trimmed mean.
     threads:
@@ -101,6 +106,7 @@ class SimConfig:
     )
     attack_scale: float | None = setting(None, "noise std or delta factor of the attack (default: per attack)")
     collude: bool = setting(False, "malicious committee members score malicious updates ~0.9")
+    backdoor: BackdoorSettings = field(default_factory=BackdoorSettings)
     trim_beta: float = setting(0.2, "trimmed-mean cut at each end (default: %(default)s)")
     threads: int = setting(1, "torch CPU threads (default: %(default)s)")
     seed: int = setting(0, "random seed (default: %(default)s)")
@@ -118,6 +124,11 @@ class SimConfig:
             (is_attack_spec(self.attack), f"attack must be one of {', '.join(ATTACKS)} or module:function"),
             (0 <= self.malicious_fraction < 1, "malicious_fraction must be in [0, 1)"),
             (self.attack_scale is None or self.attack_scale > 0, "attack_scale must be positive"),
+            (isinstance(self.backdoor, BackdoorSettings), "backdoor must be a BackdoorSettings"),
+            (
+                self.attack == "backdoor" or self.backdoor == BackdoorSettings(),
+                "the trigger, target class and poisoned share apply to attack backdoor only",
+            ),
             (0 <= self.trim_beta < 0.5, "trim_beta must be in [0, 0.5)"),
             (0 <= self.factor_weight <= 1, "factor_weight must be in [0, 1]"),
             (0 < self.qualify_top_fraction <= 1, "qualify_top_fraction must be in (0, 1]"),
@@ -130,7 +141,7 @@ class SimConfig:
 
     @classmethod
     def create(cls, **values: Any) -> SimConfig:
-        """A config from flat values: any field of :class:`SimConfig` or of :class:`TrainingSettings`.
+        """A config from flat values: any field of :class:`SimConfig` or of a settings group (:data:`GROUPS`).
 
         Raises
         ------
@@ -140,22 +151,23 @@ class SimConfig:
         return cls().replace(**values)
 
     def replace(self, **changes: Any) -> SimConfig:
-        """A copy with ``changes``, which may name training settings directly (``lr=0.1``).
+        """A copy with ``changes``, which may name the settings of a group directly (``lr=0.1``).
 
         Raises
         ------
         ConfigError
             For a name that is no setting, or a value out of range.
         """
-        training_names = {f.name for f in dataclasses.fields(TrainingSettings)}
+        group_of = {f.name: group for group, cls in GROUPS.items() for f in dataclasses.fields(cls)}
         own_names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - training_names - own_names)
+        unknown = sorted(set(changes) - set(group_of) - own_names)
         if unknown:
             raise ConfigError(f"{unknown[0]!r} is not a simulation setting", "see `bflc simulate --help` for the settings")
-        training = {k: v for k, v in changes.items() if k in training_names}
         own = {k: v for k, v in changes.items() if k in own_names}
-        if training:
-            own["training"] = dataclasses.replace(own.get("training", self.training), **training)
+        for group in GROUPS:
+            values = {k: v for k, v in changes.items() if group_of.get(k) == group}
+            if values:
+                own[group] = dataclasses.replace(own.get(group, getattr(self, group)), **values)
         return dataclasses.replace(self, **own)
 
     @property
@@ -164,14 +176,15 @@ class SimConfig:
         return self.attack_scale if self.attack_scale is not None else default_strength(self.attack)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting as a flat dict, training settings included.
+        """Every setting as a flat dict, the groups' settings included.
 
         Fields added after results were first banked (:data:`LATER_FIELDS`)
         are left out while they hold the value those runs had: a run's id is
         a hash of this dict, so old runs keep their ids.
         """
         values = asdict(self)
-        values.update(values.pop("training"))
+        for group in GROUPS:
+            values.update(values.pop(group))
         for name, banked in LATER_FIELDS.items():
             if values[name] == banked:
                 del values[name]

@@ -51,7 +51,9 @@ def simulate(
     The result holds the configuration, one metrics dict per round (accuracy,
     loss, whether the model diverged, accepted/rejected updates, malicious
     updates let in, committee, transactions, gas, full-model transfers by
-    kind and their total, seconds per phase) and totals.
+    kind and their total, seconds per phase, and backdoor success when the
+    attack declares a trigger), the final and best accuracy, the final
+    backdoor success (when measured) and totals.
     Everything but the ``seconds`` entries is identical for the same config.
     """
     threads_before = torch.get_num_threads()
@@ -80,8 +82,10 @@ def _simulate(
         before = dict(runner.timer.seconds)
         metrics = runner.run_round(r)
         with runner.timer.phase("evaluate"):
-            loss, accuracy = nodes.evaluate(runner.current_parameters())
-        metrics.record_test(loss, accuracy)  # a model blown up by an attack is marked diverged
+            params = runner.current_parameters()
+            loss, accuracy = nodes.evaluate(params)
+            backdoor = nodes.backdoor_success(params)
+        metrics.record_test(loss, accuracy, backdoor)  # a model blown up by an attack is marked diverged
         metrics.seconds = {k: round(v - before.get(k, 0.0), 4) for k, v in runner.timer.seconds.items()}
         rounds.append(metrics.to_dict())
         bar.set_postfix(acc=f"{accuracy:.3f}")
@@ -105,6 +109,7 @@ def _simulate(
         "rounds": rounds,
         "final_accuracy": rounds[-1]["accuracy"],
         "best_accuracy": max(m["accuracy"] for m in rounds),
+        **({"final_backdoor_success": rounds[-1]["backdoor_success"]} if "backdoor_success" in rounds[-1] else {}),
         "totals": {
             "setup_transactions": setup["transactions"],
             "setup_gas": setup["gas"],

@@ -96,6 +96,11 @@ class RoundMetrics:
     accuracy, loss, diverged:
         The global model's after the round on the pooled test data, and
         whether it diverged (see :func:`model_quality`; ``loss`` is then ``None``).
+    backdoor_success:
+        The share of triggered test images of other classes than the
+        backdoor's target that the global model classifies as the target
+        (:func:`bflc.attacks.backdoor_success`); ``None``, and left out of
+        the JSON, when the run's attack declares no trigger.
     seconds:
         Wall-clock seconds per phase (train, score, chain, storage,
         aggregate, evaluate): the only entries that differ between runs.
@@ -115,6 +120,7 @@ class RoundMetrics:
     accuracy: float = 0.0
     loss: float | None = None
     diverged: bool = False
+    backdoor_success: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -160,9 +166,10 @@ class RoundMetrics:
         """Full-model transfers of the round, every kind together."""
         return sum(self.transfers.values())
 
-    def record_test(self, loss: float, accuracy: float) -> None:
-        """Record the global model's test loss and accuracy after the round (see :func:`model_quality`)."""
+    def record_test(self, loss: float, accuracy: float, backdoor_success: float | None = None) -> None:
+        """Record the global model's test loss and accuracy (see :func:`model_quality`) and backdoor success after the round."""
         self.accuracy, self.loss, self.diverged = model_quality(loss, accuracy)
+        self.backdoor_success = None if backdoor_success is None else round(backdoor_success, 6)
 
     @property
     def unusable_updates(self) -> int:
@@ -170,9 +177,11 @@ class RoundMetrics:
         return len(self.trainers) - self.updates
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: one flat dict (BFLC's committee keys included only for BFLC)."""
+        """The JSON form: one flat dict (BFLC's committee keys included only for BFLC, backdoor success only when measured)."""
         values = asdict(self)
         committee = values.pop("committee")
+        if self.backdoor_success is None:
+            del values["backdoor_success"]
         values["transmission_units"] = self.transmission_units
         values["unusable_updates"] = self.unusable_updates
         if committee is not None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from bflc.attacks import Attack, load_attack
+import numpy as np
+
+from bflc.attacks import Attack, Backdoor, backdoor_success, backdoor_test_set, load_attack
 from bflc.ml.dataset import FederatedDataset
 from bflc.ml.learner import TorchLearner
-from bflc.ml.models import Params, build_model, get_parameters
+from bflc.ml.models import Params, build_model, get_parameters, set_parameters
+from bflc.ml.train import predict
 from bflc.roles import TrainedUpdate, local_update
 from bflc.seeds import NodeSeeds
 from bflc.sim.config import SimConfig
@@ -17,7 +20,11 @@ class VirtualNodes:
     """Node ``i`` holds writer ``i``'s data; malicious nodes carry the run's attack.
 
     The nodes take turns, so they share one torch model: each learner loads
-    the parameters it works on first.
+    the parameters it works on first. When the run's attack declares a
+    trigger (:class:`~bflc.attacks.Backdoor`), the pooled test images of other
+    classes than its target are stamped once, for :meth:`backdoor_success`;
+    with no malicious node, that measures how often the clean model takes
+    triggered images for the target.
 
     Parameters
     ----------
@@ -35,9 +42,13 @@ class VirtualNodes:
         self.population = population
         self.model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=config.seed)
         self.initial = get_parameters(self.model)
-        self.attack: Attack | None = load_attack(config.attack, config.strength) if population.malicious else None
+        self.attack: Attack = load_attack(config.attack, config.strength, config.backdoor, config.seed)
+        test = dataset.pooled_test()
         # evaluates only: its data is the pooled test set (pooling the training set too would copy it for nothing)
-        self.evaluator = TorchLearner(self.model, dataset.pooled_test(), None, config.training)
+        self.evaluator = TorchLearner(self.model, test, None, config.training)
+        self.trigger_test: tuple[Backdoor, np.ndarray] | None = (
+            (self.attack, backdoor_test_set(self.attack, *test, dataset.num_classes)) if isinstance(self.attack, Backdoor) else None
+        )
         self._learners: dict[int, TorchLearner] = {}
 
     def initial_parameters(self) -> Params:
@@ -72,3 +83,11 @@ class VirtualNodes:
     def evaluate(self, params: Params) -> tuple[float, float]:
         """Loss and accuracy of ``params`` on the pooled test data of every writer."""
         return self.evaluator.evaluate(params)
+
+    def backdoor_success(self, params: Params) -> float | None:
+        """The share of triggered test images of other classes that ``params`` classifies as the target (``None``: no trigger)."""
+        if self.trigger_test is None:
+            return None
+        backdoor, images = self.trigger_test
+        set_parameters(self.model, params)
+        return backdoor_success(predict(self.model, images), backdoor.target_class)

@@ -13,6 +13,7 @@ import numpy as np
 from bflc.attacks import HONEST, Misbehaviour
 from bflc.chain import ElectionMode, Ledger, Phase, ProtocolParams, to_fixed
 from bflc.chain.fast import FastChain
+from bflc.chain.types import MAX_NODES_PER_DECISION
 from bflc.errors import ChainError
 from bflc.ml.models import Params
 from bflc.roles import Aggregator, CommitteeMember, ModelBlobs, SealedUpdate, Trainer, Watcher
@@ -79,13 +80,15 @@ class ProtocolRunner:
         founders = [self.addresses[i] for i in population.first_committee(config.seed)]
         self.protocol_params = params
         self.ledger = self.chain.deploy([self.manager], founders, hash_to_bytes32(genesis), self.store.uri(genesis), params)
-        for address in self.addresses:
-            if address not in founders:
-                self.ledger.admit(address)
+        newcomers = [address for address in self.addresses if address not in founders]
+        for i in range(0, len(newcomers), MAX_NODES_PER_DECISION):
+            self.ledger.admit(*newcomers[i : i + MAX_NODES_PER_DECISION])
         if election == ElectionMode.MULTI_FACTOR:
-            factors = [round(float(f), 6) for f in np.random.default_rng([config.seed, 5]).uniform(size=population.size)]
-            for address, factor in zip(self.addresses, factors, strict=True):
-                self.ledger.as_account(address).declare_factor(to_fixed(factor))
+            factors = [to_fixed(round(float(f), 6)) for f in np.random.default_rng([config.seed, 5]).uniform(size=population.size)]
+            for i in range(0, len(factors), MAX_NODES_PER_DECISION):
+                self.ledger.attest_factors(
+                    dict(zip(self.addresses[i : i + MAX_NODES_PER_DECISION], factors[i : i + MAX_NODES_PER_DECISION], strict=True))
+                )
         self._admission_stats = (self.chain.stats.transactions, self.chain.stats.gas_used)
         self._ledgers: dict[int, Ledger] = {}
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-COLUMNS: list[tuple[str, int, Callable[[dict[str, Any]], Any]]] = [
+Column = tuple[str, int, Callable[[dict[str, Any]], Any]]
+
+COLUMNS: list[Column] = [
     ("round", 5, lambda m: m["round"]),
     ("acc %", 6, lambda m: f"{100 * m['accuracy']:.2f}"),
     # a diverged model's loss is not finite (recorded as None)
@@ -20,6 +22,15 @@ COLUMNS: list[tuple[str, int, Callable[[dict[str, Any]], Any]]] = [
     ("gas", 10, lambda m: f"{m['gas']:,}"),
     ("secs", 5, lambda m: f"{sum(m['seconds'].values()):.1f}"),
 ]
+# After the accuracy, in runs whose attack declares a trigger.
+BACKDOOR_COLUMN: Column = ("backdoor %", 10, lambda m: f"{100 * m['backdoor_success']:.2f}")
+
+
+def columns(metrics: dict[str, Any] | None) -> list[Column]:
+    """The table's columns for rounds like ``metrics``: the backdoor's only when they record it."""
+    if metrics is None or "backdoor_success" not in metrics:
+        return COLUMNS
+    return [*COLUMNS[:2], BACKDOOR_COLUMN, *COLUMNS[2:]]
 
 
 class RoundTable:
@@ -31,16 +42,16 @@ class RoundTable:
 
     def format_row(self, metrics: dict[str, Any]) -> str:
         """The round's line of the table: each column's value, right-aligned."""
-        return "  ".join(str(get(metrics)).rjust(width) for _, width, get in COLUMNS)
+        return "  ".join(str(get(metrics)).rjust(width) for _, width, get in columns(metrics))
 
-    def header(self) -> str:
-        """The title and the column names."""
-        names = "  ".join(name.rjust(width) for name, width, _ in COLUMNS)
+    def header(self, metrics: dict[str, Any] | None = None) -> str:
+        """The title and the names of the columns for rounds like ``metrics`` (``None``: without the backdoor's)."""
+        names = "  ".join(name.rjust(width) for name, width, _ in columns(metrics))
         return f"{self.title}\n{names}"
 
     def print_row(self, metrics: dict[str, Any]) -> None:
         """Print the round's line, after the header the first time."""
         if not self.printed_header:
-            tqdm.write(self.header())
+            tqdm.write(self.header(metrics))
             self.printed_header = True
         tqdm.write(self.format_row(metrics))

@@ -8,7 +8,7 @@
 """
 
 interface BFLC:
-    def withdraw(): nonpayable
+    def withdraw(recipient: address): nonpayable
 
 HONEST: constant(uint8) = 0
 PROPAGATE: constant(uint8) = 1
@@ -37,7 +37,7 @@ def pull(bflc: address):
     """
     assert msg.sender == self.owner, "caller is not the owner"
     self.target = bflc
-    extcall BFLC(bflc).withdraw()
+    extcall BFLC(bflc).withdraw(self)
 
 
 @external
@@ -49,6 +49,6 @@ def __default__():
         return
     self.reentered = True
     if self.mode == PROPAGATE:
-        extcall BFLC(self.target).withdraw()
+        extcall BFLC(self.target).withdraw(self)
     else:
-        self.reentry_succeeded = raw_call(self.target, method_id("withdraw()"), revert_on_failure=False)
+        self.reentry_succeeded = raw_call(self.target, abi_encode(self, method_id=method_id("withdraw(address)")), revert_on_failure=False)

@@ -81,6 +81,10 @@ function badge(kind, text, title) {
   return h("span", { class: `badge ${kind}`, title }, text || kind);
 }
 
+function blocksLeft(deadline) {
+  return deadline.passed ? "passed" : `in ${deadline.blocks_left} block${deadline.blocks_left === 1 ? "" : "s"}`;
+}
+
 function card(label, value, note, attrs) {
   return h("div", { class: "card", ...(attrs || {}) }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), note ? h("div", { class: "note" }, note) : null);
 }
@@ -160,7 +164,6 @@ const PHASE_CLOSE = {
 function renderOverview(o) {
   const d = o.deadlines;
   const u = o.updates;
-  const left = (x) => (x.passed ? "passed" : `in ${x.blocks_left} block${x.blocks_left === 1 ? "" : "s"}`);
   document.getElementById("network").textContent = `contract ${o.network.address} · chain ${o.network.chain_id}`;
   fill(
     "overview",
@@ -168,9 +171,9 @@ function renderOverview(o) {
     card("Block", h("span", { id: "block-number" }, o.block), `round started at block ${o.round_start_block}`),
     card("Updates", `${u.commitments} / ${u.needed} committed`, `${u.revealed} revealed · ${u.final} final · K = ${u.needed} commitments end the commit phase`),
     d.phase
-      ? card("Phase deadline", left(d.phase), `block ${d.phase.block}: ${PHASE_CLOSE[o.phase]}`)
+      ? card("Phase deadline", blocksLeft(d.phase), `block ${d.phase.block}: ${PHASE_CLOSE[o.phase]}`)
       : card("Phase deadline", "none", "aggregating: the committee proposes the aggregate of the qualified updates"),
-    card("Round deadline", left(d.round), `block ${d.round.block}: then an unfinished committee may be replaced`),
+    card("Round deadline", blocksLeft(d.round), `block ${d.round.block}: then an unfinished committee may be replaced`),
     card("Current model", hash(o.model.hash), h("span", {}, badge(o.model.origin, o.model.origin), " ", o.model.uri || ""), { id: "current-model", "data-hash": o.model.hash }),
   );
 }
@@ -311,6 +314,23 @@ function renderNodes(nodes) {
   fill("nodes", h("div", { class: "scroll tall" }, table(["node", "status", "balance", "rewards", "updates", "committee rounds"], nodes.nodes.map(nodeRow), { id: "nodes-table" })));
 }
 
+function renderDecisions(c) {
+  document.getElementById("council-threshold").textContent = `${c.threshold} of ${c.managers.length} managers decide`;
+  if (!c.decisions.length) return fill("decisions", empty("No open decisions."));
+  const rows = c.decisions.map((d) =>
+    h(
+      "tr",
+      { "data-decision": d.id },
+      h("td", { class: "num" }, d.id),
+      h("td", {}, h("code", { class: "call" }, `${d.target}.${d.call}`)),
+      h("td", { class: "approvals" }, badge(d.status, `${d.approvals.length} of ${d.threshold}`), " ", d.approvals.map((a, i) => [i ? ", " : "", addr(a)])),
+      h("td", {}, addr(d.proposer)),
+      h("td", { class: "num" }, `block ${d.expiry.block}`, h("div", { class: "detail" }, blocksLeft(d.expiry))),
+    ),
+  );
+  fill("decisions", h("div", { class: "scroll" }, table(["id", "call", "approvals", "proposed by", "expires"], rows, { id: "decisions-table" })));
+}
+
 function eventText(e) {
   const a = e.args;
   const by = a.by ? ["by ", addr(a.by)] : [];
@@ -323,6 +343,14 @@ function eventText(e) {
     case "CommitteeReplaced": return [`round ${a.round}: committee replaced `, ...by, " with ", a.members.map((m, i) => [i ? ", " : "", addr(m)])];
     case "Failback": return [`failback from round ${a.from_round} to the model of round ${a.to_round} `, ...by];
     case "RoundSkipped": return [`round ${a.round} skipped: no update qualified; model and committee carried over`];
+    case "DecisionProposed": return [`decision ${a.id} proposed by `, addr(a.proposer), `, open until block ${a.expiry}`];
+    case "DecisionApproved": return [`decision ${a.id} approved by `, addr(a.manager), ` (${a.approvals} approval${a.approvals === 1 ? "" : "s"})`];
+    case "DecisionRevoked": return [addr(a.manager), ` took back its approval of decision ${a.id} (${a.approvals} left)`];
+    case "DecisionExecuted": return [`decision ${a.id} ran `, ...by];
+    case "DecisionExpired": return [`decision ${a.id} expired without running`];
+    case "ManagerAdded": return [addr(a.manager), " became a manager"];
+    case "ManagerRemoved": return [addr(a.manager), " is no longer a manager"];
+    case "ThresholdChanged": return [`a decision now needs ${a.threshold} manager approval${a.threshold === 1 ? "" : "s"}`];
     default: return [JSON.stringify(a)];
   }
 }
@@ -343,6 +371,7 @@ async function refreshNetwork(current) {
   renderChart(snap.models);
   renderModels(snap.models);
   renderNodes(snap.nodes);
+  renderDecisions(snap.decisions);
   fill("events", eventList(snap.events.events));
   document.getElementById("network-view").hidden = false;
 }
