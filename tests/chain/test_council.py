@@ -82,6 +82,14 @@ def call_of(net: Network, action: str) -> tuple[str, tuple[Any, ...], str]:
     }[action]
 
 
+def alone(net: Network, managers: list[str]) -> list[Ledger]:
+    """Each manager's ledger, approving nothing on the others' behalf (as on a real network)."""
+    ledgers = [net.at(a) for a in managers]
+    for ledger in ledgers:
+        ledger.co_managers = ()
+    return ledgers
+
+
 def attempt(ledger: Ledger, function: str, args: tuple[Any, ...], target: str) -> None:
     """What a coalition member may try besides approving: send the call directly, or run the decision."""
     try:
@@ -99,9 +107,7 @@ def play(make_network: Any, case: Case) -> None:
     net.chain.mine(net.params.round_deadline_blocks)  # round 0 is past its deadline: its committee may be replaced
     before = snapshot(net)
     function, args, target = call_of(net, case.action)
-    managers = [net.at(net.managers[i]) for i in case.coalition]
-    for m in managers:
-        m.co_managers = ()
+    managers = alone(net, [net.managers[i] for i in case.coalition])
     decision_id, result = managers[0].propose(function, *args, target=target)
     for m in managers[1:]:
         if result.events_named("DecisionExecuted"):
@@ -167,9 +173,7 @@ def test_an_approval_must_resend_the_proposed_call(make_network):
 
 def test_a_revoked_or_removed_managers_approval_no_longer_counts(make_network):
     net = make_network(num_managers=4, threshold=3)
-    m = [net.at(a) for a in net.managers]
-    for ledger in m:
-        ledger.co_managers = ()
+    m = alone(net, net.managers)
     blacklist, _ = m[0].propose("blacklist", net.trainers[0])
     m[1].approve(blacklist)
     m[1].revoke(blacklist)
@@ -220,9 +224,7 @@ def test_a_decision_whose_call_fails_reverts_with_the_calls_reason(make_network)
 
 def test_lowering_the_threshold_lets_collected_approvals_run(make_network):
     net = make_network(num_managers=3, threshold=3)
-    m = [net.at(a) for a in net.managers]
-    for ledger in m:
-        ledger.co_managers = ()
+    m = alone(net, net.managers)
     blacklist, _ = m[0].propose("blacklist", net.trainers[0])
     m[1].approve(blacklist)
     lower, _ = m[0].propose("set_threshold", 2, target=COUNCIL_NAME)

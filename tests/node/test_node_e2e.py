@@ -24,7 +24,7 @@ from bflc.storage import blob_hash, bytes32_to_hash, encode_model, get_model, ha
 from tests.node.node_cluster import LiveCluster, bflc
 
 NODES, COMMITTEE, WRITERS = 6, 3, 2
-DEADLINES = {"commit": 10, "reveal": 10, "score": 20, "round": 40}  # blocks of a second
+DEADLINES = {"commit": 10, "reveal": 10, "score": 20, "round": 60}  # blocks of a second; round 0 also waits for seven processes to start
 ROUND_DEADLINE = DEADLINES["round"]
 
 pytestmark = pytest.mark.slow  # a real cluster: anvil and seven node processes

@@ -458,16 +458,17 @@ def _add_admin(commands: Any) -> None:
         command(
             actions,
             "approve",
-            _run_approve,
+            _run_decision_action,
             "approve a decision; the approval that reaches the threshold runs its call",
             "Approves decision ID, sending its call again as read from its proposal, so the approval holds for exactly that call.",
         ),
-        command(actions, "revoke", _run_revoke, "take back this manager's approval of a decision that has not run"),
-        command(actions, "execute", _run_execute, "run a decision that has enough approvals but has not run (anyone may)"),
-        command(actions, "expire", _run_expire, "mark a decision past its expiry block as expired (anyone may)"),
+        command(actions, "revoke", _run_decision_action, "take back this manager's approval of a decision that has not run"),
+        command(actions, "execute", _run_decision_action, "run a decision that has enough approvals but has not run (anyone may)"),
+        command(actions, "expire", _run_decision_action, "mark a decision past its expiry block as expired (anyone may)"),
     ]
-    for sub in decided:
+    for sub, action in zip(decided, DECISION_ACTIONS, strict=True):
         sub.add_argument("id", type=int, metavar="ID", help="the decision's id (bflc admin decisions)")
+        sub.set_defaults(decision_action=action)
     fund = command(actions, "fund", _run_fund, "pay native value into the reward pool (anyone may; no decision)")
     fund.add_argument("--amount", type=int, required=True, metavar="WEI", help="how much to pay, in wei")
     for sub in (*proposals, *decided, fund):
@@ -559,24 +560,14 @@ def _run_decisions(args: argparse.Namespace) -> int:
     return _emit(args, [d.to_json() for d in decisions], format_decisions(decisions) or none)
 
 
-def _run_approve(args: argparse.Namespace) -> int:
+# What `bflc admin approve|revoke|execute|expire ID` did to the decision, by action (a Ledger method of the same name).
+DECISION_ACTIONS = {"approve": "approved", "revoke": "revoked this account's approval of", "execute": "executed", "expire": "expired"}
+
+
+def _run_decision_action(args: argparse.Namespace) -> int:
     ledger = _ledger(args, signed=True)
-    return _decided(args, ledger, args.id, "approved", ledger.approve(_decision_id(ledger, args.id)))
-
-
-def _run_revoke(args: argparse.Namespace) -> int:
-    ledger = _ledger(args, signed=True)
-    return _decided(args, ledger, args.id, "revoked this account's approval of", ledger.revoke(_decision_id(ledger, args.id)))
-
-
-def _run_execute(args: argparse.Namespace) -> int:
-    ledger = _ledger(args, signed=True)
-    return _decided(args, ledger, args.id, "executed", ledger.execute(_decision_id(ledger, args.id)))
-
-
-def _run_expire(args: argparse.Namespace) -> int:
-    ledger = _ledger(args, signed=True)
-    return _decided(args, ledger, args.id, "expired", ledger.expire(_decision_id(ledger, args.id)))
+    act: Callable[[int], TxResult] = getattr(ledger, args.decision_action)
+    return _decided(args, ledger, args.id, DECISION_ACTIONS[args.decision_action], act(_decision_id(ledger, args.id)))
 
 
 def _run_fund(args: argparse.Namespace) -> int:
