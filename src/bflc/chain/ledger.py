@@ -562,10 +562,12 @@ class Ledger(ABC):
 
     def revoke(self, decision_id: int) -> TxResult:
         """Take back this manager's approval of a decision that has not run."""
+        self._check_decision(decision_id)
         return self._transact("revoke", decision_id, contract=COUNCIL_NAME)
 
     def expire(self, decision_id: int) -> TxResult:
         """Mark a decision past its expiry as expired (anyone may; emits ``DecisionExpired``)."""
+        self._check_decision(decision_id)
         return self._transact("expire", decision_id, contract=COUNCIL_NAME)
 
     def decide(self, function: str, *args: Any, target: str = CONTRACT_NAME) -> TxResult:
@@ -596,8 +598,7 @@ class Ledger(ABC):
         ConfigError
             If there is no such decision.
         """
-        if not 0 <= decision_id < self.decision_count():
-            raise ConfigError(f"no decision {decision_id}", "list the decisions with `bflc admin decisions`")
+        self._check_decision(decision_id)
         target, proposer, _, expiry, executed, expired = self._call("decisions", decision_id, contract=COUNCIL_NAME)
         proposed_block = int(expiry) - self.decision_lifetime()
         logs = self._events(COUNCIL_NAME, "DecisionProposed", {"id": decision_id}, proposed_block, proposed_block)
@@ -635,14 +636,21 @@ class Ledger(ABC):
         """
         if not open_only:
             return [self.decision(i) for i in range(self.decision_count())]
-        block, found = self.block_number(), []
+        block, lifetime, found = self.block_number(), self.decision_lifetime(), []
         for i in reversed(range(self.decision_count())):
             _, _, _, expiry, executed, expired = self._call("decisions", i, contract=COUNCIL_NAME)
-            if block >= int(expiry) + self.decision_lifetime():
+            if block >= int(expiry) + lifetime:
                 break  # this one and every older one closed before now
             if not (executed or expired or block >= int(expiry)):
                 found.append(self.decision(i))
         return found[::-1]
+
+    def _check_decision(self, decision_id: int) -> None:
+        """Refuse an id the council never gave, before anything is sent (ConfigError)."""
+        count = self.decision_count()
+        if not 0 <= decision_id < count:
+            known = f"its decisions are 0 to {count - 1}" if count else "it has none yet"
+            raise ConfigError(f"the council has no decision {decision_id}: {known}", "list the open ones with `bflc admin decisions`")
 
     def _decision_tx(self, function: str, action: str, *args: Any) -> TxResult:
         # A council transaction that may run ``function``: its gas, and a

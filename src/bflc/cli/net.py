@@ -567,7 +567,7 @@ DECISION_ACTIONS = {"approve": "approved", "revoke": "revoked this account's app
 def _run_decision_action(args: argparse.Namespace) -> int:
     ledger = _ledger(args, signed=True)
     act: Callable[[int], TxResult] = getattr(ledger, args.decision_action)
-    return _decided(args, ledger, args.id, DECISION_ACTIONS[args.decision_action], act(_decision_id(ledger, args.id)))
+    return _decided(args, ledger, args.id, DECISION_ACTIONS[args.decision_action], act(args.id))
 
 
 def _run_fund(args: argparse.Namespace) -> int:
@@ -626,15 +626,6 @@ def _check_round(ledger: Web3Ledger, round: int) -> None:
     current = ledger.current_round()
     if not 0 <= round <= current:
         raise ConfigError(f"round {round} has not started: the current round is {current}", f"give a round from 0 to {current}")
-
-
-def _decision_id(ledger: Web3Ledger, decision_id: int) -> int:
-    """``decision_id`` if the council has such a decision."""
-    count = ledger.decision_count()
-    if not 0 <= decision_id < count:
-        known = f"its decisions are 0 to {count - 1}" if count else "it has none yet"
-        raise ConfigError(f"the council has no decision {decision_id}: {known}", "list the open ones with `bflc admin decisions`")
-    return decision_id
 
 
 def _propose(args: argparse.Namespace, propose: Callable[[Web3Ledger], TxResult]) -> int:
