@@ -11,7 +11,7 @@ from bflc.cli.fields import flags_of, in_flags
 from bflc.errors import ConfigError
 from bflc.net.network import LearningSettings
 from bflc.settings import TrainingSettings
-from bflc.sim.config import SimConfig
+from bflc.sim.config import LATER_FIELDS, SimConfig
 
 TRAINING_FIELDS = [f.name for f in dataclasses.fields(TrainingSettings)]
 
@@ -29,6 +29,9 @@ def test_the_defaults_are_the_settings_that_learn():
         ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
         ({"sample_cap": 0.5}, r"sample_cap must be 0 \(off\) or at least 1"),
         ({"max_loss_ratio": 0.5}, r"max_loss_ratio must be 0 \(off\) or at least 1"),
+        ({"screen_similarity": 1.5}, r"screen_similarity must be 0 \(off\) or in \(0, 1\]"),
+        ({"screen_similarity": -0.1}, r"screen_similarity must be 0 \(off\) or in \(0, 1\]"),
+        ({"norm_clip": 0.5}, r"norm_clip must be 0 \(off\) or at least 1"),
     ],
 )
 def test_an_error_from_the_python_api_names_the_field(changes, message):
@@ -41,6 +44,15 @@ def test_an_error_from_the_python_api_names_the_field(changes, message):
 def test_sample_cap_zero_is_off():
     assert TrainingSettings(sample_cap=0).sample_cap_or_none is None
     assert TrainingSettings(sample_cap=2.5).sample_cap_or_none == 2.5
+    assert TrainingSettings(norm_clip=0).norm_clip_or_none is None
+    assert TrainingSettings(norm_clip=1.5).norm_clip_or_none == 1.5
+
+
+def test_the_backdoor_defence_is_part_of_a_runs_id_only_when_on():
+    """Runs banked before the defence existed (it off) keep their ids; a run with it on is another run."""
+    assert "screen_similarity" not in SimConfig.create().to_dict() and "norm_clip" not in SimConfig.create().to_dict()
+    on = SimConfig.create(screen_similarity=0.35, norm_clip=1).to_dict()
+    assert (on["screen_similarity"], on["norm_clip"]) == (0.35, 1)
 
 
 def test_a_sim_config_takes_training_settings_by_name():
@@ -55,7 +67,7 @@ def test_a_sim_config_takes_training_settings_by_name():
 def test_to_dict_is_flat_and_leaves_out_later_fields_at_their_banked_value():
     values = SimConfig.create(sample_cap=0).to_dict()
     assert "training" not in values and "sample_cap" not in values
-    assert {name: values[name] for name in TRAINING_FIELDS if name != "sample_cap"} == {
+    assert {name: values[name] for name in TRAINING_FIELDS if name not in LATER_FIELDS} == {
         "local_epochs": 2, "batch_size": 10, "lr": 0.05, "momentum": 0.9, "max_validation_samples": 200, "max_loss_ratio": 4.0
     }
     assert SimConfig.create(sample_cap=4).to_dict()["sample_cap"] == 4

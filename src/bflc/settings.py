@@ -65,6 +65,18 @@ class TrainingSettings:
         is near chance and accuracy alone cannot tell a poisoned update from
         an honest one; the loss can (docs/decisions/0008). 0 turns the
         reference off: the paper's plain accuracy score.
+    screen_similarity:
+        The coalition screen against backdoors (decision 0010): a committee
+        member scores 0 an update whose change from the global model, less
+        the round's median change, has a cosine similarity above this with
+        another update's (:func:`bflc.defence.coalition_screen`). Honest
+        non-IID changes point their own ways; trainers who share a poisoning
+        goal push the same way. 0 turns it off.
+    norm_clip:
+        The aggregate scales each qualified update's change from the global
+        model down to at most this multiple of the median change's length
+        (:func:`bflc.defence.clip_to_median_norm`), so that no update
+        weighs more by being longer. 0 turns it off: plain FedAvg.
 
     Raises
     ------
@@ -85,6 +97,16 @@ class TrainingSettings:
         "a committee member scores 0 an update whose loss on its data is above this multiple of the global model's; "
         "0 = off, the paper's plain accuracy score (default: %(default)s)",
     )
+    screen_similarity: float = setting(
+        0.0,
+        "coalition screen against backdoors: a committee member scores 0 an update whose change, less the round's median "
+        "change, has cosine above this with another update's; 0 = off, e.g. 0.25 (default: %(default)s)",
+    )
+    norm_clip: float = setting(
+        0.0,
+        "the aggregate clips each qualified update's change to this multiple of the median change's length; "
+        "0 = off, e.g. 1 (default: %(default)s)",
+    )
 
     def __post_init__(self) -> None:
         require(
@@ -96,6 +118,8 @@ class TrainingSettings:
                 (self.max_validation_samples >= 1, "max_validation_samples must be at least 1"),
                 (self.sample_cap == 0 or self.sample_cap >= 1, "sample_cap must be 0 (off) or at least 1"),
                 (self.max_loss_ratio == 0 or self.max_loss_ratio >= 1, "max_loss_ratio must be 0 (off) or at least 1"),
+                (0 <= self.screen_similarity <= 1, "screen_similarity must be 0 (off) or in (0, 1]"),
+                (self.norm_clip == 0 or self.norm_clip >= 1, "norm_clip must be 0 (off) or at least 1"),
             ],
             "training setting",
         )
@@ -104,3 +128,8 @@ class TrainingSettings:
     def sample_cap_or_none(self) -> float | None:
         """``sample_cap``, or ``None`` when clipping is off."""
         return self.sample_cap or None
+
+    @property
+    def norm_clip_or_none(self) -> float | None:
+        """``norm_clip``, or ``None`` when clipping is off."""
+        return self.norm_clip or None

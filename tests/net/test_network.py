@@ -92,6 +92,15 @@ def test_max_loss_ratio_may_be_left_out_given_or_refused(tmp_path: Path) -> None
         load_network(write_document(tmp_path / "typo.toml", changed("learning", "max_loss_ratio", "four")))
 
 
+@pytest.mark.parametrize("key", ["screen_similarity", "norm_clip"])
+def test_the_backdoor_defence_keys_may_be_left_out_given_or_refused(tmp_path: Path, key: str) -> None:
+    """Files written before the defence existed load with it off; a given value is checked like any other."""
+    assert getattr(load_network(write_document(tmp_path / "n.toml", DOCUMENT)).learning.training, key) == 0.0
+    assert getattr(load_network(write_document(tmp_path / "on.toml", changed("learning", key, 1))).learning.training, key) == 1.0
+    with pytest.raises(ConfigError, match=f"{key} must be 0"):
+        load_network(write_document(tmp_path / "bad.toml", changed("learning", key, 1.5 if key == "screen_similarity" else 0.5)))
+
+
 @pytest.mark.parametrize(("table", "key"), ALL_KEYS)
 def test_every_missing_key_is_named(tmp_path: Path, table: str, key: str) -> None:
     document = copy.deepcopy(DOCUMENT)

@@ -527,6 +527,23 @@ def test_committee_clips_an_inflated_sample_count_with_the_network_cap():
     assert aggregate_qualified([0, 1, 2], records, updates, 4.0)["w"].tolist() == [6.0 * 400 / 600] * 2
 
 
+def test_norm_clipping_scales_each_change_from_the_global_model_to_the_median_length():
+    """Changes of length 5, 5 and 50 from the global model (1, 1): the long one counts as length 5, in its direction."""
+    import numpy as np
+
+    from bflc.chain.types import UpdateRecord
+
+    records = {uid: UpdateRecord(uid, 0, "0x0", bytes(32), 100, 3, 500_000, True, True) for uid in range(3)}
+    base = {"w": np.ones(2, np.float32)}
+    updates = {0: {"w": np.array([4.0, 5.0], np.float32)}, 1: {"w": np.array([1.0, 6.0], np.float32)}, 2: {"w": np.array([31.0, 41.0], np.float32)}}
+    # changes (3, 4), (0, 5), (30, 40) -> clipped (3, 4), (0, 5), (3, 4); mean (2, 13/3); plus the base
+    clipped = aggregate_qualified([0, 1, 2], records, updates, None, 1.0, base)["w"]
+    np.testing.assert_allclose(clipped, [3.0, 1 + 13 / 3], rtol=1e-6)
+    np.testing.assert_allclose(aggregate_qualified([0, 1, 2], records, updates)["w"], [12.0, 52 / 3], rtol=1e-6)  # unclipped
+    with pytest.raises(ValueError, match="needs the round's global model"):
+        aggregate_qualified([0, 1, 2], records, updates, None, 1.0)
+
+
 class DivergingLearner(TinyLearner):
     """Training blows up: every parameter comes back NaN."""
 

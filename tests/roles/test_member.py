@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from bflc.chain import ModelOrigin, ModelRecord, UpdateRecord
 from bflc.errors import LearnerError
 from bflc.ml.models import Params, Score
 from bflc.roles import CommitteeMember
@@ -14,6 +15,7 @@ from bflc.roles.member import reference_score
 from bflc.seeds import NodeSeeds
 from tests.node.daemon_net import TinyLearner
 from tests.roles.test_trainer import Setup, sealed_updates, setup
+from tests.test_defence import round_of_changes
 
 
 class Fragile(TinyLearner):
@@ -127,3 +129,48 @@ def test_reference_score_known_answers():
     assert reference_score(Score(0.08, float("nan")), None, 4.0) == 0.08  # no reference: accuracy alone
     assert reference_score(Score(0.08, 1e9), Score(0.07, float("inf")), 4.0) == 0.08  # a diverged reference says nothing
     assert isinstance(reference_score(Score(0.08, float("nan")), Score(0.07, 4.0), 4.0), str)
+
+
+class _Models:
+    """Blobs and a ledger that serve fixed models: the global one (hash 0) and updates 1..n."""
+
+    def __init__(self, changes: np.ndarray) -> None:
+        self.models = {bytes([0] * 32).hex(): {"w": np.zeros(changes.shape[1], np.float32)}}
+        self.records = []
+        for uid, change in enumerate(changes, start=1):
+            blob = bytes([uid] * 32)
+            self.models[blob.hex()] = {"w": change.astype(np.float32)}
+            self.records.append(UpdateRecord(uid, 0, f"0x{uid:040x}", blob, 10, 0, 0, False, False))
+
+    def fetch(self, blob: str) -> Params:
+        return self.models[blob]
+
+    def model(self, round: int) -> ModelRecord:
+        return ModelRecord(round, bytes(32), "", 0, ModelOrigin.GENESIS)
+
+
+class Flat(TinyLearner):
+    def score(self, candidates: Sequence[Params]) -> list[Score]:
+        return [Score(0.5, 1.0) for _ in candidates]
+
+
+def screening_member(models: _Models, screen_similarity: float) -> CommitteeMember:
+    return CommitteeMember(models, models, Flat(), NodeSeeds((9,)), screen_similarity=screen_similarity)  # type: ignore[arg-type]
+
+
+def test_the_coalition_screen_scores_zero_the_updates_that_share_a_push_and_says_why():
+    models = _Models(round_of_changes(num_honest=10, num_coalition=3, push=1.0))
+    judgement = screening_member(models, 0.35).judge(0, models.records)
+    assert judgement.scores == [0.5] * 10 + [0.0] * 3
+    assert judgement.screened == frozenset({11, 12, 13}) and not judgement.by_reference
+    assert all("(coalition screen)" in judgement.rejected[uid] and "cosine" in judgement.rejected[uid] for uid in (11, 12, 13))
+    assert screening_member(models, 0.0).judge(0, models.records).scores == [0.5] * 13  # the screen off
+
+
+def test_the_screen_runs_over_the_whole_round_when_a_member_scores_part_of_it():
+    """A member that voted on the other updates already still screens against them (the daemon passes them as peers)."""
+    models = _Models(round_of_changes(num_honest=10, num_coalition=3, push=1.0))
+    member = screening_member(models, 0.35)
+    last = models.records[-1:]
+    assert member.judge(0, last, peers=models.records).scores == [0.0]
+    assert member.judge(0, last).scores == [0.5]  # alone, nothing to compare it with

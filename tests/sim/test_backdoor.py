@@ -232,3 +232,19 @@ def test_the_round_table_adds_the_backdoor_column_after_the_accuracy():
     assert names[:4] == ["round", "acc", "%", "backdoor"]
     assert table.format_row(metrics).split()[:3] == ["0", "50.00", "25.00"]
     assert len(table.format_row(metrics)) == len(table.header(metrics).splitlines()[1])
+
+
+def test_the_coalition_screen_keeps_a_backdoor_out_that_the_score_alone_lets_in(tmp_path):
+    """FEMNIST, 40 writers, half online, 30% malicious stamping a trigger: round 0 of BFLC with and without the defence
+    (decision 0010). Without it all five attacker updates are aggregated and the trigger works on every test image;
+    with it none is, and the model takes no triggered image for the target."""
+    args = ["simulate", "--nodes", "40", "--active-fraction", "0.5", "--committee-fraction", "0.2", "--rounds", "1",
+            "--malicious-fraction", "0.3", "--attack", "backdoor", "--seed", "0", "--quiet"]  # fmt: skip
+    results = {}
+    for name, defence in {"off": [], "on": ["--screen-similarity", "0.25", "--norm-clip", "1"]}.items():
+        assert main([*args, *defence, "--json", str(tmp_path / f"{name}.json")]) == 0
+        results[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    off, on = (results[name]["rounds"][0] for name in ("off", "on"))
+    assert (off["malicious_submitted"], off["malicious_accepted"], off["backdoor_success"]) == (5, 5, 1.0)
+    assert (on["malicious_submitted"], on["malicious_accepted"], on["backdoor_success"]) == (5, 0, 0.0)
+    assert on["accepted"] == 7 and results["on"]["config"]["screen_similarity"] == 0.25

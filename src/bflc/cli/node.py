@@ -126,6 +126,8 @@ def _run_node(args: argparse.Namespace) -> int:
         light=args.light,
         sample_cap=network.learning.training.sample_cap_or_none,
         max_loss_ratio=network.learning.training.max_loss_ratio,
+        screen_similarity=network.learning.training.screen_similarity,
+        norm_clip=network.learning.training.norm_clip_or_none,
         mirrors=mirrors,
     )
     return daemon.run()

@@ -211,8 +211,11 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
     "learning": _learning_keys(),
 }
 # Keys that may be left out: the field's default applies (max_loss_ratio: files
-# written before the reference rule existed get it on).
-_OPTIONAL = frozenset({("store", "mirrors"), ("learning", "max_loss_ratio")})
+# written before the reference rule existed get it on; the backdoor defence's
+# keys: files written before it existed get its default).
+_OPTIONAL = frozenset(
+    {("store", "mirrors"), ("learning", "max_loss_ratio"), ("learning", "screen_similarity"), ("learning", "norm_clip")}
+)
 _TYPE_NAMES = {
     "str": "a string",
     "int": "an integer",

@@ -140,6 +140,11 @@ class NodeDaemon:
         As a committee member, score 0 an update whose loss is above this
         multiple of the global model's (the network file's
         ``learning.max_loss_ratio``; 0: accuracy alone).
+    screen_similarity, norm_clip:
+        As a committee member, the coalition screen's bar and the
+        aggregate's clipping multiple (the network file's
+        ``learning.screen_similarity`` and ``learning.norm_clip``; 0 and
+        ``None``: off).
     mirrors:
         Other blob stores to fetch from when the shared store lacks a blob or
         serves a bad copy (the network file's ``store.mirrors``, ``--mirror``).
@@ -161,6 +166,8 @@ class NodeDaemon:
         max_backoff_seconds: float = 30.0,
         sample_cap: float | None = None,
         max_loss_ratio: float = TrainingSettings.max_loss_ratio,
+        screen_similarity: float = TrainingSettings.screen_similarity,
+        norm_clip: float | None = None,
         mirrors: tuple[BlobStore, ...] = (),
     ) -> None:
         self.ledger = ledger
@@ -179,8 +186,8 @@ class NodeDaemon:
         self.blobs = ModelBlobs(store, spec, cache=self.dir.blobs, mirrors=mirrors, memo=_MEMO_MODELS)
         seeds = seeds or NodeSeeds((int(self.account, 16),))
         self.trainer = Trainer(ledger, self.blobs, learner, seeds, misbehaviour.attack) if learner is not None else None
-        self.member = CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour, max_loss_ratio) if learner is not None else None
-        self.aggregator = Aggregator(ledger, self.blobs, sample_cap)
+        self.member = CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour, max_loss_ratio, screen_similarity) if learner is not None else None
+        self.aggregator = Aggregator(ledger, self.blobs, sample_cap, norm_clip)
         self.watcher = Watcher(ledger, self.params, is_manager=self.is_manager)
         self.status: dict[str, Any] = {"account": self.account, "pid": os.getpid()}
         self._stop = threading.Event()
@@ -577,7 +584,7 @@ class NodeDaemon:
         pending = [u for u in updates if u.update_id not in voted]
         if not pending:
             return False
-        judgement = self.member.judge(r, pending)
+        judgement = self.member.judge(r, pending, peers=updates)
         awaited = judgement.unverified if self.ledger.block_number() < self._blob_grace_end(state) else frozenset()
         for update_id, reason in judgement.rejected.items():
             blob = next(bytes32_to_hash(u.blob_hash) for u in pending if u.update_id == update_id)
@@ -586,6 +593,8 @@ class NodeDaemon:
                 self._say_once(f"awaited:{r}:{update_id}", "blob_awaited", message, round=r, update_id=update_id, blob=blob, reason=reason)
             elif update_id in judgement.by_reference:  # a judgement of this member, not a fault: the median decides
                 self._log("reference_rule", f"round {r}: update {update_id} scores 0 here by the reference rule: {reason}", round=r, update_id=update_id, blob=blob, reason=reason)
+            elif update_id in judgement.screened:  # a judgement too
+                self._log("coalition_screen", f"round {r}: update {update_id} scores 0 here by the coalition screen: {reason}", round=r, update_id=update_id, blob=blob, reason=reason)
             else:
                 self._log("update_rejected", f"rejected update {update_id}: {reason}", level="warning", round=r, update_id=update_id, blob=blob, reason=reason)
         chosen = [(u, score) for u, score in zip(pending, judgement.scores, strict=True) if u.update_id not in awaited]

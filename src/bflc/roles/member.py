@@ -6,10 +6,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bflc.attacks import HONEST, Misbehaviour, collude
 from bflc.chain import UpdateRecord, to_fixed
+from bflc.defence import coalition_screen
 from bflc.errors import BlobError, BlobUnavailable, LearnerError, UnverifiedBlob
-from bflc.ml.models import Params, Score
+from bflc.ml.models import Params, Score, flatten
 from bflc.roles.base import LearningRole
 from bflc.settings import TrainingSettings
 from bflc.storage import bytes32_to_hash
@@ -27,12 +30,15 @@ class Judgement:
     holds those the reference rule scored 0: a usable update this member
     judged too poor on its own data, which the committee's median may
     overrule (an honest update can fail it on one member's non-IID data).
+    ``screened`` holds those the coalition screen scored 0
+    (:meth:`CommitteeMember.screen`), a judgement too.
     """
 
     scores: list[float]
     rejected: dict[int, str] = field(default_factory=dict)
     unverified: frozenset[int] = frozenset()
     by_reference: frozenset[int] = frozenset()
+    screened: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -47,14 +53,20 @@ class CommitteeMember(LearningRole):
         The reference rule (:func:`reference_score`): an update whose loss
         here is above this multiple of the global model's scores 0; 0 turns
         it off. The network's ``TrainingSettings.max_loss_ratio``.
+    screen_similarity:
+        The coalition screen (:func:`bflc.defence.coalition_screen`): an
+        update whose change, less the round's median change, is more similar
+        than this to another update's scores 0; 0 turns it off. The
+        network's ``TrainingSettings.screen_similarity``.
 
     See :class:`~bflc.roles.base.LearningRole` for the others.
     """
 
     misbehaviour: Misbehaviour = HONEST
     max_loss_ratio: float = TrainingSettings.max_loss_ratio
+    screen_similarity: float = TrainingSettings.screen_similarity
 
-    def judge(self, round: int, updates: Sequence[UpdateRecord]) -> Judgement:
+    def judge(self, round: int, updates: Sequence[UpdateRecord], peers: Sequence[UpdateRecord] = ()) -> Judgement:
         """The member's score of each update: its accuracy here, 0 for an unusable blob.
 
         The round's global model is scored in the same batch, as the
@@ -62,7 +74,10 @@ class CommitteeMember(LearningRole):
         model it started from scores 0. An update that the learner fails on
         (raises, or gives a score that is not a finite number) scores 0 too,
         with the reason, as long as the learner scores some other update of
-        the batch: then the update, not this node, is at fault.
+        the batch: then the update, not this node, is at fault. With the
+        coalition screen on, an update that :func:`screen` flags among
+        ``updates`` and ``peers`` (the round's other updates, those this
+        member already voted on) scores 0 as well.
 
         Raises
         ------
@@ -77,6 +92,7 @@ class CommitteeMember(LearningRole):
         rejected: dict[int, str] = {}
         unverified: set[int] = set()
         by_reference: set[int] = set()
+        screened: set[int] = set()
         candidates: list[Params] = []
         positions: list[int] = []
         for k, update in enumerate(updates):
@@ -101,10 +117,50 @@ class CommitteeMember(LearningRole):
                             by_reference.add(updates[k].update_id)
                     else:
                         scores[k] = min(max(judged, 0.0), 1.0)
+            for update_id, reason in self.screen(round, updates, peers).items():
+                k = next(k for k, update in enumerate(updates) if update.update_id == update_id)
+                if update_id not in rejected:
+                    scores[k] = 0.0
+                    rejected[update_id] = reason
+                    screened.add(update_id)
         if self.misbehaviour.colluders:
             favoured = [self.misbehaviour.favours(update.provider) for update in updates]
             scores = collude(scores, favoured, self.seeds.collusion(round))
-        return Judgement(scores, rejected, frozenset(unverified), frozenset(by_reference))
+        return Judgement(scores, rejected, frozenset(unverified), frozenset(by_reference), frozenset(screened))
+
+    def screen(self, round: int, updates: Sequence[UpdateRecord], peers: Sequence[UpdateRecord] = ()) -> dict[int, str]:
+        """The coalition screen's verdict: the ids among ``updates`` it flags, with the reason.
+
+        The screen runs over every update of ``updates`` and ``peers`` whose
+        blob this member can use, as changes from the round's global model
+        (:func:`bflc.defence.coalition_screen`). Nothing is flagged with the
+        screen off. Blobs are fetched from the local cache when the member
+        has scored them already.
+        """
+        if not self.screen_similarity:
+            return {}
+        every = {update.update_id: update for update in [*peers, *updates]}
+        changes: dict[int, np.ndarray] = {}
+        with self.timer.phase("screen"):
+            base = flatten(self._global_model(round)).astype(np.float64)
+            for update_id, update in sorted(every.items()):
+                try:
+                    changes[update_id] = flatten(self.blobs.fetch(bytes32_to_hash(update.blob_hash))) - base
+                except BlobError:  # unusable or missing: scored 0 (or awaited) on its own
+                    continue
+            if not changes:
+                return {}
+            ids = list(changes)
+            verdict = coalition_screen(np.stack(list(changes.values())), self.screen_similarity)
+        wanted = {update.update_id for update in updates}
+        return {
+            ids[i]: (
+                f"its change from the global model, less the round's median change, has cosine {verdict.similarity[i]:.2f} "
+                f"with update {ids[verdict.partner[i]]}'s, above {verdict.threshold:.2f} (coalition screen)"
+            )
+            for i in verdict.flagged
+            if ids[i] in wanted
+        }
 
     def _score_each(self, round: int, candidates: list[Params]) -> tuple[Score | None, list[Score | str]]:
         """The round's global model's score and each candidate's, or why the learner could not score it.

@@ -106,11 +106,12 @@ class ProtocolRunner:
         misbehaviour = self.misbehaviour if self.nodes.is_malicious(node) else HONEST
         return CommitteeMember(
             self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), misbehaviour,
-            self.config.training.max_loss_ratio, timer=self.timer,
+            self.config.training.max_loss_ratio, self.config.training.screen_similarity, timer=self.timer,
         )
 
     def _aggregator(self, node: int) -> Aggregator:
-        return Aggregator(self._ledger(node), self.blobs, self.config.training.sample_cap_or_none, timer=self.timer)
+        training = self.config.training
+        return Aggregator(self._ledger(node), self.blobs, training.sample_cap_or_none, training.norm_clip_or_none, timer=self.timer)
 
     # ------------------------------------------------------------ rounds
 
