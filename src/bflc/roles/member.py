@@ -117,10 +117,10 @@ class CommitteeMember(LearningRole):
                             by_reference.add(updates[k].update_id)
                     else:
                         scores[k] = min(max(judged, 0.0), 1.0)
+            position = {update.update_id: k for k, update in enumerate(updates)}
             for update_id, reason in self.screen(round, updates, peers).items():
-                k = next(k for k, update in enumerate(updates) if update.update_id == update_id)
                 if update_id not in rejected:
-                    scores[k] = 0.0
+                    scores[position[update_id]] = 0.0
                     rejected[update_id] = reason
                     screened.add(update_id)
         if self.misbehaviour.colluders:
