@@ -1,4 +1,4 @@
-"""The backdoor defence's pure functions: the coalition screen and clipping to the median length."""
+"""The backdoor defence's pure functions: the coalition screen, its memory and clipping to the median length."""
 
 from __future__ import annotations
 
@@ -15,18 +15,25 @@ from bflc.defence import (
     clip_to_median_norm,
     coalition_screen,
     exact_norms,
+    push_screen,
     residual_similarity,
     screen_threshold,
+    suspect_directions,
 )
 from bflc.errors import ConfigError
 
 
-def round_of_changes(num_honest: int, num_coalition: int, push: float, seed: int = 0, size: int = 4000) -> np.ndarray:
+def round_of_changes(
+    num_honest: int, num_coalition: int, push: float, seed: int = 0, size: int = 4000, push_seed: int | None = None
+) -> np.ndarray:
     """Changes of one round: every update shares the common progress; honest ones add their own
-    direction, the coalition's add their own plus one push they all share (the backdoor's)."""
+    direction, the coalition's add their own plus one push they all share (the backdoor's).
+    Rounds of other seeds share the push when given the same ``push_seed``."""
     rng = np.random.default_rng(seed)
     common = rng.normal(0, 1, size)
     shared_push = rng.normal(0, 1, size)
+    if push_seed is not None:
+        shared_push = np.random.default_rng([push_seed, 1]).normal(0, 1, size)
     honest = [common + rng.normal(0, 1, size) for _ in range(num_honest)]
     coalition = [common + rng.normal(0, 1, size) + push * shared_push for _ in range(num_coalition)]
     return np.array(honest + coalition)
@@ -137,3 +144,80 @@ def test_clipped_changes_keep_their_direction_and_stay_within_the_bound(rows, mu
     # shorter rows are untouched, and the same rows clip alike in any order
     order = np.arange(len(rows))[::-1]
     np.testing.assert_array_equal(clip_to_median_norm(rows[order], multiple), clipped[order])
+
+
+# ------------------------------------------------------------------ the screen's memory
+
+
+def remembered(num_honest: int = 10, num_coalition: int = 3) -> np.ndarray:
+    """The suspect directions of an earlier round (seed 0) whose coalition's updates (the last rows) were rejected."""
+    earlier = round_of_changes(num_honest, num_coalition, push=1.0, push_seed=7)
+    kept, directions = suspect_directions(earlier, list(range(num_honest, num_honest + num_coalition)))
+    assert kept == list(range(num_honest, num_honest + num_coalition))
+    return directions
+
+
+@pytest.mark.parametrize("num_coalition", [1, 2, 8, 11, 16])
+def test_memory_flags_exactly_the_coalition_however_much_of_the_round_it_holds(num_coalition):
+    """A lone attacker, and a coalition holding most of the round, go the way earlier rejected updates went."""
+    changes = round_of_changes(17 - num_coalition, num_coalition, push=1.0, seed=1, push_seed=7)
+    screen = push_screen(changes, remembered(), 0.2)
+    assert screen.flagged == list(range(17 - num_coalition, 17))
+    assert all(screen.similarity[i] > 0.3 for i in screen.flagged)
+    assert max(screen.similarity[: 17 - num_coalition]) < 0.1
+
+
+def test_memory_of_another_push_flags_nothing():
+    changes = round_of_changes(14, 3, push=1.0, seed=1, push_seed=8)
+    assert push_screen(changes, remembered(), 0.2).flagged == []
+
+
+def test_excluded_pairs_are_not_compared():
+    """An update is not held against its own provider's earlier updates: with every pair excluded, nothing is flagged."""
+    changes = round_of_changes(16, 1, push=1.0, seed=1, push_seed=7)
+    directions = remembered()
+    exclude = np.zeros((17, len(directions)), dtype=bool)
+    exclude[16] = True
+    screen = push_screen(changes, directions, 0.2, exclude)
+    assert screen.flagged == [] and screen.partner[16] == -1 and screen.similarity[16] == 0.0
+
+
+def test_a_direction_that_follows_the_rounds_progress_is_not_remembered():
+    """A coalition cannot make every honest update a suspect by getting an update rejected that only goes further the common way."""
+    changes = round_of_changes(10, 0, push=0.0)
+    centre = np.median(changes, axis=0)
+    further = np.vstack([changes, 5 * centre, -3 * centre])
+    kept, directions = suspect_directions(further, [10, 11])
+    assert kept == [] and directions.shape == (0, changes.shape[1])
+
+
+def test_a_rejected_update_equal_to_the_centre_leaves_no_direction():
+    kept, _ = suspect_directions([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], [0, 2])
+    assert kept == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=arrays(np.float64, st.tuples(st.integers(3, 8), st.just(5)), elements=st.floats(-10, 10, allow_subnormal=False)),
+    scale=st.floats(0.01, 100),
+)
+def test_pushes_are_in_median_lengths_so_scaling_a_round_changes_nothing(rows, scale):
+    directions = np.eye(5)[:2]
+    before = push_screen(rows, directions, 0.2)
+    after = push_screen(rows * scale, directions, 0.2)
+    np.testing.assert_allclose(after.similarity, before.similarity, rtol=1e-9, atol=1e-12)
+    assert all(p >= 0 for p in before.similarity)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: push_screen([[1.0, 0]], [[1.0, 0]], 0.0), "max_push must be positive"),
+        (lambda: push_screen([[1.0, 0]], [[1.0, 0, 0]], 0.2), "differ in length"),
+        (lambda: push_screen([[1.0, 0]], [[1.0, 0]], 0.2, [[True, False]]), "exclude must have shape"),
+        (lambda: suspect_directions([[1.0, 0], [0, 1], [1, 1]], [3]), "not a row"),
+    ],
+)
+def test_the_memory_refuses_malformed_input(call, message):
+    with pytest.raises(ConfigError, match=message):
+        call()

@@ -31,6 +31,7 @@ def test_the_defaults_are_the_settings_that_learn():
         ({"max_loss_ratio": 0.5}, r"max_loss_ratio must be 0 \(off\) or at least 1"),
         ({"screen_similarity": 1.5}, r"screen_similarity must be 0 \(off\) or in \(0, 1\]"),
         ({"screen_similarity": -0.1}, r"screen_similarity must be 0 \(off\) or in \(0, 1\]"),
+        ({"screen_push": -0.1}, r"screen_push must be 0 \(off\) or positive"),
         ({"norm_clip": 0.5}, r"norm_clip must be 0 \(off\) or at least 1"),
     ],
 )
@@ -50,9 +51,10 @@ def test_sample_cap_zero_is_off():
 
 def test_the_backdoor_defence_is_part_of_a_runs_id_only_when_on():
     """Runs banked before the defence existed (it off) keep their ids; a run with it on is another run."""
-    assert "screen_similarity" not in SimConfig.create().to_dict() and "norm_clip" not in SimConfig.create().to_dict()
-    on = SimConfig.create(screen_similarity=0.35, norm_clip=1).to_dict()
-    assert (on["screen_similarity"], on["norm_clip"]) == (0.35, 1)
+    off = SimConfig.create().to_dict()
+    assert not {"screen_similarity", "screen_push", "norm_clip"} & set(off)
+    on = SimConfig.create(screen_similarity=0.35, screen_push=0.2, norm_clip=1).to_dict()
+    assert (on["screen_similarity"], on["screen_push"], on["norm_clip"]) == (0.35, 0.2, 1)
 
 
 def test_a_sim_config_takes_training_settings_by_name():

@@ -7,12 +7,18 @@ update is its trainer's own clean progress plus a common push towards the
 trigger. Honest non-IID updates differ from the round's robust centre (the
 coordinate-wise median change) in directions of their own, nearly
 orthogonal to each other; the attackers' differences share the push, so
-they point the same way. Two functions act on that:
+they point the same way. Three functions act on that:
 
 * :func:`coalition_screen`, run by every committee member over all the
   round's updates before scoring: an update whose difference from the centre
   is too similar to another's is flagged and scores 0. Members need not
   agree bit for bit: the median of their scores decides.
+* :func:`push_screen`, run before it: the screen's memory. The residuals of
+  updates the committee rejected in earlier rounds
+  (:func:`suspect_directions`) are directions a coalition pushed in; an
+  update whose change goes far along one of them is flagged even when it is
+  the round's only attacker, or when attackers hold most of the round and
+  own its median.
 * :func:`clip_to_median_norm`, run inside aggregation: each qualified
   change is scaled down to the median length, so a boosted update weighs no
   more than an ordinary one. It is deterministic across machines (exact
@@ -26,6 +32,7 @@ it started from.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +40,17 @@ from numpy.typing import ArrayLike
 
 from bflc.errors import ConfigError
 
-__all__ = ["Screen", "clip_to_median_norm", "coalition_screen", "exact_norms", "residual_similarity", "screen_threshold"]
+__all__ = [
+    "Screen",
+    "clip_to_median_norm",
+    "coalition_screen",
+    "corroborated",
+    "exact_norms",
+    "push_screen",
+    "residual_similarity",
+    "screen_threshold",
+    "suspect_directions",
+]
 
 # Fewer updates than this are not screened: with two, each is the other's
 # only neighbour and their median is their mean.
@@ -48,6 +65,14 @@ def _as_deltas(deltas: ArrayLike) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
         raise ConfigError("deltas must be finite floats", "drop the non-finite updates first")
     return array.astype(np.float64, copy=False)
+
+
+def _unit_residuals(rows: np.ndarray) -> np.ndarray:
+    """Each row less the coordinate-wise median row, scaled to length 1 (a zero residual stays zero)."""
+    residuals = rows - np.median(rows, axis=0)
+    lengths = np.sqrt(np.einsum("ij,ij->i", residuals, residuals))
+    units: np.ndarray = np.divide(residuals, lengths[:, None], out=np.zeros_like(residuals), where=lengths[:, None] > 0)
+    return units
 
 
 def residual_similarity(deltas: ArrayLike) -> np.ndarray:
@@ -66,10 +91,7 @@ def residual_similarity(deltas: ArrayLike) -> np.ndarray:
     >>> residual_similarity([[2.0, 0, 0], [0, 2, 0], [0, 0, 2], [0, 2, 0]]).round(2).tolist()
     [[-1.0, -0.45, 0.2, -0.45], [-0.45, -1.0, -0.45, 1.0], [0.2, -0.45, -1.0, -0.45], [-0.45, 1.0, -0.45, -1.0]]
     """
-    rows = _as_deltas(deltas)
-    residuals = rows - np.median(rows, axis=0)
-    lengths = np.sqrt(np.einsum("ij,ij->i", residuals, residuals))
-    units = np.divide(residuals, lengths[:, None], out=np.zeros_like(residuals), where=lengths[:, None] > 0)
+    units = _unit_residuals(_as_deltas(deltas))
     similarity: np.ndarray = np.clip(units @ units.T, -1.0, 1.0)
     np.fill_diagonal(similarity, -1.0)
     return similarity
@@ -159,6 +181,141 @@ def coalition_screen(deltas: ArrayLike, max_similarity: float) -> Screen:
     threshold = screen_threshold(similarity, max_similarity)
     flagged = [i for i in range(n) if largest[i] > threshold]
     return Screen(flagged, [float(s) for s in largest], [int(p) for p in partner], threshold)
+
+
+# A residual whose cosine with its round's median change is larger than this
+# (either sign) is not remembered: it follows the round's common progress,
+# which every honest update of the next rounds shares, so a coalition could
+# have every honest update flagged by getting such an update rejected.
+MAX_PROGRESS_COSINE = 0.3
+
+
+def suspect_directions(deltas: ArrayLike, rejected: Sequence[int]) -> tuple[list[int], np.ndarray]:
+    """The directions that the rejected updates of a round pushed in, for :func:`push_screen`.
+
+    Each rejected row's residual (the row less the round's coordinate-wise
+    median change), scaled to length 1. A residual is left out when it is
+    zero or when its cosine with the median change is above
+    :data:`MAX_PROGRESS_COSINE` in size.
+
+    Parameters
+    ----------
+    deltas:
+        Every update of the round, as changes from its global model.
+    rejected:
+        Positions of the updates the committee rejected.
+
+    Returns
+    -------
+    tuple
+        The positions kept, ascending, and their unit residuals, one row each.
+
+    Three updates, one of them (2) rejected: its residual ``[-0.5, 0, 3]``
+    is mostly the third coordinate, nearly orthogonal to the median change:
+
+    >>> kept, units = suspect_directions([[1.0, 0, 0], [1, 0.1, 0], [0.5, 0, 3]], [2])
+    >>> kept, units.round(3).tolist()
+    ([2], [[-0.164, 0.0, 0.986]])
+    """
+    rows = _as_deltas(deltas)
+    if any(not 0 <= k < rows.shape[0] for k in rejected):
+        raise ConfigError("a rejected position is not a row of deltas", "pass positions of the rows")
+    units = _unit_residuals(rows)
+    centre = np.median(rows, axis=0)
+    length = float(np.sqrt(centre @ centre))
+    progress = units @ centre / length if length > 0 else np.zeros(rows.shape[0])
+    kept = [k for k in sorted(set(rejected)) if units[k].any() and abs(progress[k]) <= MAX_PROGRESS_COSINE]
+    return kept, units[kept]
+
+
+# A remembered direction counts once another provider's rejected update went
+# nearly the same way (cosine above this): a coalition's pushes resemble each
+# other across rounds, while an honest update rejected by mistake has a
+# direction of its own, which would otherwise get that writer's (and similar
+# writers') next updates rejected too.
+MIN_CORROBORATION = 0.25
+
+
+def corroborated(directions: ArrayLike, providers: Sequence[str]) -> list[int]:
+    """The positions of the ``directions`` (unit rows) with a cosine above :data:`MIN_CORROBORATION` to another provider's.
+
+    >>> corroborated([[1.0, 0, 0], [0.8, 0.6, 0], [0, 0, 1]], ["a", "b", "c"])
+    [0, 1]
+    >>> corroborated([[1.0, 0, 0], [0.8, 0.6, 0]], ["a", "a"])  # one provider alone corroborates nothing
+    []
+    """
+    units = _as_deltas(directions)
+    if len(providers) != units.shape[0]:
+        raise ConfigError("one provider per direction is needed", "pass the providers in the directions' order")
+    cosine = units @ units.T
+    owners = np.array(providers)
+    cosine[owners[:, None] == owners[None, :]] = -np.inf
+    return [int(k) for k in np.flatnonzero(cosine.max(axis=1) > MIN_CORROBORATION)]
+
+
+def push_screen(deltas: ArrayLike, suspects: ArrayLike, max_push: float, exclude: ArrayLike | None = None) -> Screen:
+    """Flag the updates whose change goes far along a remembered suspect direction.
+
+    Update ``i``'s push along direction ``j`` is ``<deltas[i], suspects[j]>``
+    in units of the round's median change length; update ``i`` is flagged
+    when its largest push is above ``max_push``. Raw changes, not
+    residuals, are projected: the round's median plays no part, so a
+    coalition that holds most of the round cannot move the bar.
+
+    Parameters
+    ----------
+    deltas:
+        The round's updates as changes from the global model, shape ``(n, p)``.
+    suspects:
+        Unit directions (:func:`suspect_directions` of earlier rounds), shape ``(s, p)``.
+    max_push:
+        Above this, in median change lengths, an update is flagged.
+    exclude:
+        Optional boolean ``(n, s)``: pairs not compared (an update is not
+        held against its own provider's earlier updates).
+
+    Returns
+    -------
+    Screen
+        ``similarity[i]`` holds update ``i``'s largest push (0 when none is
+        positive), ``partner[i]`` the suspect's position (-1 then),
+        ``threshold`` is ``max_push``.
+
+    Raises
+    ------
+    ConfigError
+        If an array is malformed or ``max_push`` is not positive.
+
+    The second update goes 0.98 median lengths (of 1.02) along the suspect direction:
+
+    >>> screen = push_screen([[1.0, 0, 0], [1, 0, 1], [1, 0.2, 0]], [[0, 0, 1.0]], 0.2)
+    >>> screen.flagged, [round(p, 2) for p in screen.similarity], screen.partner
+    ([1], [0.0, 0.98, 0.0], [-1, 0, -1])
+    """
+    if not max_push > 0:
+        raise ConfigError(f"max_push must be positive, got {max_push}", "use e.g. 0.2")
+    rows = _as_deltas(deltas)
+    directions = _as_deltas(suspects)
+    if directions.shape[1] != rows.shape[1]:
+        raise ConfigError("suspects and deltas differ in length", "remember directions of the same model")
+    n = rows.shape[0]
+    scale = float(np.median(np.sqrt(np.einsum("ij,ij->i", rows, rows))))
+    along = rows @ directions.T / scale if scale > 0 else np.zeros((n, directions.shape[0]))
+    if exclude is not None:
+        mask = np.asarray(exclude, dtype=bool)
+        if mask.shape != along.shape:
+            raise ConfigError(f"exclude must have shape {along.shape}, got {mask.shape}", "one row per update, one column per suspect")
+        along = np.where(mask, -np.inf, along)
+    partner = along.argmax(axis=1)
+    largest = along[np.arange(n), partner]
+    positive = largest > 0
+    push = np.where(positive, largest, 0.0)
+    return Screen(
+        [i for i in range(n) if push[i] > max_push],
+        [float(p) for p in push],
+        [int(j) if positive[i] else -1 for i, j in enumerate(partner)],
+        max_push,
+    )
 
 
 def exact_norms(deltas: ArrayLike) -> np.ndarray:

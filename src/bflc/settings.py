@@ -72,6 +72,14 @@ class TrainingSettings:
         another update's (:func:`bflc.defence.coalition_screen`). Honest
         non-IID changes point their own ways; trainers who share a poisoning
         goal push the same way. 0 turns it off.
+    screen_push:
+        The coalition screen's memory (decision 0010): a committee member
+        scores 0 an update whose change goes further than this, in median
+        change lengths, along the residual of an update of another provider
+        that the committee rejected in the last
+        :data:`bflc.roles.member.MEMORY_ROUNDS` rounds
+        (:func:`bflc.defence.push_screen`). It catches a coalition's lone
+        attacker, and a round the coalition holds the most of. 0 turns it off.
     norm_clip:
         The aggregate scales each qualified update's change from the global
         model down to at most this multiple of the median change's length
@@ -102,6 +110,12 @@ class TrainingSettings:
         "coalition screen against backdoors: a committee member scores 0 an update whose change, less the round's median "
         "change, has cosine above this with another update's; 0 = off, e.g. 0.25 (default: %(default)s)",
     )
+    screen_push: float = setting(
+        0.0,
+        "the coalition screen's memory: a committee member scores 0 an update whose change goes further than this "
+        "(in median change lengths) along an update the committee rejected in recent rounds; 0 = off, e.g. 0.2 "
+        "(default: %(default)s)",
+    )
     norm_clip: float = setting(
         0.0,
         "the aggregate clips each qualified update's change to this multiple of the median change's length; "
@@ -119,6 +133,7 @@ class TrainingSettings:
                 (self.sample_cap == 0 or self.sample_cap >= 1, "sample_cap must be 0 (off) or at least 1"),
                 (self.max_loss_ratio == 0 or self.max_loss_ratio >= 1, "max_loss_ratio must be 0 (off) or at least 1"),
                 (0 <= self.screen_similarity <= 1, "screen_similarity must be 0 (off) or in (0, 1]"),
+                (self.screen_push >= 0, "screen_push must be 0 (off) or positive"),
                 (self.norm_clip == 0 or self.norm_clip >= 1, "norm_clip must be 0 (off) or at least 1"),
             ],
             "training setting",

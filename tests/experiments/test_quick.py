@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import hypergeom
 
 from bflc.cli import main
-from bflc.experiments import EXPERIMENTS, fig4, fig5
+from bflc.experiments import EXPERIMENTS, backdoor, fig4, fig5
 from bflc.experiments.fig5 import BROADCAST
 from bflc.sim.engine import without_timings
 from bflc.sim.transfers import bflc_round, broadcast_round, server_round
@@ -221,3 +221,14 @@ def test_a_failing_run_is_named_and_the_other_runs_still_finish(out, tmp_path, m
     monkeypatch.setattr("bflc.experiments.registry.simulate", lambda config, *a, **k: {k2: v for k2, v in kept.items() if k2 != "run"})
     assert main(["experiment", "fig5", "--quick", "--quiet", "--out", str(partial)]) == 0
     assert not error_file.exists()  # retried, succeeded, traceback gone
+
+
+def test_backdoor_bflc_keeps_out_the_attackers_that_fedavg_takes_in(out):
+    """Three rounds at 30% backdoor attackers: the committee's defence rejects every attacker update, FedAvg takes each."""
+    rows = summary(out, "backdoor")["rows"]
+    bflc = row(rows, method=backdoor.BFLC, malicious_fraction=0.3)
+    fedavg = row(rows, method=backdoor.FEDAVG, malicious_fraction=0.3)
+    assert bflc["malicious_accepted"] == 0 < bflc["malicious_submitted"]
+    assert fedavg["malicious_accepted"] == fedavg["malicious_submitted"] > 0
+    assert fedavg["backdoor_success"] == 100.0 > bflc["backdoor_success"] + 90
+    assert bflc["attack_free_accuracy"] == row(rows, method=backdoor.BFLC, malicious_fraction=0.0)["clean_accuracy"]

@@ -92,13 +92,13 @@ def test_max_loss_ratio_may_be_left_out_given_or_refused(tmp_path: Path) -> None
         load_network(write_document(tmp_path / "typo.toml", changed("learning", "max_loss_ratio", "four")))
 
 
-@pytest.mark.parametrize("key", ["screen_similarity", "norm_clip"])
+@pytest.mark.parametrize("key", ["screen_similarity", "screen_push", "norm_clip"])
 def test_the_backdoor_defence_keys_may_be_left_out_given_or_refused(tmp_path: Path, key: str) -> None:
     """Files written before the defence existed load with it off; a given value is checked like any other."""
     assert getattr(load_network(write_document(tmp_path / "n.toml", DOCUMENT)).learning.training, key) == 0.0
     assert getattr(load_network(write_document(tmp_path / "on.toml", changed("learning", key, 1))).learning.training, key) == 1.0
     with pytest.raises(ConfigError, match=f"{key} must be 0"):
-        load_network(write_document(tmp_path / "bad.toml", changed("learning", key, 1.5 if key == "screen_similarity" else 0.5)))
+        load_network(write_document(tmp_path / "bad.toml", changed("learning", key, {"screen_similarity": 1.5, "screen_push": -1, "norm_clip": 0.5}[key])))
 
 
 @pytest.mark.parametrize(("table", "key"), ALL_KEYS)

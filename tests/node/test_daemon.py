@@ -575,3 +575,14 @@ def test_a_trainer_without_a_usable_update_sits_the_round_out(net, learner_class
     net.chain.mine(net.params.commit_deadline_blocks)  # three commitments for K = 4: the deadline closes them
     assert net.play_round(others) == 1
     assert idle not in [u.provider for u in net.ledger.round_updates(0)]
+
+
+def test_member_daemons_screen_with_memory_and_look_at_each_earlier_round_once(net):
+    """The network file's screen settings reach the member, which is made once per daemon, so its memory lasts."""
+    for account in net.nodes:
+        net.daemon(account, screen_similarity=0.25, screen_push=0.2)
+    assert net.play_round() == 1 and net.play_round() == 2
+    for member in net.ledger.committee(1):
+        daemon = net.daemons[member]
+        assert daemon.member is not None and (daemon.member.screen_similarity, daemon.member.screen_push) == (0.25, 0.2)
+        assert daemon.member.memory.get(0) is not None  # round 0 looked at while judging round 1

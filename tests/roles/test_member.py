@@ -10,7 +10,7 @@ import pytest
 from bflc.chain import ModelOrigin, ModelRecord, UpdateRecord
 from bflc.errors import LearnerError
 from bflc.ml.models import Params, Score
-from bflc.roles import CommitteeMember
+from bflc.roles import CommitteeMember, SuspectMemory
 from bflc.roles.member import reference_score
 from bflc.seeds import NodeSeeds
 from tests.node.daemon_net import TinyLearner
@@ -174,3 +174,67 @@ def test_the_screen_runs_over_the_whole_round_when_a_member_scores_part_of_it():
     last = models.records[-1:]
     assert member.judge(0, last, peers=models.records).scores == [0.0]
     assert member.judge(0, last).scores == [0.5]  # alone, nothing to compare it with
+
+
+class _Rounds(_Models):
+    """Round 0's updates, the coalition's (the last three) rejected by its committee (median 0), then round 1's."""
+
+    def __init__(self, round1: np.ndarray, providers1: list[int] | None = None) -> None:
+        super().__init__(round_of_changes(num_honest=10, num_coalition=3, push=1.0, push_seed=7))
+        self.records = [UpdateRecord(r.update_id, 0, r.provider, r.blob_hash, 10, 3, 0 if r.update_id > 10 else 500_000, True, r.update_id <= 10)
+                        for r in self.records]  # fmt: skip
+        self.round1 = []
+        for k, change in enumerate(round1):
+            uid = 100 + k
+            blob = bytes([uid] * 32)
+            self.models[blob.hex()] = {"w": change.astype(np.float32)}
+            provider = (providers1 or list(range(200, 200 + len(round1))))[k]
+            self.round1.append(UpdateRecord(uid, 1, f"0x{provider:040x}", blob, 10, 0, 0, False, False))
+        self.reads = 0
+
+    def round_updates(self, round: int, with_votes: bool = True) -> list[UpdateRecord]:
+        assert round == 0 and not with_votes
+        self.reads += 1
+        return self.records
+
+
+def remembering_member(models: _Rounds, memory: SuspectMemory | None = None, screen_push: float = 0.2) -> CommitteeMember:
+    return CommitteeMember(models, models, Flat(), NodeSeeds((9,)), screen_similarity=0.35, screen_push=screen_push,  # type: ignore[arg-type]
+                           memory=memory or SuspectMemory())  # fmt: skip
+
+
+def test_the_screens_memory_scores_zero_a_lone_attacker_that_goes_where_rejected_updates_went():
+    models = _Rounds(round_of_changes(num_honest=13, num_coalition=1, push=1.0, seed=1, push_seed=7))
+    judgement = remembering_member(models).judge(1, models.round1)
+    assert judgement.scores == [0.5] * 13 + [0.0]
+    assert judgement.screened == frozenset({113})
+    reason = judgement.rejected[113]
+    assert "(screen memory)" in reason and "rejected" in reason and "above 0.2" in reason
+    assert int(reason.split("direction of update ")[1].split(",")[0]) in (11, 12, 13)  # one of round 0's coalition
+    assert remembering_member(models, screen_push=0.0).judge(1, models.round1).scores == [0.5] * 14  # without memory it passes
+
+
+def test_memory_turns_a_round_the_coalition_holds_the_most_of_against_the_coalition():
+    """Nine of fourteen own the round's median; memory takes them out first, and the screen then sees the honest five alone."""
+    models = _Rounds(round_of_changes(num_honest=5, num_coalition=9, push=1.0, seed=1, push_seed=7))
+    judgement = remembering_member(models).judge(1, models.round1)
+    assert judgement.scores == [0.5] * 5 + [0.0] * 9
+
+
+def test_an_update_is_not_held_against_its_own_providers_rejected_updates():
+    """Round 0's coalition were providers 11-13; the same three providers again are compared only with each other's."""
+    changes = round_of_changes(num_honest=13, num_coalition=1, push=1.0, seed=1, push_seed=7)
+    alone = _Rounds(changes, providers1=[*range(200, 213), 11])
+    assert remembering_member(alone).judge(1, alone.round1).scores[-1] == 0.0  # 12's and 13's directions still count
+    models = _Rounds(changes, providers1=[*range(200, 213), 11])
+    models.records = [r if r.update_id in (11,) or r.update_id <= 10 else UpdateRecord(r.update_id, 0, r.provider, r.blob_hash, 10, 3, 500_000, True, True)
+                      for r in models.records]  # fmt: skip
+    assert remembering_member(models).judge(1, models.round1).scores[-1] == 0.5  # only its own rejected update remembered
+
+
+def test_a_shared_memory_reads_an_earlier_round_once():
+    models = _Rounds(round_of_changes(num_honest=13, num_coalition=1, push=1.0, seed=1, push_seed=7))
+    memory = SuspectMemory()
+    for _ in range(3):
+        remembering_member(models, memory).judge(1, models.round1)
+    assert models.reads == 1

@@ -127,6 +127,7 @@ def _run_node(args: argparse.Namespace) -> int:
         sample_cap=network.learning.training.sample_cap_or_none,
         max_loss_ratio=network.learning.training.max_loss_ratio,
         screen_similarity=network.learning.training.screen_similarity,
+        screen_push=network.learning.training.screen_push,
         norm_clip=network.learning.training.norm_clip_or_none,
         mirrors=mirrors,
     )

@@ -1,4 +1,4 @@
-"""Reproductions of the paper's experiments: Table 1 and Figs. 3, 4 and 5.
+"""Reproductions of the paper's experiments (Table 1, Figs. 3, 4 and 5) and the backdoor experiment.
 
 Each experiment writes ``NAME.csv``, ``NAME.json`` and ``NAME.png`` into the
 output directory; the simulations behind them are kept under ``OUT/runs`` and
@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from bflc.errors import ConfigError
-from bflc.experiments import fig3, fig4, fig5, table1
+from bflc.experiments import backdoor, fig3, fig4, fig5, table1
 from bflc.experiments.registry import Registry
 from bflc.experiments.setups import Setup, check
 
-EXPERIMENTS = {"table1": table1, "fig3": fig3, "fig4": fig4, "fig5": fig5}
+EXPERIMENTS = {"table1": table1, "fig3": fig3, "fig4": fig4, "fig5": fig5, "backdoor": backdoor}
 
 
 def run_experiments(
@@ -36,7 +36,7 @@ def run_experiments(
     Parameters
     ----------
     name:
-        ``table1``, ``fig3``, ``fig4``, ``fig5`` or ``all``.
+        ``table1``, ``fig3``, ``fig4``, ``fig5``, ``backdoor`` or ``all``.
     out:
         The output folder; finished runs are kept in ``out/runs``.
     quick:

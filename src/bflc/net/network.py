@@ -214,7 +214,7 @@ _TABLES: dict[str, dict[str, tuple[str, str]]] = {
 # written before the reference rule existed get it on; the backdoor defence's
 # keys: files written before it existed get its default).
 _OPTIONAL = frozenset(
-    {("store", "mirrors"), ("learning", "max_loss_ratio"), ("learning", "screen_similarity"), ("learning", "norm_clip")}
+    {("store", "mirrors"), ("learning", "max_loss_ratio"), ("learning", "screen_similarity"), ("learning", "screen_push"), ("learning", "norm_clip")}
 )
 _TYPE_NAMES = {
     "str": "a string",

@@ -140,11 +140,11 @@ class NodeDaemon:
         As a committee member, score 0 an update whose loss is above this
         multiple of the global model's (the network file's
         ``learning.max_loss_ratio``; 0: accuracy alone).
-    screen_similarity, norm_clip:
-        As a committee member, the coalition screen's bar and the
-        aggregate's clipping multiple (the network file's
-        ``learning.screen_similarity`` and ``learning.norm_clip``; 0 and
-        ``None``: off).
+    screen_similarity, screen_push, norm_clip:
+        As a committee member, the coalition screen's bar, its memory's bar
+        and the aggregate's clipping multiple (the network file's
+        ``learning.screen_similarity``, ``learning.screen_push`` and
+        ``learning.norm_clip``; 0 and ``None``: off).
     mirrors:
         Other blob stores to fetch from when the shared store lacks a blob or
         serves a bad copy (the network file's ``store.mirrors``, ``--mirror``).
@@ -167,6 +167,7 @@ class NodeDaemon:
         sample_cap: float | None = None,
         max_loss_ratio: float = TrainingSettings.max_loss_ratio,
         screen_similarity: float = TrainingSettings.screen_similarity,
+        screen_push: float = TrainingSettings.screen_push,
         norm_clip: float | None = None,
         mirrors: tuple[BlobStore, ...] = (),
     ) -> None:
@@ -186,7 +187,11 @@ class NodeDaemon:
         self.blobs = ModelBlobs(store, spec, cache=self.dir.blobs, mirrors=mirrors, memo=_MEMO_MODELS)
         seeds = seeds or NodeSeeds((int(self.account, 16),))
         self.trainer = Trainer(ledger, self.blobs, learner, seeds, misbehaviour.attack) if learner is not None else None
-        self.member = CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour, max_loss_ratio, screen_similarity) if learner is not None else None
+        self.member = (
+            CommitteeMember(ledger, self.blobs, learner, seeds, misbehaviour, max_loss_ratio, screen_similarity, screen_push)
+            if learner is not None
+            else None
+        )
         self.aggregator = Aggregator(ledger, self.blobs, sample_cap, norm_clip)
         self.watcher = Watcher(ledger, self.params, is_manager=self.is_manager)
         self.status: dict[str, Any] = {"account": self.account, "pid": os.getpid()}

@@ -11,7 +11,7 @@ decides *what* the protocol does:
 
 from bflc.roles.aggregator import Aggregator, Proposal, aggregate_qualified
 from bflc.roles.blobs import ModelBlobs
-from bflc.roles.member import CommitteeMember, Judgement
+from bflc.roles.member import CommitteeMember, Judgement, SuspectMemory
 from bflc.roles.trainer import SealedUpdate, TrainedUpdate, Trainer, local_update, poison
 from bflc.roles.watcher import Duty, Watcher
 
@@ -23,6 +23,7 @@ __all__ = [
     "ModelBlobs",
     "Proposal",
     "SealedUpdate",
+    "SuspectMemory",
     "TrainedUpdate",
     "Trainer",
     "Watcher",

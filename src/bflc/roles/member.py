@@ -10,12 +10,45 @@ import numpy as np
 
 from bflc.attacks import HONEST, Misbehaviour, collude
 from bflc.chain import UpdateRecord, to_fixed
-from bflc.defence import coalition_screen
+from bflc.defence import MIN_SCREENED, Screen, coalition_screen, corroborated, push_screen, suspect_directions
 from bflc.errors import BlobError, BlobUnavailable, LearnerError, UnverifiedBlob
 from bflc.ml.models import Params, Score, flatten
 from bflc.roles.base import LearningRole
 from bflc.settings import TrainingSettings
 from bflc.storage import bytes32_to_hash
+
+# The screen's memory (``screen_push``) holds the updates rejected in this many earlier rounds.
+MEMORY_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """An update the committee rejected, remembered by the screen: its provider and the direction it pushed in."""
+
+    provider: str
+    update_id: int
+    direction: np.ndarray
+
+
+class SuspectMemory:
+    """The directions of the last :data:`MEMORY_ROUNDS` rounds' rejected updates, by round, computed once each.
+
+    One per node (or one for all of the simulator's virtual nodes): a past
+    round's records and blobs do not change, so neither do its suspects.
+    """
+
+    def __init__(self) -> None:
+        self._rounds: dict[int, list[Suspect]] = {}
+
+    def get(self, round: int) -> list[Suspect] | None:
+        """The suspects of ``round`` if known."""
+        return self._rounds.get(round)
+
+    def keep(self, round: int, suspects: list[Suspect]) -> None:
+        """Remember the suspects of ``round``; forget rounds too old to matter from it on."""
+        self._rounds[round] = suspects
+        for old in [r for r in self._rounds if r < round - MEMORY_ROUNDS]:
+            del self._rounds[old]
 
 
 @dataclass(frozen=True)
@@ -58,6 +91,15 @@ class CommitteeMember(LearningRole):
         update whose change, less the round's median change, is more similar
         than this to another update's scores 0; 0 turns it off. The
         network's ``TrainingSettings.screen_similarity``.
+    screen_push:
+        The screen's memory (:func:`bflc.defence.push_screen`): an update
+        whose change goes further than this, in median change lengths, along
+        the direction of an update the committee rejected in the last
+        :data:`MEMORY_ROUNDS` rounds scores 0; 0 turns it off. The
+        network's ``TrainingSettings.screen_push``.
+    memory:
+        Where the remembered directions are kept between rounds (a new one
+        when not given: each round then recomputes them).
 
     See :class:`~bflc.roles.base.LearningRole` for the others.
     """
@@ -65,6 +107,8 @@ class CommitteeMember(LearningRole):
     misbehaviour: Misbehaviour = HONEST
     max_loss_ratio: float = TrainingSettings.max_loss_ratio
     screen_similarity: float = TrainingSettings.screen_similarity
+    screen_push: float = TrainingSettings.screen_push
+    memory: SuspectMemory = field(default_factory=SuspectMemory)
 
     def judge(self, round: int, updates: Sequence[UpdateRecord], peers: Sequence[UpdateRecord] = ()) -> Judgement:
         """The member's score of each update: its accuracy here, 0 for an unusable blob.
@@ -132,35 +176,84 @@ class CommitteeMember(LearningRole):
         """The coalition screen's verdict: the ids among ``updates`` it flags, with the reason.
 
         The screen runs over every update of ``updates`` and ``peers`` whose
-        blob this member can use, as changes from the round's global model
-        (:func:`bflc.defence.coalition_screen`). Nothing is flagged with the
+        blob this member can use, as changes from the round's global model.
+        With ``screen_push`` on, an update that goes far along a remembered
+        suspect direction of another provider is flagged first
+        (:func:`bflc.defence.push_screen`); the rest go through
+        :func:`bflc.defence.coalition_screen`. Nothing is flagged with the
         screen off. Blobs are fetched from the local cache when the member
         has scored them already.
         """
-        if not self.screen_similarity:
+        if not (self.screen_similarity or self.screen_push):
             return {}
         every = {update.update_id: update for update in [*peers, *updates]}
-        changes: dict[int, np.ndarray] = {}
         with self.timer.phase("screen"):
-            base = flatten(self._global_model(round)).astype(np.float64)
-            for update_id, update in sorted(every.items()):
-                try:
-                    changes[update_id] = flatten(self.blobs.fetch(bytes32_to_hash(update.blob_hash))) - base
-                except BlobError:  # unusable or missing: scored 0 (or awaited) on its own
-                    continue
-            if not changes:
+            ids, deltas = self._changes(round, sorted(every.values(), key=lambda u: u.update_id))
+            if not ids:
                 return {}
-            ids = list(changes)
-            verdict = coalition_screen(np.stack(list(changes.values())), self.screen_similarity)
+            reasons: dict[int, str] = {}
+            suspects = self._suspects(round) if self.screen_push else []
+            if suspects:
+                exclude = [[suspect.provider == every[i].provider for suspect in suspects] for i in ids]
+                pushed = push_screen(deltas, np.stack([s.direction for s in suspects]), self.screen_push, exclude)
+                for i in pushed.flagged:
+                    reasons[ids[i]] = (
+                        f"its change goes {pushed.similarity[i]:.2f} median change lengths along the direction of update "
+                        f"{suspects[pushed.partner[i]].update_id}, which the committee rejected, above {pushed.threshold:g} (screen memory)"
+                    )
+            rest = [k for k, update_id in enumerate(ids) if update_id not in reasons]
+            if self.screen_similarity and rest:
+                verdict: Screen = coalition_screen(deltas[rest], self.screen_similarity)
+                for i in verdict.flagged:
+                    reasons[ids[rest[i]]] = (
+                        f"its change from the global model, less the round's median change, has cosine {verdict.similarity[i]:.2f} "
+                        f"with update {ids[rest[verdict.partner[i]]]}'s, above {verdict.threshold:.2f} (coalition screen)"
+                    )
         wanted = {update.update_id for update in updates}
-        return {
-            ids[i]: (
-                f"its change from the global model, less the round's median change, has cosine {verdict.similarity[i]:.2f} "
-                f"with update {ids[verdict.partner[i]]}'s, above {verdict.threshold:.2f} (coalition screen)"
-            )
-            for i in verdict.flagged
-            if ids[i] in wanted
-        }
+        return {update_id: reason for update_id, reason in reasons.items() if update_id in wanted}
+
+    def _changes(self, round: int, updates: Sequence[UpdateRecord]) -> tuple[list[int], np.ndarray]:
+        """The ids of the updates whose blob is usable, and their changes from the round's global model, one row each."""
+        base = flatten(self._global_model(round)).astype(np.float64)
+        ids: list[int] = []
+        rows: list[np.ndarray] = []
+        for update in updates:
+            try:
+                rows.append(flatten(self.blobs.fetch(bytes32_to_hash(update.blob_hash))) - base)
+            except BlobError:  # unusable or missing: scored 0 (or awaited) on its own
+                continue
+            ids.append(update.update_id)
+        return ids, (np.stack(rows) if rows else np.zeros((0, base.size)))
+
+    def _suspects(self, round: int) -> list[Suspect]:
+        """The remembered directions: the rejected updates of the last :data:`MEMORY_ROUNDS` rounds, as the chain records them.
+
+        An update counts as rejected when its committee's median score is 0
+        (screened, or failing the reference rule, by a majority of its
+        committee); its direction is its residual in its own round
+        (:func:`bflc.defence.suspect_directions`). Only directions that
+        another provider's rejected update shares are kept
+        (:func:`bflc.defence.corroborated`): a coalition's pushes resemble
+        each other, an honest update rejected by mistake goes its own way.
+        """
+        found: list[Suspect] = []
+        for earlier in range(max(0, round - MEMORY_ROUNDS), round):
+            known = self.memory.get(earlier)
+            if known is None:
+                records = self.ledger.round_updates(earlier, with_votes=False)
+                known = []
+                if any(record.final and record.median == 0 for record in records):
+                    ids, deltas = self._changes(earlier, records)
+                    by_id = {record.update_id: record for record in records}
+                    rejected = [k for k, i in enumerate(ids) if by_id[i].final and by_id[i].median == 0]
+                    if len(ids) >= MIN_SCREENED:
+                        kept, directions = suspect_directions(deltas, rejected)
+                        known = [Suspect(by_id[ids[k]].provider, ids[k], d.astype(np.float32)) for k, d in zip(kept, directions, strict=True)]
+                self.memory.keep(earlier, known)
+            found.extend(known)
+        if not found:
+            return []
+        return [found[k] for k in corroborated(np.stack([s.direction for s in found]), [s.provider for s in found])]
 
     def _score_each(self, round: int, candidates: list[Params]) -> tuple[Score | None, list[Score | str]]:
         """The round's global model's score and each candidate's, or why the learner could not score it.

@@ -16,7 +16,7 @@ ELECTIONS = ("score", "random", "multi-factor")
 # Fields added after full-size results were banked, with the value those runs
 # had: a run's id hashes :meth:`SimConfig.to_dict`, which leaves them out at
 # that value, so banked runs keep their ids.
-LATER_FIELDS: dict[str, Any] = {"sample_cap": 0.0, "screen_similarity": 0.0, "norm_clip": 0.0, **asdict(BackdoorSettings())}
+LATER_FIELDS: dict[str, Any] = {"sample_cap": 0.0, "screen_similarity": 0.0, "screen_push": 0.0, "norm_clip": 0.0, **asdict(BackdoorSettings())}
 # Settings groups a config holds as one field each and takes by their own names (``lr=0.1``, ``target_class=3``).
 GROUPS: dict[str, type] = {"training": TrainingSettings, "backdoor": BackdoorSettings}
 

@@ -16,7 +16,7 @@ from bflc.chain.fast import FastChain
 from bflc.chain.types import MAX_NODES_PER_DECISION
 from bflc.errors import ChainError
 from bflc.ml.models import Params
-from bflc.roles import Aggregator, CommitteeMember, ModelBlobs, SealedUpdate, Trainer, Watcher
+from bflc.roles import Aggregator, CommitteeMember, ModelBlobs, SealedUpdate, SuspectMemory, Trainer, Watcher
 from bflc.sim.config import SimConfig
 from bflc.sim.metrics import CommitteeMetrics, RoundMetrics
 from bflc.sim.nodes import VirtualNodes
@@ -91,6 +91,8 @@ class ProtocolRunner:
                 )
         self._admission_stats = (self.chain.stats.transactions, self.chain.stats.gas_used)
         self._ledgers: dict[int, Ledger] = {}
+        # The committee's remembered suspects, shared by the virtual nodes (each would compute the same).
+        self.memory = SuspectMemory()
 
     # ------------------------------------------------------------ the virtual nodes' roles
 
@@ -106,7 +108,8 @@ class ProtocolRunner:
         misbehaviour = self.misbehaviour if self.nodes.is_malicious(node) else HONEST
         return CommitteeMember(
             self._ledger(node), self.blobs, self.nodes.learner(node), self.nodes.seeds(node), misbehaviour,
-            self.config.training.max_loss_ratio, self.config.training.screen_similarity, timer=self.timer,
+            self.config.training.max_loss_ratio, self.config.training.screen_similarity, self.config.training.screen_push,
+            self.memory, timer=self.timer,
         )
 
     def _aggregator(self, node: int) -> Aggregator:
