@@ -25,7 +25,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any, TypedDict
 
-from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import partial_note, plot_seeds, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
 from bflc.sim.config import SimConfig
@@ -198,15 +198,10 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
                     by_q.setdefault(100 * r["malicious_fraction"], []).append(r[column])
             if not by_q:
                 continue
-            xs = sorted(by_q)
             seeds = max(len(v) for v in by_q.values())
             name = method if committee is None else f"{method}, {committee} committee"
             name += f", mean of {seeds} seeds" if seeds > 1 else ""
-            style = "--" if committee == COLLUDING else "-"
-            line = ax.plot(xs, [sum(by_q[x]) / len(by_q[x]) for x in xs], style, marker="o", markersize=3, color=colors[method])[0]
-            legend.setdefault(name, line)
-            if seeds > 1:
-                ax.fill_between(xs, [min(by_q[x]) for x in xs], [max(by_q[x]) for x in xs], color=colors[method], alpha=0.12)
+            legend.setdefault(name, plot_seeds(ax, by_q, "--" if committee == COLLUDING else "-", colors[method]))
         ax.set_xlabel("malicious nodes (%)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

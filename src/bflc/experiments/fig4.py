@@ -16,7 +16,7 @@ from itertools import product
 from typing import Any, TypedDict
 
 from bflc.attacks import ATTACKS
-from bflc.experiments.output import partial_note, pyplot, save_figure, summarize, write_tables
+from bflc.experiments.output import partial_note, plot_seeds, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
 from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
 from bflc.plots import mark_diverged
@@ -166,14 +166,10 @@ def _plot(rows: list[dict[str, Any]], registry: Registry, setup: str) -> str:
             by_q: dict[float, list[float]] = {}
             for r in mine:
                 by_q.setdefault(100 * r["malicious_fraction"], []).append(r["final_accuracy"])
-            xs = list(by_q)
             style = "--" if method.startswith("BFLC") and method != BFLC else "-"
             seeds = len({r["seed"] for r in mine})
             label = f"{method}, mean of {seeds} seeds" if seeds > 1 else method
-            line = ax.plot(xs, [sum(v) / len(v) for v in by_q.values()], style, marker="o", markersize=3, color=colors[method])[0]
-            legend.setdefault(label, line)
-            if seeds > 1:
-                ax.fill_between(xs, [min(v) for v in by_q.values()], [max(v) for v in by_q.values()], color=colors[method], alpha=0.15)
+            legend.setdefault(label, plot_seeds(ax, by_q, style, colors[method]))
             mark_diverged(ax, [(100 * r["malicious_fraction"], r["final_accuracy"]) for r in mine if r["final_model_diverged"]])
         ax.set_title(f"attack: {attack}")
         ax.set_xlabel("malicious nodes (%)")

@@ -47,6 +47,18 @@ def pyplot() -> Any:
     return plt
 
 
+def plot_seeds(ax: Any, by_x: dict[float, list[float]], style: str, color: str) -> Any:
+    """Plot the mean of each x's values (one per seed) as a line, with a band from the lowest to the highest; return the line.
+
+    The band is drawn only where some x has more than one value.
+    """
+    xs = sorted(by_x)
+    line = ax.plot(xs, [sum(by_x[x]) / len(by_x[x]) for x in xs], style, marker="o", markersize=3, color=color)[0]
+    if max(len(v) for v in by_x.values()) > 1:
+        ax.fill_between(xs, [min(by_x[x]) for x in xs], [max(by_x[x]) for x in xs], color=color, alpha=0.15)
+    return line
+
+
 def finish_plot(fig: Any, ax: Any, labels: tuple[str, str], title: str, path: Path, **legend: Any) -> str:
     """Label the axes of a one-panel figure, title it, add a grid and a legend, then save it.
 
