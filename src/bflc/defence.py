@@ -67,10 +67,16 @@ def _as_deltas(deltas: ArrayLike) -> np.ndarray:
     return array.astype(np.float64, copy=False)
 
 
-def _unit_residuals(rows: np.ndarray) -> np.ndarray:
-    """Each row less the coordinate-wise median row, scaled to length 1 (a zero residual stays zero)."""
-    residuals = rows - np.median(rows, axis=0)
-    lengths = np.sqrt(np.einsum("ij,ij->i", residuals, residuals))
+def _lengths(rows: np.ndarray) -> np.ndarray:
+    """The Euclidean length of each row (BLAS sums: for screening, not for what members must agree on bit for bit)."""
+    lengths: np.ndarray = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    return lengths
+
+
+def _unit_residuals(rows: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Each row less ``centre`` (the coordinate-wise median row), scaled to length 1 (a zero residual stays zero)."""
+    residuals = rows - centre
+    lengths = _lengths(residuals)
     units: np.ndarray = np.divide(residuals, lengths[:, None], out=np.zeros_like(residuals), where=lengths[:, None] > 0)
     return units
 
@@ -91,7 +97,8 @@ def residual_similarity(deltas: ArrayLike) -> np.ndarray:
     >>> residual_similarity([[2.0, 0, 0], [0, 2, 0], [0, 0, 2], [0, 2, 0]]).round(2).tolist()
     [[-1.0, -0.45, 0.2, -0.45], [-0.45, -1.0, -0.45, 1.0], [0.2, -0.45, -1.0, -0.45], [-0.45, 1.0, -0.45, -1.0]]
     """
-    units = _unit_residuals(_as_deltas(deltas))
+    rows = _as_deltas(deltas)
+    units = _unit_residuals(rows, np.median(rows, axis=0))
     similarity: np.ndarray = np.clip(units @ units.T, -1.0, 1.0)
     np.fill_diagonal(similarity, -1.0)
     return similarity
@@ -220,8 +227,8 @@ def suspect_directions(deltas: ArrayLike, rejected: Sequence[int]) -> tuple[list
     rows = _as_deltas(deltas)
     if any(not 0 <= k < rows.shape[0] for k in rejected):
         raise ConfigError("a rejected position is not a row of deltas", "pass positions of the rows")
-    units = _unit_residuals(rows)
     centre = np.median(rows, axis=0)
+    units = _unit_residuals(rows, centre)
     length = float(np.sqrt(centre @ centre))
     progress = units @ centre / length if length > 0 else np.zeros(rows.shape[0])
     kept = [k for k in sorted(set(rejected)) if units[k].any() and abs(progress[k]) <= MAX_PROGRESS_COSINE]
@@ -299,7 +306,7 @@ def push_screen(deltas: ArrayLike, suspects: ArrayLike, max_push: float, exclude
     if directions.shape[1] != rows.shape[1]:
         raise ConfigError("suspects and deltas differ in length", "remember directions of the same model")
     n = rows.shape[0]
-    scale = float(np.median(np.sqrt(np.einsum("ij,ij->i", rows, rows))))
+    scale = float(np.median(_lengths(rows)))
     along = rows @ directions.T / scale if scale > 0 else np.zeros((n, directions.shape[0]))
     if exclude is not None:
         mask = np.asarray(exclude, dtype=bool)
