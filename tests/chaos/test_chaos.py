@@ -268,10 +268,25 @@ def resumption(live: LiveCluster, run: ChaosRun, record: FaultRecord) -> tuple[b
     if not live.info["nodes"][name]["data"]:
         return True, "resumed (watcher)"
     acted = [e for e in window if e["event"] in ACTIONS]
+    if not acted and later and _held_back(run, record, later[0], window):
+        # Its next restart is judged on its own; this one had no fair chance.
+        return True, "retried through an outage until killed again"
     if not acted:
         return False, "restarted but did not act"
     delay = _unix(acted[0]["time"]) - run.wall(record.back)
     return True, f"resumed: {acted[0]['event']} in round {acted[0]['round']}, {delay:.0f} s after restart"
+
+
+def _held_back(run: ChaosRun, record: FaultRecord, next_kill: FaultRecord, window: list[dict]) -> bool:
+    """Whether a chain or store outage overlapped the time between ``record``'s
+    restart and ``next_kill`` while the node kept retrying (``retry`` events):
+    a node that waits out an outage and is killed before it ends, or before its
+    backoff lets it act, did what it should."""
+    assert record.back is not None
+    outage = any(
+        r.fault.kind != "kill" and r.at < next_kill.at and (r.back is None or r.back > record.back) for r in run.records
+    )
+    return outage and any(e["event"] == "retry" for e in window)
 
 
 def describe_outages(live: LiveCluster, run: ChaosRun) -> None:

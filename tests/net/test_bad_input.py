@@ -117,6 +117,7 @@ def test_simulate_refuses_a_bad_backdoor(capsys, argv, words):
     [
         (["--target-class", "3"], "--trigger-*, --target-class and --poisoned-share apply to --attack backdoor only"),
         (["--attack", "backdoor", "--poisoned-share", "1.5"], "--poisoned-share must be in (0, 1]"),
+        (["--poll", "2", "--max-backoff", "1"], "--max-backoff (1.0) must be at least --poll (2.0)"),
     ],
 )
 def test_node_refuses_a_bad_backdoor_before_it_connects(tmp_path, capsys, argv, words):

@@ -54,6 +54,14 @@ def _add_node(commands: Any) -> None:
         "repeatable, tried after the network file's mirrors",
     )
     sub.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="pause between passes (default: %(default)s)")
+    sub.add_argument(
+        "--max-backoff",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="longest pause between retries while the chain or the store fails; a node is at most this late "
+        "once they answer again (default: %(default)s)",
+    )
     sub.add_argument("--apply", action="store_true", help="if not admitted, pay the permission fee and apply, then wait for admission")
     sub.add_argument("--light", action="store_true", help="keep only the current model and round's updates in the blob cache")
     sub.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default: %(default)s)")
@@ -95,6 +103,8 @@ def _run_node(args: argparse.Namespace) -> int:
         raise ConfigError("--threads must be at least 1")
     if args.poll <= 0:
         raise ConfigError("--poll must be positive")
+    if args.max_backoff < args.poll:
+        raise ConfigError(f"--max-backoff ({args.max_backoff}) must be at least --poll ({args.poll})")
     torch.set_num_threads(args.threads)
     if args.attack_scale is not None and args.attack_scale <= 0:
         raise ConfigError("--attack-scale must be positive")
@@ -120,6 +130,7 @@ def _run_node(args: argparse.Namespace) -> int:
         learner,
         args.state_dir,
         poll_seconds=args.poll,
+        max_backoff_seconds=args.max_backoff,
         apply=args.apply,
         misbehaviour=misbehaviour,
         seeds=seeds,

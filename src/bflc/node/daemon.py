@@ -163,7 +163,7 @@ class NodeDaemon:
         seeds: NodeSeeds | None = None,
         light: bool = False,
         echo: TextIO | None = sys.stderr,
-        max_backoff_seconds: float = 30.0,
+        max_backoff_seconds: float = 10.0,
         sample_cap: float | None = None,
         max_loss_ratio: float = TrainingSettings.max_loss_ratio,
         screen_similarity: float = TrainingSettings.screen_similarity,
