@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from bflc.chain import ModelOrigin, ModelRecord, UpdateRecord
+from bflc.defence import corroborated
 from bflc.errors import LearnerError
 from bflc.ml.models import Params, Score
 from bflc.roles import CommitteeMember, SuspectMemory
+from bflc.roles import member as member_module
 from bflc.roles.member import reference_score
 from bflc.seeds import NodeSeeds
 from tests.node.daemon_net import TinyLearner
@@ -232,9 +234,10 @@ def test_an_update_is_not_held_against_its_own_providers_rejected_updates():
     assert remembering_member(models).judge(1, models.round1).scores[-1] == 0.5  # only its own rejected update remembered
 
 
-def test_a_shared_memory_reads_an_earlier_round_once():
+def test_a_shared_memory_reads_an_earlier_round_once_and_corroborates_once_a_round(monkeypatch):
     models = _Rounds(round_of_changes(num_honest=13, num_coalition=1, push=1.0, seed=1, push_seed=7))
     memory = SuspectMemory()
-    for _ in range(3):
-        remembering_member(models, memory).judge(1, models.round1)
-    assert models.reads == 1
+    calls = []
+    monkeypatch.setattr(member_module, "corroborated", lambda *args: calls.append(1) or corroborated(*args))
+    verdicts = {remembering_member(models, memory).judge(1, models.round1).scores[-1] for _ in range(3)}
+    assert (models.reads, len(calls), verdicts) == (1, 1, {0.0})

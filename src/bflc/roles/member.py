@@ -39,10 +39,19 @@ class SuspectMemory:
 
     def __init__(self) -> None:
         self._rounds: dict[int, list[Suspect]] = {}
+        self._window: tuple[int, list[Suspect]] | None = None
 
     def get(self, round: int) -> list[Suspect] | None:
         """The suspects of ``round`` if known."""
         return self._rounds.get(round)
+
+    def window(self, round: int) -> list[Suspect] | None:
+        """The corroborated suspects that the screen of ``round`` uses, if known (every member of the round uses the same)."""
+        return self._window[1] if self._window is not None and self._window[0] == round else None
+
+    def keep_window(self, round: int, suspects: list[Suspect]) -> None:
+        """Remember the corroborated suspects of ``round``'s screen (only the latest round's)."""
+        self._window = (round, suspects)
 
     def keep(self, round: int, suspects: list[Suspect]) -> None:
         """Remember the suspects of ``round``; forget rounds too old to matter from it on."""
@@ -236,6 +245,9 @@ class CommitteeMember(LearningRole):
         (:func:`bflc.defence.corroborated`): a coalition's pushes resemble
         each other, an honest update rejected by mistake goes its own way.
         """
+        window = self.memory.window(round)
+        if window is not None:
+            return window
         found: list[Suspect] = []
         for earlier in range(max(0, round - MEMORY_ROUNDS), round):
             known = self.memory.get(earlier)
@@ -251,9 +263,10 @@ class CommitteeMember(LearningRole):
                         known = [Suspect(by_id[ids[k]].provider, ids[k], d.astype(np.float32)) for k, d in zip(kept, directions, strict=True)]
                 self.memory.keep(earlier, known)
             found.extend(known)
-        if not found:
-            return []
-        return [found[k] for k in corroborated(np.stack([s.direction for s in found]), [s.provider for s in found])]
+        if found:
+            found = [found[k] for k in corroborated(np.stack([s.direction for s in found]), [s.provider for s in found])]
+        self.memory.keep_window(round, found)
+        return found
 
     def _score_each(self, round: int, candidates: list[Params]) -> tuple[Score | None, list[Score | str]]:
         """The round's global model's score and each candidate's, or why the learner could not score it.
