@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 from pathlib import Path
 
@@ -42,6 +41,7 @@ def test_node_passes_the_network_and_command_line_mirrors_to_the_daemon(tmp_path
     import bflc.cli.net
     import bflc.net.connect
     import bflc.node.daemon
+    from bflc.cli import build_parser
     from bflc.cli.node import _run_node
 
     network = NET.__class__(**{**NET.__dict__, "store": (tmp_path / "store").as_uri(), "mirrors": ((tmp_path / "m1").as_uri(),)})
@@ -58,12 +58,12 @@ def test_node_passes_the_network_and_command_line_mirrors_to_the_daemon(tmp_path
     monkeypatch.setattr(bflc.cli.net, "signer_from_args", lambda args: None)
     monkeypatch.setattr(bflc.net.connect, "connect", lambda network, signer: None)
     monkeypatch.setattr(bflc.node.daemon, "NodeDaemon", FakeDaemon)
-    args = argparse.Namespace(
-        threads=1, poll=1.0, attack=None, attack_scale=None, backdoor_settings=[], collude=None, seed=None, network=path, store=None,
-        mirror=[str(tmp_path / "m2")], flower_client=None, data=None, state_dir=tmp_path / "state", apply=False, light=False,
+    args = build_parser().parse_args(
+        ["node", "--network", str(path), "--key-file", str(tmp_path / "k.key"), "--state-dir", str(tmp_path / "state"), "--mirror", str(tmp_path / "m2")]
     )
     assert _run_node(args) == 0
     assert [m.root for m in seen["mirrors"]] == [tmp_path / "m1", tmp_path / "m2"]
+    assert (seen["poll_seconds"], seen["max_backoff_seconds"]) == (1.0, 10.0)
     assert all(isinstance(m, LocalBlobStore) for m in seen["mirrors"])
 
 
