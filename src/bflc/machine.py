@@ -27,21 +27,42 @@ def cpu_model() -> str:
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
+def git_dirs(checkout: Path) -> tuple[Path, Path]:
+    """The git directory of ``checkout`` and the one holding its refs.
+
+    The same directory in a plain clone. In a worktree (``git worktree
+    add``) ``.git`` is a file naming the worktree's own directory, which
+    holds HEAD, and that directory's ``commondir`` names the shared one,
+    which holds the refs.
+    """
+    git = checkout / ".git"
+    if not git.is_file():
+        return git, git
+    own = Path(git.read_text().strip().removeprefix("gitdir: "))
+    own = own if own.is_absolute() else checkout / own
+    try:
+        common = own / (own / "commondir").read_text().strip()
+    except OSError:
+        common = own
+    return own, common
+
+
 def head_commit(checkout: Path = CHECKOUT) -> str | None:
     """The commit checked out in ``checkout``, read from ``.git`` (no git process).
 
-    ``None`` when there is no ``.git`` directory or its HEAD cannot be
-    resolved. Uncommitted changes are not detected.
+    Works in a clone and in a worktree. ``None`` when there is no ``.git``
+    or its HEAD cannot be resolved. Uncommitted changes are not detected.
     """
-    git = checkout / ".git"
     try:
-        head = (git / "HEAD").read_text().strip()
+        own, common = git_dirs(checkout)
+        head = (own / "HEAD").read_text().strip()
         if not head.startswith("ref: "):
             return head
         ref = head.removeprefix("ref: ")
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip()
-        packed = (git / "packed-refs").read_text().splitlines()
+        for git in (own, common):
+            if (git / ref).is_file():
+                return (git / ref).read_text().strip()
+        packed = (common / "packed-refs").read_text().splitlines()
     except OSError:
         return None
     return next((line.split()[0] for line in packed if line.endswith(f" {ref}")), None)
