@@ -27,7 +27,7 @@ from typing import Any, TypedDict
 
 from bflc.experiments.output import partial_note, plot_seeds, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
-from bflc.experiments.setups import DEFAULT_SETUP, Setup, base, describe
+from bflc.experiments.setups import BACKDOOR_DEFENCE, DEFAULT_SETUP, Setup, base, describe
 from bflc.sim.config import SimConfig
 
 NAME = "backdoor"
@@ -39,7 +39,7 @@ BFLC_UNDEFENDED = "BFLC (no defence)"
 FEDAVG = "FedAvg"
 # Explicit values, so that a row's runs keep their ids whatever the defaults.
 METHODS: dict[str, dict[str, Any]] = {
-    BFLC: {"aggregator": "bflc", "election": "score", "screen_similarity": 0.25, "screen_push": 0.2, "norm_clip": 1.0},
+    BFLC: {"aggregator": "bflc", "election": "score", **BACKDOOR_DEFENCE},
     BFLC_UNDEFENDED: {"aggregator": "bflc", "election": "score", "screen_similarity": 0.0, "screen_push": 0.0, "norm_clip": 0.0},
     FEDAVG: {"aggregator": "fedavg"},
     "CwMed": {"aggregator": "cwmed"},

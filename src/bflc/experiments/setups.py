@@ -25,6 +25,11 @@ FULL = DEMO_CONFIG.replace(nodes=0, rounds=40)
 # gives no SGD settings or round count, so FULL's stay.
 PRESETS: dict[str, dict[str, Any]] = {"paper": {"nodes": 900, "model": "alexnet"}}
 
+# The committee's backdoor defence as the experiments run it (decision 0010;
+# off by default in SimConfig): BFLC rows that name it use these values, so
+# that their runs keep their ids whatever the defaults.
+BACKDOOR_DEFENCE: dict[str, Any] = {"screen_similarity": 0.25, "screen_push": 0.2, "norm_clip": 1.0}
+
 _DATASET_HINT = "use femnist (the bundled writers) or leaf:DIR, a LEAF FEMNIST data folder with train/ and test/ *.json files"
 
 
