@@ -27,7 +27,7 @@ from typing import Any, TypedDict
 
 from bflc.experiments.output import partial_note, plot_seeds, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
-from bflc.experiments.setups import BACKDOOR_DEFENCE, DEFAULT_SETUP, Setup, base, describe
+from bflc.experiments.setups import BACKDOOR_DEFENCE, DEFAULT_SETUP, BlockGrid, QuickBlockGrid, Setup, base, describe
 from bflc.sim.config import SimConfig
 
 NAME = "backdoor"
@@ -61,25 +61,17 @@ class _Block(TypedDict):
     seeds: tuple[int, ...]
 
 
-class _Grid(TypedDict):
-    blocks: tuple[_Block, ...]
-
-
-class _QuickGrid(_Grid):
-    size: dict[str, int]
-
-
 SEEDS = (0, 1, 2)
 SHARES = (0.1, 0.2, 0.3, 0.4)
 # Without attack (share 0) a committee is honest whatever it is told.
-FULL: _Grid = {
+FULL: BlockGrid[_Block] = {
     "blocks": (
         {"methods": (BFLC, BFLC_UNDEFENDED), "committees": (HONEST,), "malicious": (0.0,), "seeds": SEEDS},
         {"methods": (BFLC, BFLC_UNDEFENDED), "committees": (HONEST, COLLUDING), "malicious": SHARES, "seeds": SEEDS},
         {"methods": BASELINES, "committees": (HONEST,), "malicious": (0.0, *SHARES), "seeds": SEEDS},
     )
 }
-QUICK: _QuickGrid = {
+QUICK: QuickBlockGrid[_Block] = {
     "blocks": ({"methods": (BFLC, FEDAVG), "committees": (HONEST,), "malicious": (0.0, 0.3), "seeds": (0,)},),
     "size": {"nodes": 0, "rounds": 3},
 }

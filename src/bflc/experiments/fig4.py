@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 from bflc.attacks import ATTACKS
 from bflc.experiments.output import partial_note, plot_seeds, pyplot, save_figure, summarize, write_tables
 from bflc.experiments.registry import Registry, Run
-from bflc.experiments.setups import BACKDOOR_DEFENCE, DEFAULT_SETUP, Setup, base, describe
+from bflc.experiments.setups import BACKDOOR_DEFENCE, DEFAULT_SETUP, BlockGrid, QuickBlockGrid, Setup, base, describe
 from bflc.plots import mark_diverged
 from bflc.sim.config import SimConfig
 from bflc.sim.metrics import diverged
@@ -54,14 +54,6 @@ class _Block(TypedDict):
     seeds: tuple[int, ...]
 
 
-class _Grid(TypedDict):
-    blocks: tuple[_Block, ...]
-
-
-class _QuickGrid(_Grid):
-    size: dict[str, int]
-
-
 # Each block is a grid (attacks x methods x malicious fractions x seeds).
 # BFLC with its default rule runs every point with three seeds; the other
 # rows (the paper's plain rule, the other election modes, the baselines) with
@@ -75,7 +67,7 @@ class _QuickGrid(_Grid):
 _EXTRA_ATTACKS = ("sign-flip", "scale", "label-flip")
 _EXTRA_FRACTIONS = (0.1, 0.3, 0.5, 0.6)
 SEEDS = (0, 1, 2)
-FULL: _Grid = {
+FULL: BlockGrid[_Block] = {
     "blocks": (
         # The paper's three methods first (they make Fig. 5 too), then the rest.
         {"attacks": ("gaussian",), "methods": (BFLC, FEDAVG, CWMED), "malicious": (0.1,), "seeds": (0,)},
@@ -89,7 +81,7 @@ FULL: _Grid = {
 }
 # The quick variant keeps every writer: with 17 active nodes per round instead
 # of 10, BFLC (whose committee does not train) tracks FedAvg closely in few rounds.
-QUICK: _QuickGrid = {
+QUICK: QuickBlockGrid[_Block] = {
     "blocks": ({"attacks": ("gaussian",), "methods": (BFLC, FEDAVG), "malicious": (0.0, 0.3), "seeds": (0,)},),
     "size": {"nodes": 0, "rounds": 15},
 }

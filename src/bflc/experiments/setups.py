@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypedDict, TypeVar
 
 from bflc.demo import DEMO_CONFIG
 from bflc.errors import ConfigError, DataError
@@ -29,6 +29,21 @@ PRESETS: dict[str, dict[str, Any]] = {"paper": {"nodes": 900, "model": "alexnet"
 # off by default in SimConfig): BFLC rows that name it use these values, so
 # that their runs keep their ids whatever the defaults.
 BACKDOOR_DEFENCE: dict[str, Any] = {"screen_similarity": 0.25, "screen_push": 0.2, "norm_clip": 1.0}
+
+BlockT = TypeVar("BlockT")
+
+
+class BlockGrid(TypedDict, Generic[BlockT]):
+    """An experiment's grid as blocks, each a product of its own settings, run in order."""
+
+    blocks: tuple[BlockT, ...]
+
+
+class QuickBlockGrid(BlockGrid[BlockT]):
+    """A quick grid: its blocks and the smaller network they run on (``size``: nodes, rounds)."""
+
+    size: dict[str, int]
+
 
 _DATASET_HINT = "use femnist (the bundled writers) or leaf:DIR, a LEAF FEMNIST data folder with train/ and test/ *.json files"
 
