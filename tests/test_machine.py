@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bflc.machine import head_commit
+from bflc.machine import cpu_model, head_commit
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -40,3 +40,12 @@ def test_the_commit_is_read_in_a_clone_a_worktree_and_after_refs_are_packed(tmp_
 
 def test_no_git_directory_records_no_commit(tmp_path: Path) -> None:
     assert head_commit(tmp_path) is None
+
+
+def test_the_cpu_is_named_with_its_family_and_model_from_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nmodel\t\t: 9\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC (family 25, model 1)"
+    cpuinfo.write_text("model name\t: Apple M2\n")
+    assert cpu_model(cpuinfo) == "Apple M2"
+    assert cpu_model(tmp_path / "missing") != ""

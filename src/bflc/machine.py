@@ -12,15 +12,26 @@ from pathlib import Path
 RESULT_PACKAGES = ("bflc", "torch", "numpy", "web3", "py-evm", "eth-tester", "vyper")
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo``, or what :mod:`platform` knows."""
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name from ``cpuinfo``, or what :mod:`platform` knows.
+
+    A virtual machine may report a bare name (``AMD EPYC``) for CPUs whose
+    floating-point results differ; the family and model numbers are added
+    then, when ``cpuinfo`` has them: ``AMD EPYC (family 25, model 1)``.
+    """
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        fields: dict[str, str] = {}
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        fields = {}
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 # The checkout bflc runs from (an editable install); other installs have no .git there.

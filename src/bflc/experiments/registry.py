@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import torch
 from tqdm import tqdm
 
 from bflc.chain.artifact import artifact_sha256
@@ -243,9 +244,15 @@ class Registry:
 
 
 def machine() -> dict[str, Any]:
-    """The machine a run ran on: processor, logical cores, OS and Python."""
+    """The machine a run ran on: processor, torch's CPU kernels, logical cores, OS and Python.
+
+    Results are bit for bit the same on one machine; on another CPU, or
+    with other kernels (``torch_cpu_capability``: AVX2, AVX512, ...), float
+    sums may round differently and runs drift apart.
+    """
     return {
         "processor": cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cores": os.cpu_count(),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
